@@ -1,0 +1,392 @@
+"""Resolve the range parameters of API.md section 3 into a half-open UTC range, and cut it into buckets.
+
+Pure Python: no database, no clock. Every function that needs "today" takes `now`.
+
+Conventions (API.md sections 3 and 8):
+- A range is half-open, `[start, end)`, held as UTC-aware datetimes.
+- Days, weeks (ISO, from Monday), months and hour buckets are cut in the requested time zone.
+- `days`, `period` and the defaults end at the start of tomorrow in that zone, not at `now`.
+- A naive datetime is read in the zone with `fold=0` (the first occurrence of a repeated hour;
+  for a skipped hour, the offset in force before the change), as `zoneinfo` does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app.errors import InvalidParameter
+
+__all__ = [
+    "GROUP_BYS",
+    "MAX_BUCKETS",
+    "MAX_DAYS",
+    "PERIODS",
+    "RangeParams",
+    "ResolvedRange",
+    "bucket_bounds",
+    "bucket_starts",
+    "format_datetime",
+    "parse_timezone",
+    "resolve_range",
+]
+
+GROUP_BYS: tuple[str, ...] = ("hour", "day", "week", "month")
+PERIODS: tuple[str, ...] = ("today", "week", "month", "year")
+MAX_BUCKETS = 10_000
+MAX_DAYS = 3660
+DEFAULT_TIMEZONE = "UTC"
+
+# The range parameters in the order used to name the later of two mixed ones.
+_RANGE_FIELDS = ("days", "period", "start_date", "end_date")
+
+_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+# RFC 3339 (seconds optional, `T`, `t` or a space between date and time). A space before a trailing
+# `HH:MM` offset is read as `+`: an unencoded `+` in a query string arrives as a space.
+_DATETIME_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
+    r"(?:([Zz])|([+\- ])([0-9]{2}):([0-9]{2}))?"
+)
+_DAYS_RE = re.compile(r"[0-9]{1,9}")
+
+
+@dataclass(frozen=True)
+class RangeParams:
+    """Raw range parameters as they come from the query string or the GraphQL filter; None = absent."""
+
+    start_date: str | None = None
+    end_date: str | None = None
+    days: int | str | None = None
+    period: str | None = None
+    group_by: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedRange:
+    """A resolved half-open range `[start, end)` (UTC-aware), its zone and its bucket size."""
+
+    start: datetime
+    end: datetime
+    tz: ZoneInfo
+    tz_name: str
+    group_by: str
+
+    def echo(self) -> dict[str, str]:
+        """The `range` object every (non-realtime) response carries."""
+        return {
+            "start": format_datetime(self.start, self.tz, self.tz_name),
+            "end": format_datetime(self.end, self.tz, self.tz_name),
+            "timezone": self.tz_name,
+        }
+
+
+# --------------------------------------------------------------------------- formatting and zones
+
+
+def format_datetime(dt: datetime, tz: ZoneInfo, tz_name: str) -> str:
+    """RFC 3339 for the instant `dt` in zone `tz`: `Z` when the zone is named `UTC`, else the offset.
+
+    Microseconds are written only when nonzero. A naive `dt` is taken as UTC.
+    """
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    local = dt.astimezone(tz)
+    text = local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
+    if tz_name == DEFAULT_TIMEZONE:
+        # The zone UTC always has offset +00:00.
+        text = text.removesuffix("+00:00") + "Z"
+    return text
+
+
+def parse_timezone(name: str | None) -> tuple[ZoneInfo, str]:
+    """The zone for an IANA name (None: UTC) and the name as given."""
+    if name is None:
+        return ZoneInfo(DEFAULT_TIMEZONE), DEFAULT_TIMEZONE
+    try:
+        if not name or len(name) > 255:
+            raise ValueError(name)
+        tz = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidParameter("timezone", f"unknown timezone {name!r}") from None
+    return tz, name
+
+
+# --------------------------------------------------------------------------- calendar helpers
+
+
+def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
+    """The first instant of local day `d`, UTC-aware (a skipped midnight gives the first real instant)."""
+    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+
+
+def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
+    """A local wall-clock time read with fold=0, as a UTC-aware instant."""
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def _add_months(d: date, months: int) -> date:
+    """The first day of the month `months` after the month of `d`."""
+    index = d.year * 12 + (d.month - 1) + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _floor_date(d: date, group_by: str) -> date:
+    if group_by == "week":
+        return d - timedelta(days=d.weekday())
+    if group_by == "month":
+        return d.replace(day=1)
+    return d
+
+
+def _next_date(d: date, group_by: str) -> date:
+    if group_by == "week":
+        return d + timedelta(days=7)
+    if group_by == "month":
+        return _add_months(d, 1)
+    return d + timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- parameter parsing
+
+
+def _parse_days(value: int | str) -> int:
+    message = f"days must be an integer from 1 to {MAX_DAYS}"
+    if isinstance(value, bool):
+        raise InvalidParameter("days", message)
+    if isinstance(value, str):
+        if not _DAYS_RE.fullmatch(value):
+            raise InvalidParameter("days", message)
+        value = int(value)
+    if not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
+        raise InvalidParameter("days", message)
+    return value
+
+
+def _parse_bound(field: str, value: str) -> date | datetime:
+    """A `YYYY-MM-DD` date, or an RFC 3339 datetime (aware if it had an offset, else naive)."""
+    message = f"{field} must be a date (YYYY-MM-DD) or an RFC 3339 datetime, got {value!r}"
+    try:
+        m = _DATE_RE.fullmatch(value)
+        if m:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        m = _DATETIME_RE.fullmatch(value)
+        if not m:
+            raise ValueError(value)
+        year, month, day, hour, minute = (int(m[i]) for i in range(1, 6))
+        second = int(m[6]) if m[6] else 0
+        micro = int((m[7] or "0")[:6].ljust(6, "0"))
+        tzinfo: timezone | None = None
+        if m[8]:
+            tzinfo = UTC
+        elif m[9]:
+            off_h, off_m = int(m[10]), int(m[11])
+            if off_h > 23 or off_m > 59:
+                raise ValueError(value)
+            offset = timedelta(hours=off_h, minutes=off_m)
+            tzinfo = timezone(-offset if m[9] == "-" else offset)
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=tzinfo)
+    except (ValueError, OverflowError):
+        raise InvalidParameter(field, message) from None
+
+
+def _bound_instant(field: str, value: date | datetime, tz: ZoneInfo, *, is_end: bool) -> datetime:
+    """The UTC instant a parsed bound stands for (a date as end: the start of the next local day)."""
+    try:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                return _localize(value, tz)
+            return value.astimezone(UTC)
+        return _local_midnight(value + timedelta(days=1) if is_end else value, tz)
+    except (ValueError, OverflowError):
+        raise InvalidParameter(field, f"{field} is out of range") from None
+
+
+def _resolve_group_by(
+    params: RangeParams, default_group_by: str, bucket_field: str, allowed_group_bys: tuple[str, ...]
+) -> str:
+    given = params.group_by
+    if given is not None and given not in GROUP_BYS:
+        raise InvalidParameter(
+            "group_by", f"unknown group_by {given!r}; expected one of {', '.join(GROUP_BYS)}"
+        )
+    if bucket_field != "group_by":
+        # A route that takes no group_by (/usage/daily, /usage/monthly): a valid one is ignored.
+        return default_group_by
+    group_by = default_group_by if given is None else given
+    if group_by not in allowed_group_bys:
+        raise InvalidParameter(
+            "group_by",
+            f"group_by {group_by!r} is not supported here; expected one of {', '.join(allowed_group_bys)}",
+        )
+    return group_by
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def resolve_range(
+    params: RangeParams,
+    now: datetime,
+    *,
+    default: str = "days30",
+    default_group_by: str = "day",
+    series: bool = False,
+    bucket_field: str = "group_by",
+    allowed_group_bys: tuple[str, ...] = GROUP_BYS,
+) -> ResolvedRange:
+    """Resolve range parameters at instant `now` (aware; naive is taken as UTC).
+
+    `default` is the range when none is given: "days30" (the last 30 days) or "months12" (the current
+    month and the 11 before it). `series=True` enforces the bucket limit, naming `bucket_field`.
+    A route that takes no `group_by` passes `bucket_field="end_date"`: then a given `group_by` is
+    validated but ignored, and the range's `group_by` is `default_group_by`.
+    """
+    if default not in ("days30", "months12"):
+        raise ValueError(f"unknown default range {default!r}")
+    tz, tz_name = parse_timezone(params.timezone)
+    group_by = _resolve_group_by(params, default_group_by, bucket_field, allowed_group_bys)
+
+    values = {
+        "days": params.days,
+        "period": params.period,
+        "start_date": params.start_date,
+        "end_date": params.end_date,
+    }
+    given = [name for name in _RANGE_FIELDS if values[name] is not None]
+    kinds = {"dates" if name.endswith("_date") else name for name in given}
+    if len(kinds) > 1:
+        raise InvalidParameter(
+            given[-1],
+            f"{' and '.join(given)} cannot be combined; use one of days, period, or start_date/end_date",
+        )
+
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    today = now.astimezone(tz).date()
+    try:
+        tomorrow = _local_midnight(today + timedelta(days=1), tz)
+    except (ValueError, OverflowError):  # pragma: no cover - `now` at the edge of datetime's range
+        raise InvalidParameter("end_date", "the current date is out of range") from None
+
+    start: datetime
+    end: datetime
+    if params.days is not None:
+        n = _parse_days(params.days)
+        start, end = _local_midnight(today - timedelta(days=n - 1), tz), tomorrow
+    elif params.period is not None:
+        period = params.period
+        if period not in PERIODS:
+            raise InvalidParameter(
+                "period", f"unknown period {period!r}; expected one of {', '.join(PERIODS)}"
+            )
+        first = {
+            "today": today,
+            "week": today - timedelta(days=today.weekday()),
+            "month": today.replace(day=1),
+            "year": today.replace(month=1, day=1),
+        }[period]
+        start, end = _local_midnight(first, tz), tomorrow
+    elif params.start_date is not None or params.end_date is not None:
+        start, end = _resolve_dates(params.start_date, params.end_date, tz, tomorrow)
+    elif default == "months12":
+        start, end = _local_midnight(_add_months(today, -11), tz), tomorrow
+    else:
+        start, end = _local_midnight(today - timedelta(days=29), tz), tomorrow
+
+    if start >= end:
+        if params.end_date is None:
+            message = "start_date must be before the end of today"
+        else:
+            message = "start_date must be before end_date"
+        raise InvalidParameter("end_date", message)
+
+    resolved = ResolvedRange(start=start, end=end, tz=tz, tz_name=tz_name, group_by=group_by)
+    if series:
+        count = 0
+        for _ in _iter_bucket_starts(resolved, group_by):
+            count += 1
+            if count > MAX_BUCKETS:
+                raise InvalidParameter(
+                    bucket_field,
+                    f"the range has more than {MAX_BUCKETS} {group_by} buckets; "
+                    + (
+                        "use a larger group_by or a shorter range"
+                        if bucket_field == "group_by"
+                        else "use a shorter range"
+                    ),
+                )
+    return resolved
+
+
+def _resolve_dates(
+    start_raw: str | None, end_raw: str | None, tz: ZoneInfo, tomorrow: datetime
+) -> tuple[datetime, datetime]:
+    start_value = _parse_bound("start_date", start_raw) if start_raw is not None else None
+    end_value = _parse_bound("end_date", end_raw) if end_raw is not None else None
+
+    if end_value is None:
+        assert start_value is not None
+        return _bound_instant("start_date", start_value, tz, is_end=False), tomorrow
+
+    end = _bound_instant("end_date", end_value, tz, is_end=True)
+    if start_value is not None:
+        return _bound_instant("start_date", start_value, tz, is_end=False), end
+
+    # Only end_date: the 30 calendar days that end at the resolved end.
+    try:
+        if isinstance(end_value, datetime):
+            wall = end.astimezone(tz).replace(tzinfo=None) if end_value.tzinfo else end_value
+            start = _localize(wall - timedelta(days=30), tz)
+        else:
+            start = _local_midnight(end_value - timedelta(days=29), tz)
+    except (ValueError, OverflowError):
+        raise InvalidParameter("end_date", "end_date is out of range") from None
+    return start, end
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+def _iter_bucket_starts(r: ResolvedRange, group_by: str) -> Iterator[datetime]:
+    """Aligned bucket starts (aware, in r.tz) of the buckets that meet `[r.start, r.end)`."""
+    local_start = r.start.astimezone(r.tz)
+    if group_by == "hour":
+        # Hour buckets follow the local wall clock: align to the local hour, then step in UTC.
+        first = local_start.replace(minute=0, second=0, microsecond=0)
+        current = first.astimezone(UTC)
+        if current > r.start:  # pragma: no cover - only for zones with sub-hour offset changes
+            current -= timedelta(hours=1)
+        while current < r.end:
+            yield current.astimezone(r.tz)
+            current += timedelta(hours=1)
+        return
+    if group_by not in GROUP_BYS:
+        raise InvalidParameter("group_by", f"unknown group_by {group_by!r}")
+    day = _floor_date(local_start.date(), group_by)
+    while True:
+        instant = _local_midnight(day, r.tz)
+        if instant >= r.end:
+            return
+        yield instant.astimezone(r.tz)
+        try:
+            day = _next_date(day, group_by)
+        except (ValueError, OverflowError):
+            return
+
+
+def bucket_starts(r: ResolvedRange, group_by: str | None = None) -> list[datetime]:
+    """The aligned starts, in r.tz, of every bucket of the range (the first may be before r.start)."""
+    return list(_iter_bucket_starts(r, group_by or r.group_by))
+
+
+def bucket_bounds(r: ResolvedRange, group_by: str | None = None) -> list[tuple[datetime, datetime]]:
+    """Per bucket the UTC-aware `[lo, hi)` actually counted: the bucket clipped to `[r.start, r.end)`."""
+    starts = [s.astimezone(UTC) for s in _iter_bucket_starts(r, group_by or r.group_by)]
+    los = [max(s, r.start) for s in starts]
+    his = [*starts[1:], r.end]
+    return list(zip(los, his, strict=True))

@@ -1,0 +1,75 @@
+"""Settings from the environment (prefix ``ANALYTICS_``), one object for the whole service."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "WeakSecretError", "get_settings", "load_dev_secret"]
+
+DATA_DIR = Path("data")
+MIN_SECRET_BYTES = 32
+
+
+class WeakSecretError(ValueError):
+    """Raised when production mode is asked to start with a missing or short JWT secret."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; see README 'Configuration'."""
+
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = f"sqlite://{DATA_DIR}/analytics.sqlite3"
+    jwt_secret: str = ""
+    jwt_issuer: str = "general-bots"
+    jwt_audience: str = "general-bots-api"
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    host: str = "127.0.0.1"
+    port: int = 9000
+    session_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    reports_dir: Path = DATA_DIR / "reports"
+    report_workers: int = Field(default=2, ge=1, le=16)
+    max_body_bytes: int = 1024 * 1024
+    max_query_depth: int = 12
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_in_production(self) -> Settings:
+        if self.env == "production" and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise WeakSecretError(
+                "ANALYTICS_JWT_SECRET must be set to at least 32 bytes when ANALYTICS_ENV=production"
+            )
+        if "none" in {a.lower() for a in self.jwt_algorithms}:
+            raise WeakSecretError("ANALYTICS_JWT_ALGORITHMS may not contain 'none'")
+        return self
+
+    @property
+    def session_timeout_us(self) -> int:
+        return self.session_timeout_minutes * 60 * 1_000_000
+
+
+def load_dev_secret(path: Path = DATA_DIR / "jwt-secret") -> str:
+    """Return the development secret kept under data/, creating it once."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; in development a missing secret is created under data/."""
+    settings = Settings()
+    if not settings.jwt_secret and settings.env != "production":
+        settings = settings.model_copy(update={"jwt_secret": load_dev_secret()})
+    return settings

@@ -1,0 +1,191 @@
+"""Tortoise models. Timestamps are integer microseconds since the Unix epoch (UTC), so the same
+arithmetic (durations, 15-minute slots) runs unchanged on SQLite and PostgreSQL.
+
+Rollup tables (`message_slots`, `user_slots`) are kept up to date at ingestion; the aggregate
+queries read them for the slot-aligned part of a range and the raw `events` table for the edges.
+"""
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+__all__ = [
+    "ApiKey",
+    "Bot",
+    "BotUser",
+    "Conversation",
+    "EndUser",
+    "Event",
+    "MessageSlot",
+    "Report",
+    "UserSlot",
+]
+
+SLOT_US = 15 * 60 * 1_000_000
+"""Rollup granularity: 15 minutes, a divisor of every UTC offset in use today."""
+
+
+class Bot(Model):
+    id = fields.IntField(primary_key=True)
+    uuid = fields.CharField(max_length=36, unique=True)
+
+    class Meta:
+        table = "bots"
+
+
+class EndUser(Model):
+    """An end user of the bots: `first_active_us` is its first activity across all bots."""
+
+    id = fields.IntField(primary_key=True)
+    uuid = fields.CharField(max_length=36, unique=True)
+    first_active_us = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "end_users"
+        indexes = (Index(fields=("first_active_us",)),)
+
+
+class BotUser(Model):
+    """First activity of a user with one bot (for `new_users` under a bot filter or scope)."""
+
+    id = fields.IntField(primary_key=True)
+    bot_id = fields.IntField()
+    user_id = fields.IntField()
+    first_active_us = fields.BigIntField()
+
+    class Meta:
+        table = "bot_users"
+        unique_together = (("bot_id", "user_id"),)
+        indexes = (Index(fields=("bot_id", "first_active_us")), Index(fields=("user_id",)))
+
+
+class Conversation(Model):
+    """One conversation and the state folded from its events (see API.md section 5)."""
+
+    id = fields.IntField(primary_key=True)
+    uuid = fields.CharField(max_length=36, unique=True)
+    bot_id = fields.IntField(null=True)
+    user_id = fields.IntField(null=True)
+    started_us = fields.BigIntField()
+    start_event_us = fields.BigIntField(null=True)
+    start_event_id = fields.CharField(max_length=36, null=True)
+    channel = fields.CharField(max_length=64, default="unknown")
+    last_activity_us = fields.BigIntField()
+    activity_event_us = fields.BigIntField(null=True)
+    end_us = fields.BigIntField(null=True)
+    end_event_id = fields.CharField(max_length=36, null=True)
+    resolution = fields.CharField(max_length=16, null=True)
+    messages = fields.IntField(default=0)
+    user_messages = fields.IntField(default=0)
+    bot_messages = fields.IntField(default=0)
+    fallback_messages = fields.IntField(default=0)
+    rating_score = fields.SmallIntField(null=True)
+    rating_us = fields.BigIntField(null=True)
+    rating_event_id = fields.CharField(max_length=36, null=True)
+
+    class Meta:
+        table = "conversations"
+        indexes = (
+            Index(fields=("started_us", "bot_id")),
+            Index(fields=("bot_id", "started_us")),
+            Index(fields=("user_id", "started_us")),
+            Index(fields=("rating_us", "bot_id")),
+            Index(fields=("last_activity_us", "bot_id")),
+        )
+
+
+class Event(Model):
+    """Every stored event: the primary key is the client's idempotency id."""
+
+    id = fields.CharField(max_length=36, primary_key=True)
+    type = fields.CharField(max_length=24)
+    conversation_id = fields.IntField()
+    bot_id = fields.IntField(null=True)
+    user_id = fields.IntField(null=True)
+    ts_us = fields.BigIntField()
+    role = fields.CharField(max_length=4, null=True)
+    fallback = fields.BooleanField(null=True)
+    intent = fields.CharField(max_length=200, null=True)
+    latency_ms = fields.BigIntField(null=True)
+    tokens = fields.BigIntField(null=True)
+    channel = fields.CharField(max_length=64, null=True)
+    resolution = fields.CharField(max_length=16, null=True)
+    score = fields.SmallIntField(null=True)
+    comment = fields.TextField(null=True)
+    received_us = fields.BigIntField()
+
+    class Meta:
+        table = "events"
+        indexes = (
+            Index(fields=("ts_us", "bot_id")),
+            Index(fields=("user_id", "ts_us")),
+            Index(fields=("conversation_id",)),
+        )
+
+
+class MessageSlot(Model):
+    """Messages per bot and 15-minute UTC slot (by message timestamp)."""
+
+    id = fields.IntField(primary_key=True)
+    bot_id = fields.IntField()
+    slot = fields.IntField()
+    messages = fields.IntField(default=0)
+    user_messages = fields.IntField(default=0)
+    bot_messages = fields.IntField(default=0)
+    fallback_messages = fields.IntField(default=0)
+
+    class Meta:
+        table = "message_slots"
+        unique_together = (("slot", "bot_id"),)
+
+
+class UserSlot(Model):
+    """A user was active (started a conversation or sent a message) with a bot in a 15-minute slot."""
+
+    id = fields.IntField(primary_key=True)
+    slot = fields.IntField()
+    bot_id = fields.IntField()
+    user_id = fields.IntField()
+
+    class Meta:
+        table = "user_slots"
+        unique_together = (("slot", "bot_id", "user_id"),)
+
+
+class ApiKey(Model):
+    """An API key: only the SHA-256 of the key is stored."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    prefix = fields.CharField(max_length=16)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    roles = fields.JSONField()
+    bot_ids = fields.JSONField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_keys"
+
+
+class Report(Model):
+    """A report job and, once completed, its file under the reports directory."""
+
+    id = fields.CharField(max_length=36, primary_key=True)
+    status = fields.CharField(max_length=16, default="pending")
+    type = fields.CharField(max_length=16)
+    format = fields.CharField(max_length=8)
+    title = fields.CharField(max_length=200, null=True)
+    parameters = fields.JSONField()
+    bot_scope = fields.JSONField(null=True)
+    created_at = fields.DatetimeField()
+    started_at = fields.DatetimeField(null=True)
+    completed_at = fields.DatetimeField(null=True)
+    size_bytes = fields.BigIntField(null=True)
+    error = fields.TextField(null=True)
+    file_path = fields.CharField(max_length=500, null=True)
+    claimed_by = fields.CharField(max_length=64, null=True)
+
+    class Meta:
+        table = "reports"
+        indexes = (Index(fields=("status", "created_at")), Index(fields=("created_at",)))
