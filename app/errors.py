@@ -11,8 +11,8 @@ __all__ = [
     "InternalError",
     "InvalidBody",
     "InvalidParameter",
-    "MissingToken",
     "InvalidToken",
+    "MissingToken",
     "NotFound",
     "PayloadTooLarge",
 ]

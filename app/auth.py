@@ -1,0 +1,192 @@
+"""Credentials to a Principal: API keys (stored hashed) and HS256 JWTs from the botserver."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+from app.config import Settings
+from app.errors import Forbidden, InvalidToken, MissingToken
+from app.models import ApiKey
+
+__all__ = [
+    "KNOWN_ROLES",
+    "Principal",
+    "authenticate",
+    "create_api_key",
+    "hash_api_key",
+    "mint_token",
+]
+
+READ_ROLES = frozenset({"analytics_viewer", "analytics_admin", "admin"})
+REPORT_ROLES = frozenset({"analytics_admin", "admin"})
+INGEST_ROLES = frozenset({"analytics_ingest", "admin"})
+KEY_ADMIN_ROLES = frozenset({"admin"})
+KNOWN_ROLES = ("analytics_viewer", "analytics_admin", "analytics_ingest", "admin")
+API_KEY_PREFIX = "ba_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: roles and, when scoped, the bots (UUID strings) it may see."""
+
+    subject: str
+    roles: frozenset[str]
+    bot_scope: frozenset[str] | None = None
+    kind: str = "jwt"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def has_any(self, allowed: Iterable[str]) -> bool:
+        return bool(self.roles & frozenset(allowed))
+
+    def require(self, allowed: frozenset[str], what: str) -> None:
+        if not self.has_any(allowed):
+            raise Forbidden(f"{what} needs one of the roles: {', '.join(sorted(allowed))}")
+
+    def require_read(self) -> None:
+        self.require(READ_ROLES, "reading analytics")
+
+    def require_reports(self) -> None:
+        self.require(REPORT_ROLES, "reports")
+
+    def require_ingest(self) -> None:
+        self.require(INGEST_ROLES, "ingesting events")
+
+    def require_key_admin(self) -> None:
+        self.require(KEY_ADMIN_ROLES, "managing API keys")
+
+    def may_see_bot(self, bot_id: str) -> bool:
+        return self.bot_scope is None or bot_id in self.bot_scope
+
+    def check_bot(self, bot_id: str | None, field_name: str = "bot_id") -> None:
+        """403 when a scoped caller names a bot outside its scope."""
+        if bot_id is not None and not self.may_see_bot(bot_id):
+            raise Forbidden(f"{field_name} {bot_id} is outside this credential's bot scope")
+
+    def bots_for(self, bot_id: str | None) -> frozenset[str] | None:
+        """The bots a query covers: the named one, else the scope (None means every bot)."""
+        self.check_bot(bot_id)
+        if bot_id is not None:
+            return frozenset({bot_id})
+        return self.bot_scope
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _normalise_uuids(values: Iterable[Any]) -> frozenset[str]:
+    out = set()
+    for v in values:
+        out.add(str(uuid.UUID(str(v))))
+    return frozenset(out)
+
+
+async def create_api_key(name: str, roles: list[str], bot_ids: list[str] | None) -> tuple[str, ApiKey]:
+    """Create a key; the plain key is returned once and never stored."""
+    plain = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    scope = sorted(_normalise_uuids(bot_ids)) if bot_ids is not None else None
+    row = await ApiKey.create(
+        name=name, prefix=plain[:10], key_hash=hash_api_key(plain), roles=sorted(set(roles)), bot_ids=scope
+    )
+    return plain, row
+
+
+def mint_token(
+    settings: Settings,
+    roles: list[str],
+    bot_ids: list[str] | None = None,
+    ttl_minutes: int = 60,
+    subject: str = "cli",
+) -> str:
+    """Mint an HS256 JWT the way the botserver does (used by the CLI, demo and tests)."""
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + timedelta(minutes=ttl_minutes),
+        "roles": roles,
+    }
+    if bot_ids is not None:
+        claims["bot_ids"] = bot_ids
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+async def _from_api_key(key: str) -> Principal:
+    row = await ApiKey.get_or_none(key_hash=hash_api_key(key))
+    if row is None or row.revoked_at is not None:
+        raise InvalidToken("unknown or revoked API key")
+    scope = frozenset(row.bot_ids) if row.bot_ids is not None else None
+    return Principal(subject=f"key:{row.id}", roles=frozenset(row.roles), bot_scope=scope, kind="api_key")
+
+
+def _from_jwt(token: str, settings: Settings) -> Principal:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise InvalidToken("malformed token") from None
+    alg = str(header.get("alg", ""))
+    allowed = [a for a in settings.jwt_algorithms if a.lower() != "none"]
+    if alg not in allowed:
+        raise InvalidToken(f"token algorithm {alg or 'none'} is not accepted")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=allowed,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            options={"require": ["exp", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("token expired") from None
+    except jwt.InvalidIssuerError:
+        raise InvalidToken("token issuer is not accepted") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidToken("token audience is not accepted") from None
+    except jwt.PyJWTError:
+        raise InvalidToken("invalid token") from None
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list):
+        raise InvalidToken("roles claim must be a list of strings")
+    scope: frozenset[str] | None = None
+    if "bot_ids" in claims:
+        raw = claims["bot_ids"]
+        if not isinstance(raw, list):
+            raise InvalidToken("bot_ids claim must be a list of UUIDs")
+        try:
+            scope = _normalise_uuids(raw)
+        except ValueError:
+            raise InvalidToken("bot_ids claim must be a list of UUIDs") from None
+    return Principal(
+        subject=str(claims.get("sub", "")),
+        roles=frozenset(r for r in roles if isinstance(r, str)),
+        bot_scope=scope,
+        kind="jwt",
+    )
+
+
+async def authenticate(api_key: str | None, authorization: str | None, settings: Settings) -> Principal:
+    """API.md section 1: X-API-Key first, then Bearer JWT. Any present-but-bad credential is 401."""
+    jwt_principal: Principal | None = None
+    if authorization is not None:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("Authorization must be 'Bearer <token>'")
+        jwt_principal = _from_jwt(token.strip(), settings)
+    if api_key is not None:
+        if not api_key.strip():
+            raise InvalidToken("empty API key")
+        return await _from_api_key(api_key.strip())
+    if jwt_principal is not None:
+        return jwt_principal
+    raise MissingToken("credentials required: X-API-Key or Authorization: Bearer <token>")

@@ -1,0 +1,98 @@
+"""Test fixtures: one database per test session (SQLite file or PostgreSQL), emptied before each test.
+
+`ANALYTICS_TEST_DB=postgres` runs the suite on PostgreSQL (`ANALYTICS_TEST_PG_URL`, default
+the local `test` database's server). Under `CI=true` an unreachable PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+os.environ.setdefault("ANALYTICS_ENV", "test")
+os.environ.setdefault("ANALYTICS_JWT_SECRET", "test-secret-" + "x" * 40)
+
+from app.config import get_settings  # noqa: E402
+from app.db import close_db, connection, init_db  # noqa: E402
+
+TABLES = (
+    "events",
+    "conversations",
+    "message_slots",
+    "user_slots",
+    "bot_users",
+    "end_users",
+    "bots",
+    "api_keys",
+    "reports",
+)
+
+
+def _postgres_admin_url() -> str:
+    return os.environ.get("ANALYTICS_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+async def _fresh_postgres_database() -> str:
+    import asyncpg
+
+    admin = _postgres_admin_url()
+    name = f"ba_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin.rsplit("/", 1)[0] + "/" + name
+
+
+async def _drop_postgres_database(url: str) -> None:
+    import asyncpg
+
+    admin = _postgres_admin_url()
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    kind = os.environ.get("ANALYTICS_TEST_DB", "sqlite")
+    if kind == "postgres":
+        try:
+            url = await _fresh_postgres_database()
+        except OSError as exc:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"PostgreSQL is required under CI and unreachable: {exc}")
+            pytest.skip(f"PostgreSQL unreachable: {exc}")
+        await init_db(url)
+        yield url
+        await close_db()
+        await _drop_postgres_database(url)
+    else:
+        path = Path(tmp_path_factory.mktemp("db")) / "analytics.sqlite3"
+        url = f"sqlite://{path}"
+        await init_db(url)
+        yield url
+        await close_db()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db(database_url: str) -> AsyncIterator[str]:
+    """An empty database for one test."""
+    conn = connection()
+    for table in TABLES:
+        await conn.execute_script(f"DELETE FROM {table}")
+    yield database_url
+
+
+@pytest.fixture
+def settings():  # type: ignore[no-untyped-def]
+    return get_settings()
