@@ -96,3 +96,49 @@ async def db(database_url: str) -> AsyncIterator[str]:
 @pytest.fixture
 def settings():  # type: ignore[no-untyped-def]
     return get_settings()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(db: str):  # type: ignore[no-untyped-def]
+    """An HTTP client against the whole app (lifespan run, database already set up)."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+
+    app = create_app(get_settings(), manage_database=False)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c
+
+
+def token_for(roles: list[str], bot_ids: list[str] | None = None, **overrides: object) -> str:
+    """A botserver-style JWT; `overrides` replace claims (None removes one)."""
+    from datetime import UTC, datetime, timedelta
+
+    import jwt
+
+    s = get_settings()
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": "test",
+        "iss": s.jwt_issuer,
+        "aud": s.jwt_audience,
+        "iat": now,
+        "exp": now + timedelta(minutes=10),
+        "roles": roles,
+    }
+    if bot_ids is not None:
+        claims["bot_ids"] = bot_ids
+    secret = str(overrides.pop("_secret", s.jwt_secret))
+    for k, v in overrides.items():
+        if v is None:
+            claims.pop(k, None)
+        else:
+            claims[k] = v
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def bearer(roles: list[str], bot_ids: list[str] | None = None, **overrides: object) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token_for(roles, bot_ids, **overrides)}

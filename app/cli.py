@@ -1,0 +1,164 @@
+"""The `bot-analytics` command: serve, migrate, token, apikey, demo-data, dev."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from app.auth import KNOWN_ROLES, create_api_key, mint_token
+from app.config import Settings, WeakSecretError, get_settings
+from app.db import close_db, init_db, migrate_db
+
+__all__ = ["main"]
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except (WeakSecretError, ValueError) as exc:
+        message = str(exc).splitlines()
+        print(f"error: {message[-1] if message else exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _uuid_arg(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {value}") from None
+
+
+async def _load_demo(settings: Settings, if_empty: bool) -> int:
+    from app.auth import Principal
+    from app.demo import demo_events
+    from app.ingest import ingest_events
+    from app.models import Event
+
+    await init_db(settings.database_url)
+    try:
+        if if_empty and await Event.all().limit(1).exists():
+            print("database already has events: demo data not loaded")
+            return 0
+        loader = Principal(subject="demo", roles=frozenset({"admin"}))
+        batch: list[dict[str, object]] = []
+        total = 0
+        for ev in demo_events():
+            batch.append(ev)
+            if len(batch) == 1000:
+                total += (await ingest_events(batch, loader)).accepted
+                batch = []
+                print(f"\rloading demo data: {total} events", end="", flush=True)
+        if batch:
+            total += (await ingest_events(batch, loader)).accepted
+        print(f"\rloaded {total} demo events{' ' * 10}")
+        return total
+    finally:
+        await close_db()
+
+
+async def _apikey(settings: Settings, args: argparse.Namespace) -> int:
+    from app.models import ApiKey
+
+    await init_db(settings.database_url)
+    try:
+        if args.action == "create":
+            plain, row = await create_api_key(args.name, args.role, args.bot)
+            print(f"created key {row.id} ({row.name}); shown once, store it now:\n{plain}")
+        elif args.action == "list":
+            for key in await ApiKey.all().order_by("id"):
+                state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                bots = ",".join(key.bot_ids) if key.bot_ids is not None else "all bots"
+                print(f"{key.id}\t{key.name}\t{key.prefix}…\t{','.join(key.roles)}\t{bots}\t{state}")
+        else:
+            count = await ApiKey.filter(id=args.id, revoked_at=None).update(revoked_at=datetime.now(UTC))
+            if not count:
+                print(f"no active key with id {args.id}", file=sys.stderr)
+                return 1
+            print(f"revoked key {args.id}")
+        return 0
+    finally:
+        await close_db()
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def _print_welcome(settings: Settings) -> None:
+    viewer = mint_token(settings, ["analytics_viewer"], ttl_minutes=7 * 24 * 60, subject="demo-viewer")
+    admin = mint_token(settings, ["admin"], ttl_minutes=7 * 24 * 60, subject="demo-admin")
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"""
+bot-analytics is starting on {base}
+
+  viewer token (7 days): {viewer}
+  admin token  (7 days): {admin}
+
+  GraphiQL:  {base}/graphql   (add the header Authorization: Bearer <token>)
+  API docs:  {base}/docs
+  try:       curl -H "Authorization: Bearer {viewer}" {base}/api/v1/analytics/usage
+"""
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bot-analytics", description="Analytics service of the bot platform")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve the API (migrates first)")
+    sub.add_parser("migrate", help="apply database migrations")
+    dev = sub.add_parser("dev", help="migrate, load demo data into an empty database, print tokens, serve")
+    dev.add_argument("--no-serve", action="store_true", help="stop after printing the tokens")
+    tok = sub.add_parser("token", help="mint a JWT with the configured secret")
+    tok.add_argument("--role", action="append", required=True, choices=KNOWN_ROLES)
+    tok.add_argument("--bot", action="append", type=_uuid_arg, help="limit to this bot (repeatable)")
+    tok.add_argument("--ttl", type=int, default=60, help="minutes (default 60)")
+    key = sub.add_parser("apikey", help="manage API keys")
+    ksub = key.add_subparsers(dest="action", required=True)
+    kc = ksub.add_parser("create")
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--role", action="append", required=True, choices=KNOWN_ROLES)
+    kc.add_argument("--bot", action="append", type=_uuid_arg, help="limit to this bot (repeatable)")
+    ksub.add_parser("list")
+    kr = ksub.add_parser("revoke")
+    kr.add_argument("id", type=int)
+    demo = sub.add_parser("demo-data", help="load 90 days of demo data")
+    demo.add_argument("--if-empty", action="store_true", help="only into a database without events")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _settings()
+    if args.command == "serve":
+        _serve(settings)
+    elif args.command == "migrate":
+        asyncio.run(migrate_db(settings.database_url))
+        print("database is up to date")
+    elif args.command == "dev":
+        asyncio.run(_load_demo(settings, if_empty=True))
+        _print_welcome(settings)
+        if not args.no_serve:
+            _serve(settings)
+    elif args.command == "token":
+        if args.ttl < 1:
+            print("error: --ttl must be at least 1 minute", file=sys.stderr)
+            return 2
+        print(mint_token(settings, args.role, args.bot, ttl_minutes=args.ttl))
+    elif args.command == "apikey":
+        return asyncio.run(_apikey(settings, args))
+    elif args.command == "demo-data":
+        asyncio.run(_load_demo(settings, if_empty=args.if_empty))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

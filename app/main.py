@@ -1,0 +1,198 @@
+"""The ASGI application: /graphql, the REST shim, /health, OpenAPI; one error contract for all."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from app.config import Settings, get_settings
+from app.db import close_db, init_db
+from app.errors import AppError, InternalError, InvalidBody, NotFound, PayloadTooLarge
+from graphql_schema.context import Context, build_context
+from graphql_schema.errors import format_errors
+from graphql_schema.schema import schema
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("bot_analytics")
+
+
+def error_response(exc: AppError, request_id: str = "") -> JSONResponse:
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit, whether or not a Content-Length was sent; adds a request id."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        too_large = PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes")
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await error_response(too_large, request_id)(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await error_response(too_large, request_id)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
+    """/graphql with the contract's error extensions and no leaked internals."""
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        data: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            request_id = getattr(request.state, "request_id", "") if hasattr(request, "state") else ""
+            data["errors"] = format_errors(result.errors, request_id)  # type: ignore[typeddict-item]
+        return data
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def app_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AppError)
+        return error_response(exc, _request_id(request))
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = [{"field": ".".join(str(p) for p in e.get("loc", [])[1:])} for e in exc.errors()]
+        return error_response(InvalidBody("request is not valid", details), _request_id(request))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return error_response(NotFound("no such route"), _request_id(request))
+        if exc.status_code == 405:
+            body = {"error": "method_not_allowed", "message": "method not allowed for this route"}
+            return JSONResponse(body, status_code=405)
+        body = {"error": "http_error", "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        rid = _request_id(request)
+        log.error("internal error request_id=%s", rid, exc_info=exc)
+        return error_response(InternalError(f"internal error (request id {rid})"), rid)
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    manage_database: bool = True,
+    on_startup: Callable[[FastAPI], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """Build the service. `manage_database=False` leaves Tortoise set-up to the caller (tests)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_database:
+            await init_db(settings.database_url)
+        from app.reports.jobs import ReportRunner
+
+        runner = ReportRunner(settings)
+        app.state.report_runner = runner
+        await runner.start()
+        if on_startup is not None:
+            await on_startup(app)
+        try:
+            yield
+        finally:
+            await runner.stop()
+            if manage_database:
+                await close_db()
+
+    app = FastAPI(
+        title="bot-analytics",
+        version="0.1.0",
+        description=(
+            "Analytics of the General Bots botserver. GraphQL at /graphql is the primary API; "
+            "every REST route below runs the matching GraphQL document. Authenticate with "
+            "`X-API-Key` or `Authorization: Bearer <JWT>`. Errors: "
+            '`{"error": code, "message": text, "details": [...]}`.'
+        ),
+        lifespan=lifespan,
+        default_response_class=_ORJSONResponse,
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    graphql = AnalyticsGraphQLRouter(schema, context_getter=build_context, graphql_ide="graphiql")
+    app.include_router(graphql, prefix="/graphql", include_in_schema=False)
+
+    @app.get("/health", tags=["service"], summary="Liveness and database check (no auth)")
+    async def health() -> dict[str, Any]:
+        from app.db import connection
+
+        await connection().execute_query("SELECT 1")
+        return {"status": "ok"}
+
+    from rest_shim.app import install_routes
+
+    install_routes(app)
+    return app
+
+
+class _ORJSONResponse(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)

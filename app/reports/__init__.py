@@ -1,0 +1,1 @@
+"""Report jobs and rendering (API.md section 7)."""

@@ -1,0 +1,72 @@
+"""The per-request context shared by /graphql, the REST shim and subscriptions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from app.auth import Principal, authenticate
+from app.config import Settings, get_settings
+from app.errors import AppError
+
+__all__ = ["Context", "build_context", "context_from_headers"]
+
+
+@dataclass
+class Context:
+    """Who is calling (or why they could not be identified) and request-scoped facts."""
+
+    principal: Principal | None
+    auth_error: AppError | None
+    settings: Settings
+    request_id: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    base_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def require_principal(self) -> Principal:
+        """The authenticated principal, or the 401 that explains why there is none."""
+        if self.principal is not None:
+            return self.principal
+        assert self.auth_error is not None
+        raise self.auth_error
+
+
+async def context_from_headers(
+    api_key: str | None,
+    authorization: str | None,
+    *,
+    request_id: str | None = None,
+    base_url: str = "",
+    settings: Settings | None = None,
+) -> Context:
+    """Authenticate once; errors are kept and raised by the first field that needs a principal."""
+    settings = settings or get_settings()
+    principal: Principal | None = None
+    error: AppError | None = None
+    try:
+        principal = await authenticate(api_key, authorization, settings)
+    except AppError as exc:
+        error = exc
+    return Context(
+        principal=principal,
+        auth_error=error,
+        settings=settings,
+        request_id=request_id or uuid.uuid4().hex,
+        base_url=base_url,
+    )
+
+
+async def build_context(request: Any) -> Context:
+    """Context for an HTTP or WebSocket request (Starlette `Request`/`WebSocket`)."""
+    headers = request.headers
+    state = getattr(request, "state", None)
+    request_id = getattr(state, "request_id", None) if state is not None else None
+    return await context_from_headers(
+        headers.get("x-api-key"),
+        headers.get("authorization"),
+        request_id=request_id,
+        base_url=str(request.base_url).rstrip("/"),
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from rest_shim.documents import main
+
+sys.exit(main())

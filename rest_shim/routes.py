@@ -1,0 +1,129 @@
+"""The REST route table: each documented path names a GraphQL document and how its inputs map.
+
+Nothing here computes a number: a route only turns the query string (or body) into the
+document's variables and returns the aliased result, whose keys are already snake_case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["FILTER_PARAMS", "REALTIME_PARAMS", "ROUTES", "Route"]
+
+PREFIX = "/api/v1/analytics"
+
+FILTER_PARAMS = {
+    "start_date": ("startDate", "Start of the range (inclusive): YYYY-MM-DD or RFC 3339 datetime"),
+    "end_date": ("endDate", "End of the range: a date includes that day, a datetime is exclusive"),
+    "days": ("days", "The last N calendar days, today included (1 to 3660)"),
+    "period": ("period", "today, week, month or year"),
+    "group_by": ("groupBy", "hour, day, week or month (bucket size of series)"),
+    "bot_id": ("botId", "Only this bot (UUID)"),
+    "user_id": ("userId", "Only this end user (UUID)"),
+    "timezone": ("timezone", "IANA zone name, default UTC"),
+}
+REALTIME_PARAMS = {
+    "window_minutes": ("windowMinutes", "Window in minutes, 1 to 60 (default 5)"),
+    "bot_id": ("botId", "Only this bot (UUID)"),
+    "timezone": ("timezone", "IANA zone for as_of, default UTC"),
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One REST route: method, path, the GraphQL field it runs and how variables are made."""
+
+    name: str
+    method: Literal["GET", "POST", "DELETE"]
+    path: str
+    field: str
+    params: Literal["filter", "realtime", "none", "body", "reports_list"] = "filter"
+    summary: str = ""
+    status_code: int = 200
+    path_params: tuple[str, ...] = field(default_factory=tuple)
+    tags: tuple[str, ...] = ("analytics",)
+
+    @property
+    def document_name(self) -> str:
+        return self.name.replace("/", "_").replace("{", "").replace("}", "")
+
+    @property
+    def full_path(self) -> str:
+        return PREFIX + self.path
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("usage", "GET", "/usage", "usage", summary="Usage totals for the range", tags=("usage",)),
+    Route("usage/daily", "GET", "/usage/daily", "dailyUsage", summary="Usage per day", tags=("usage",)),
+    Route(
+        "usage/monthly", "GET", "/usage/monthly", "monthlyUsage", summary="Usage per month", tags=("usage",)
+    ),
+    Route(
+        "conversations",
+        "GET",
+        "/conversations",
+        "conversationMetrics",
+        summary="Conversation outcomes, rates and channels",
+        tags=("conversations",),
+    ),
+    Route(
+        "conversations/volume",
+        "GET",
+        "/conversations/volume",
+        "conversationVolume",
+        summary="Conversations and messages per bucket",
+        tags=("conversations",),
+    ),
+    Route(
+        "conversations/duration",
+        "GET",
+        "/conversations/duration",
+        "conversationDuration",
+        summary="Duration statistics and distribution of closed conversations",
+        tags=("conversations",),
+    ),
+    Route(
+        "conversations/resolution",
+        "GET",
+        "/conversations/resolution",
+        "conversationResolution",
+        summary="Outcomes per bucket",
+        tags=("conversations",),
+    ),
+    Route("engagement", "GET", "/engagement", "engagement", summary="User engagement", tags=("engagement",)),
+    Route(
+        "engagement/retention",
+        "GET",
+        "/engagement/retention",
+        "retention",
+        summary="Cohort retention",
+        tags=("engagement",),
+    ),
+    Route(
+        "engagement/satisfaction",
+        "GET",
+        "/engagement/satisfaction",
+        "satisfaction",
+        summary="Satisfaction scores",
+        tags=("engagement",),
+    ),
+    Route(
+        "realtime",
+        "GET",
+        "/realtime",
+        "realtime",
+        params="realtime",
+        summary="Activity in the last minutes",
+        tags=("realtime",),
+    ),
+    Route(
+        "realtime/active",
+        "GET",
+        "/realtime/active",
+        "activeSessions",
+        params="realtime",
+        summary="Active sessions per bot",
+        tags=("realtime",),
+    ),
+)

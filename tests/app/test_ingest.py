@@ -1,0 +1,212 @@
+"""Ingestion: idempotency, atomic batches, order independence, conflicts, bounds (API.md section 4)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from app.auth import Principal
+from app.db import connection
+from app.errors import InvalidBody
+from app.ingest import ingest_events
+
+ADMIN = Principal(subject="t", roles=frozenset({"admin"}))
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def conversation(bot: str, user: str, start: datetime, n_messages: int, end: str | None = "resolved",
+                 score: int | None = None) -> list[dict[str, Any]]:
+    conv = str(uuid.uuid4())
+    base = {"conversation_id": conv, "bot_id": bot, "user_id": user}
+    evs: list[dict[str, Any]] = [
+        {"id": str(uuid.uuid4()), "type": "conversation_started", "timestamp": iso(start), "channel": "whatsapp", **base}
+    ]
+    for i in range(n_messages):
+        evs.append({"id": str(uuid.uuid4()), "type": "message", "role": "user" if i % 2 == 0 else "bot",
+                    "fallback": i % 4 == 3, "timestamp": iso(start + timedelta(seconds=30 * (i + 1))), **base})
+    if end:
+        evs.append({"id": str(uuid.uuid4()), "type": "conversation_ended", "resolution": end,
+                    "timestamp": iso(start + timedelta(seconds=30 * (n_messages + 1))), "conversation_id": conv})
+    if score:
+        evs.append({"id": str(uuid.uuid4()), "type": "satisfaction", "score": score,
+                    "timestamp": iso(start + timedelta(seconds=30 * (n_messages + 2))), **base})
+    return evs
+
+
+async def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Everything ingestion derives, without surrogate ids (they depend on arrival order)."""
+    conn = connection()
+    return {
+        "conversations": await conn.execute_query_dict(
+            "SELECT c.uuid, b.uuid AS bot, u.uuid AS usr, started_us, channel, last_activity_us, end_us, "
+            "resolution, messages, user_messages, bot_messages, fallback_messages, rating_score, rating_us "
+            "FROM conversations c JOIN bots b ON b.id = c.bot_id JOIN end_users u ON u.id = c.user_id "
+            "ORDER BY c.uuid"
+        ),
+        "message_slots": await conn.execute_query_dict(
+            "SELECT b.uuid, slot, messages, user_messages, bot_messages, fallback_messages FROM message_slots m "
+            "JOIN bots b ON b.id = m.bot_id ORDER BY b.uuid, slot"
+        ),
+        "user_slots": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, u.uuid AS usr, slot FROM user_slots s JOIN bots b ON b.id = s.bot_id "
+            "JOIN end_users u ON u.id = s.user_id ORDER BY b.uuid, u.uuid, slot"
+        ),
+        "users": await conn.execute_query_dict("SELECT uuid, first_active_us FROM end_users ORDER BY uuid"),
+        "bot_users": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, u.uuid AS usr, bu.first_active_us FROM bot_users bu "
+            "JOIN bots b ON b.id = bu.bot_id JOIN end_users u ON u.id = bu.user_id ORDER BY b.uuid, u.uuid"
+        ),
+        "events": await conn.execute_query_dict("SELECT id, type, ts_us FROM events ORDER BY id"),
+    }
+
+
+async def count(table: str) -> int:
+    rows = await connection().execute_query_dict(f"SELECT COUNT(*) AS n FROM {table}")
+    return int(rows[0]["n"])
+
+
+async def test_duplicates_are_acknowledged_and_not_stored_twice(db: str) -> None:
+    bot, user = str(uuid.uuid4()), str(uuid.uuid4())
+    evs = conversation(bot, user, NOW - timedelta(hours=2), 4)
+    first = await ingest_events(evs, ADMIN, now=NOW)
+    assert (first.accepted, first.duplicates) == (len(evs), 0)
+    before = await snapshot()
+    again = await ingest_events(evs + [evs[0]], ADMIN, now=NOW)
+    assert (again.accepted, again.duplicates) == (0, len(evs) + 1)
+    assert await snapshot() == before
+    assert await count("events") == len(evs)
+    rows = await connection().execute_query_dict("SELECT messages FROM conversations")
+    assert rows[0]["messages"] == 4
+
+
+async def test_repeated_id_inside_one_batch_counts_as_duplicate(db: str) -> None:
+    evs = conversation(str(uuid.uuid4()), str(uuid.uuid4()), NOW - timedelta(hours=1), 2)
+    result = await ingest_events([*evs, evs[1]], ADMIN, now=NOW)
+    assert (result.accepted, result.duplicates) == (len(evs), 1)
+    rows = await connection().execute_query_dict("SELECT messages FROM conversations")
+    assert rows[0]["messages"] == 2
+
+
+async def test_a_batch_with_one_bad_event_stores_nothing_and_names_the_index(db: str) -> None:
+    evs = conversation(str(uuid.uuid4()), str(uuid.uuid4()), NOW - timedelta(hours=1), 3)
+    evs[2]["role"] = "robot"
+    evs[3]["timestamp"] = "yesterday"
+    with pytest.raises(InvalidBody) as err:
+        await ingest_events(evs, ADMIN, now=NOW)
+    assert err.value.details == [
+        {"index": 2, "field": "role", "message": "role must be 'user' or 'bot'"},
+        {"index": 3, "field": "timestamp", "message": "timestamp must be an RFC 3339 datetime with an offset"},
+    ]
+    assert await count("events") == 0 and await count("conversations") == 0
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"type": "click"}, "type"),
+        ({"conversation_id": "not-a-uuid"}, "conversation_id"),
+        ({"bot_id": None}, "bot_id"),
+        ({"user_id": None}, "user_id"),
+        ({"timestamp": "2025-03-01T10:00:00"}, "timestamp"),
+        ({"id": "123"}, "id"),
+        ({"score": 6, "type": "satisfaction"}, "score"),
+        ({"score": True, "type": "satisfaction"}, "score"),
+        ({"comment": "x" * 2001, "type": "satisfaction", "score": 3}, "comment"),
+        ({"type": "conversation_ended", "resolution": "won"}, "resolution"),
+        ({"type": "message", "role": "bot", "latency_ms": -1}, "latency_ms"),
+        ({"type": "message", "role": "bot", "tokens": 1.5}, "tokens"),
+        ({"type": "message", "role": "bot", "fallback": "yes"}, "fallback"),
+    ],
+)
+async def test_each_bad_field_is_named(db: str, patch: dict[str, Any], field: str) -> None:
+    ev = conversation(str(uuid.uuid4()), str(uuid.uuid4()), NOW - timedelta(hours=1), 0, end=None)[0]
+    ev.update(patch)
+    ev = {k: v for k, v in ev.items() if v is not None}
+    with pytest.raises(InvalidBody) as err:
+        await ingest_events([ev], ADMIN, now=NOW)
+    assert [(d["index"], d["field"]) for d in err.value.details] == [(0, field)]
+
+
+async def test_future_timestamps_over_24_hours_are_rejected(db: str) -> None:
+    bot, user = str(uuid.uuid4()), str(uuid.uuid4())
+    ok = conversation(bot, user, NOW + timedelta(hours=23), 0, end=None)
+    assert (await ingest_events(ok, ADMIN, now=NOW)).accepted == 1
+    late = conversation(bot, user, NOW + timedelta(hours=24, seconds=1), 0, end=None)
+    with pytest.raises(InvalidBody) as err:
+        await ingest_events(late, ADMIN, now=NOW)
+    assert err.value.details[0]["field"] == "timestamp"
+
+
+async def test_an_event_naming_another_bot_or_user_is_rejected(db: str) -> None:
+    bot, user = str(uuid.uuid4()), str(uuid.uuid4())
+    evs = conversation(bot, user, NOW - timedelta(hours=1), 2)
+    await ingest_events(evs[:2], ADMIN, now=NOW)
+    other_bot = {**evs[2], "bot_id": str(uuid.uuid4())}
+    other_user = {**evs[3], "user_id": str(uuid.uuid4())}
+    with pytest.raises(InvalidBody) as err:
+        await ingest_events([evs[2], other_bot | {"id": str(uuid.uuid4())}, other_user], ADMIN, now=NOW)
+    assert [(d["index"], d["field"]) for d in err.value.details] == [(1, "bot_id"), (2, "user_id")]
+    assert await count("events") == 2
+
+
+async def test_batch_limits(db: str) -> None:
+    evs = conversation(str(uuid.uuid4()), str(uuid.uuid4()), NOW - timedelta(hours=1), 0, end=None) * 1001
+    with pytest.raises(InvalidBody):
+        await ingest_events(evs, ADMIN, now=NOW)
+    with pytest.raises(InvalidBody):
+        await ingest_events([], ADMIN, now=NOW)
+
+
+async def test_out_of_order_and_late_delivery_gives_the_same_state(db: str) -> None:
+    rng = random.Random(42)
+    bots = [str(uuid.uuid4()) for _ in range(3)]
+    users = [str(uuid.uuid4()) for _ in range(8)]
+    events: list[dict[str, Any]] = []
+    for i in range(40):
+        start = NOW - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 1440))
+        evs = conversation(rng.choice(bots), rng.choice(users), start, rng.randint(0, 7),
+                           end=rng.choice(["resolved", "escalated", "abandoned", None]),
+                           score=rng.choice([None, 1, 4, 5]))
+        if i % 5 == 0:  # a second rating with the same timestamp: the greater id must win
+            later = {**evs[-1], "id": str(uuid.uuid4()), "type": "satisfaction", "score": 2}
+            later.pop("resolution", None)
+            later["bot_id"] = evs[0]["bot_id"]
+            later["user_id"] = evs[0]["user_id"]
+            evs.append(later)
+        if i % 7 == 0:  # no conversation_started at all
+            evs = evs[1:]
+        events.extend(evs)
+    in_order = sorted(events, key=lambda e: e["timestamp"])
+    for i in range(0, len(in_order), 50):
+        await ingest_events(in_order[i : i + 50], ADMIN, now=NOW)
+    expected = await snapshot()
+    for table in ("events", "conversations", "message_slots", "user_slots", "bot_users", "end_users", "bots"):
+        await connection().execute_script(f"DELETE FROM {table}")
+    shuffled = events[:]
+    rng.shuffle(shuffled)
+    for i in range(0, len(shuffled), 37):
+        await ingest_events(shuffled[i : i + 37], ADMIN, now=NOW)
+    assert await snapshot() == expected
+
+
+async def test_latest_end_and_rating_win_whatever_the_arrival_order(db: str) -> None:
+    bot, user = str(uuid.uuid4()), str(uuid.uuid4())
+    start = NOW - timedelta(hours=3)
+    evs = conversation(bot, user, start, 2, end="escalated", score=2)
+    conv = evs[0]["conversation_id"]
+    later_end = {"id": str(uuid.uuid4()), "type": "conversation_ended", "resolution": "resolved",
+                 "timestamp": iso(start + timedelta(hours=1)), "conversation_id": conv}
+    later_score = {**evs[-1], "id": str(uuid.uuid4()), "score": 5, "timestamp": iso(start + timedelta(hours=1))}
+    await ingest_events([later_end, later_score], ADMIN, now=NOW)
+    await ingest_events(evs, ADMIN, now=NOW)
+    row = (await connection().execute_query_dict("SELECT resolution, rating_score, started_us FROM conversations"))[0]
+    assert row["resolution"] == "resolved" and row["rating_score"] == 5
+    assert row["started_us"] == int(start.timestamp()) * 1_000_000
