@@ -9,8 +9,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
+
 from app.auth import KNOWN_ROLES, create_api_key, mint_token
-from app.config import Settings, WeakSecretError, get_settings
+from app.config import Settings, get_settings
 from app.db import close_db, init_db, migrate_db
 
 __all__ = ["main"]
@@ -19,9 +21,13 @@ __all__ = ["main"]
 def _settings() -> Settings:
     try:
         return get_settings()
-    except (WeakSecretError, ValueError) as exc:
-        message = str(exc).splitlines()
-        print(f"error: {message[-1] if message else exc}", file=sys.stderr)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            print(
+                f"error: {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}",
+                file=sys.stderr,
+            )
         raise SystemExit(2) from None
 
 

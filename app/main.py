@@ -31,8 +31,8 @@ log = logging.getLogger("bot_analytics")
 
 
 def error_response(exc: AppError, request_id: str = "") -> JSONResponse:
-    headers = {"X-Request-ID": request_id} if request_id else None
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    """The contract's error body; the request id travels in the `X-Request-ID` header."""
+    return JSONResponse(exc.body(), status_code=exc.status)
 
 
 class BodyLimitMiddleware:

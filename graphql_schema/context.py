@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.requests import HTTPConnection
+from strawberry.fastapi import BaseContext
+
 from app.auth import Principal, authenticate
 from app.config import Settings, get_settings
 from app.errors import AppError
@@ -15,7 +18,7 @@ __all__ = ["Context", "build_context", "context_from_headers"]
 
 
 @dataclass
-class Context:
+class Context(BaseContext):
     """Who is calling (or why they could not be identified) and request-scoped facts."""
 
     principal: Principal | None
@@ -25,6 +28,7 @@ class Context:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     base_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    connection_params: Any = None
 
     def require_principal(self) -> Principal:
         """The authenticated principal, or the 401 that explains why there is none."""
@@ -59,8 +63,8 @@ async def context_from_headers(
     )
 
 
-async def build_context(request: Any) -> Context:
-    """Context for an HTTP or WebSocket request (Starlette `Request`/`WebSocket`)."""
+async def build_context(request: HTTPConnection) -> Context:
+    """Context for an HTTP or WebSocket request (FastAPI injects either as `HTTPConnection`)."""
     headers = request.headers
     state = getattr(request, "state", None)
     request_id = getattr(state, "request_id", None) if state is not None else None

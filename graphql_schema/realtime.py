@@ -71,7 +71,9 @@ class RealtimeQuery:
         bot_id: str | None = None,
         timezone: str | None = None,
     ) -> Realtime:
-        return cast(Realtime, to_object(await realtime_answer(info.context, window_minutes, bot_id, timezone)))
+        return cast(
+            Realtime, to_object(await realtime_answer(info.context, window_minutes, bot_id, timezone))
+        )
 
     @strawberry.field(permission_classes=[CanRead])
     async def active_sessions(

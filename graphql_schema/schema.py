@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.types import ExecutionContext
 
+from app.errors import AppError
 from graphql_schema.conversations import ConversationsQuery
 from graphql_schema.engagement import EngagementQuery
 from graphql_schema.events import EventsMutation
@@ -31,14 +34,27 @@ class Subscription(RealtimeSubscription):
     pass
 
 
-schema = strawberry.Schema(
+class AnalyticsSchema(strawberry.Schema):
+    """Logs only unexpected errors: contract errors (401, 403, 400...) are answers, not incidents."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = [
+            e for e in errors if e.original_error is not None and not isinstance(e.original_error, AppError)
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+schema = AnalyticsSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
-        QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
-        MaxTokensLimiter(max_token_count=5000),
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
+        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+        lambda: MaxTokensLimiter(max_token_count=5000),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
     ],
 )

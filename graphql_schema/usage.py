@@ -65,7 +65,9 @@ class UsageQuery:
         return await run_range_query(info.context, filter, queries.usage, UsageStats)
 
     @strawberry.field(permission_classes=[CanRead])
-    async def daily_usage(self, info: Info[Context, Any], filter: AnalyticsFilter | None = None) -> DailyUsage:
+    async def daily_usage(
+        self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
+    ) -> DailyUsage:
         return await run_range_query(
             info.context, filter, queries.usage_daily, DailyUsage, series=True, bucket_field="end_date"
         )

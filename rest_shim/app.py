@@ -74,7 +74,12 @@ _EVENTS_BODY = {
                                 "id": {"type": "string", "format": "uuid"},
                                 "type": {
                                     "type": "string",
-                                    "enum": ["conversation_started", "message", "conversation_ended", "satisfaction"],
+                                    "enum": [
+                                        "conversation_started",
+                                        "message",
+                                        "conversation_ended",
+                                        "satisfaction",
+                                    ],
                                 },
                                 "timestamp": {"type": "string", "format": "date-time"},
                                 "conversation_id": {"type": "string", "format": "uuid"},
@@ -86,7 +91,10 @@ _EVENTS_BODY = {
                                 "fallback": {"type": "boolean"},
                                 "latency_ms": {"type": "integer", "minimum": 0},
                                 "tokens": {"type": "integer", "minimum": 0},
-                                "resolution": {"type": "string", "enum": ["resolved", "escalated", "abandoned"]},
+                                "resolution": {
+                                    "type": "string",
+                                    "enum": ["resolved", "escalated", "abandoned"],
+                                },
                                 "score": {"type": "integer", "minimum": 1, "maximum": 5},
                                 "comment": {"type": "string", "maxLength": 2000},
                             },
@@ -113,7 +121,10 @@ def install_routes(app: FastAPI) -> None:
             summary=route.summary,
             tags=list(route.tags),
             responses={
-                200: {"description": "OK", "content": {"application/json": {"schema": json_schema(field.type)}}},
+                200: {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": json_schema(field.type)}},
+                },
                 **ERROR_RESPONSES,
             },
             openapi_extra={"parameters": query_parameters(params)},
@@ -131,7 +142,10 @@ def install_routes(app: FastAPI) -> None:
                     "application/json": {
                         "schema": {
                             "type": "object",
-                            "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"}},
+                            "properties": {
+                                "accepted": {"type": "integer"},
+                                "duplicates": {"type": "integer"},
+                            },
                         }
                     }
                 },

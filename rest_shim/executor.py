@@ -70,7 +70,11 @@ def realtime_variables(query: dict[str, str]) -> dict[str, Any]:
 def _lower_enums(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            k: (v.lower() if k in ("group_by", "status", "type", "format") and isinstance(v, str) else _lower_enums(v))
+            k: (
+                v.lower()
+                if k in ("group_by", "status", "type", "format") and isinstance(v, str)
+                else _lower_enums(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -80,7 +84,9 @@ def _lower_enums(value: Any) -> Any:
 
 async def execute_route(route: Route, variables: dict[str, Any], ctx: Context) -> Any:
     """Execute the route's document; a GraphQL error becomes the contract's AppError."""
-    result = await schema.execute(_document(route.document_name), variable_values=variables, context_value=ctx)
+    result = await schema.execute(
+        _document(route.document_name), variable_values=variables, context_value=ctx
+    )
     if result.errors:
         first = result.errors[0]
         original = first.original_error

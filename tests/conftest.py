@@ -17,8 +17,8 @@ import pytest_asyncio
 os.environ.setdefault("ANALYTICS_ENV", "test")
 os.environ.setdefault("ANALYTICS_JWT_SECRET", "test-secret-" + "x" * 40)
 
-from app.config import get_settings  # noqa: E402
-from app.db import close_db, connection, init_db  # noqa: E402
+from app.config import get_settings
+from app.db import close_db, connection, init_db
 
 TABLES = (
     "events",
@@ -113,7 +113,7 @@ async def client(db: str):  # type: ignore[no-untyped-def]
             yield c
 
 
-def token_for(roles: list[str], bot_ids: list[str] | None = None, **overrides: object) -> str:
+def token_for(role_list: list[str], bot_ids: list[str] | None = None, **overrides: object) -> str:
     """A botserver-style JWT; `overrides` replace claims (None removes one)."""
     from datetime import UTC, datetime, timedelta
 
@@ -127,7 +127,7 @@ def token_for(roles: list[str], bot_ids: list[str] | None = None, **overrides: o
         "aud": s.jwt_audience,
         "iat": now,
         "exp": now + timedelta(minutes=10),
-        "roles": roles,
+        "roles": role_list,
     }
     if bot_ids is not None:
         claims["bot_ids"] = bot_ids
@@ -140,5 +140,5 @@ def token_for(roles: list[str], bot_ids: list[str] | None = None, **overrides: o
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def bearer(roles: list[str], bot_ids: list[str] | None = None, **overrides: object) -> dict[str, str]:
-    return {"Authorization": "Bearer " + token_for(roles, bot_ids, **overrides)}
+def bearer(role_list: list[str], bot_ids: list[str] | None = None, **overrides: object) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token_for(role_list, bot_ids, **overrides)}

@@ -22,22 +22,56 @@ def iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
-def conversation(bot: str, user: str, start: datetime, n_messages: int, end: str | None = "resolved",
-                 score: int | None = None) -> list[dict[str, Any]]:
+def conversation(
+    bot: str,
+    user: str,
+    start: datetime,
+    n_messages: int,
+    end: str | None = "resolved",
+    score: int | None = None,
+) -> list[dict[str, Any]]:
     conv = str(uuid.uuid4())
     base = {"conversation_id": conv, "bot_id": bot, "user_id": user}
     evs: list[dict[str, Any]] = [
-        {"id": str(uuid.uuid4()), "type": "conversation_started", "timestamp": iso(start), "channel": "whatsapp", **base}
+        {
+            "id": str(uuid.uuid4()),
+            "type": "conversation_started",
+            "timestamp": iso(start),
+            "channel": "whatsapp",
+            **base,
+        }
     ]
     for i in range(n_messages):
-        evs.append({"id": str(uuid.uuid4()), "type": "message", "role": "user" if i % 2 == 0 else "bot",
-                    "fallback": i % 4 == 3, "timestamp": iso(start + timedelta(seconds=30 * (i + 1))), **base})
+        evs.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "message",
+                "role": "user" if i % 2 == 0 else "bot",
+                "fallback": i % 4 == 3,
+                "timestamp": iso(start + timedelta(seconds=30 * (i + 1))),
+                **base,
+            }
+        )
     if end:
-        evs.append({"id": str(uuid.uuid4()), "type": "conversation_ended", "resolution": end,
-                    "timestamp": iso(start + timedelta(seconds=30 * (n_messages + 1))), "conversation_id": conv})
+        evs.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "conversation_ended",
+                "resolution": end,
+                "timestamp": iso(start + timedelta(seconds=30 * (n_messages + 1))),
+                "conversation_id": conv,
+            }
+        )
     if score:
-        evs.append({"id": str(uuid.uuid4()), "type": "satisfaction", "score": score,
-                    "timestamp": iso(start + timedelta(seconds=30 * (n_messages + 2))), **base})
+        evs.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "satisfaction",
+                "score": score,
+                "timestamp": iso(start + timedelta(seconds=30 * (n_messages + 2))),
+                **base,
+            }
+        )
     return evs
 
 
@@ -103,7 +137,11 @@ async def test_a_batch_with_one_bad_event_stores_nothing_and_names_the_index(db:
         await ingest_events(evs, ADMIN, now=NOW)
     assert err.value.details == [
         {"index": 2, "field": "role", "message": "role must be 'user' or 'bot'"},
-        {"index": 3, "field": "timestamp", "message": "timestamp must be an RFC 3339 datetime with an offset"},
+        {
+            "index": 3,
+            "field": "timestamp",
+            "message": "timestamp must be an RFC 3339 datetime with an offset",
+        },
     ]
     assert await count("events") == 0 and await count("conversations") == 0
 
@@ -172,9 +210,14 @@ async def test_out_of_order_and_late_delivery_gives_the_same_state(db: str) -> N
     events: list[dict[str, Any]] = []
     for i in range(40):
         start = NOW - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 1440))
-        evs = conversation(rng.choice(bots), rng.choice(users), start, rng.randint(0, 7),
-                           end=rng.choice(["resolved", "escalated", "abandoned", None]),
-                           score=rng.choice([None, 1, 4, 5]))
+        evs = conversation(
+            rng.choice(bots),
+            rng.choice(users),
+            start,
+            rng.randint(0, 7),
+            end=rng.choice(["resolved", "escalated", "abandoned", None]),
+            score=rng.choice([None, 1, 4, 5]),
+        )
         if i % 5 == 0:  # a second rating with the same timestamp: the greater id must win
             later = {**evs[-1], "id": str(uuid.uuid4()), "type": "satisfaction", "score": 2}
             later.pop("resolution", None)
@@ -202,11 +245,25 @@ async def test_latest_end_and_rating_win_whatever_the_arrival_order(db: str) -> 
     start = NOW - timedelta(hours=3)
     evs = conversation(bot, user, start, 2, end="escalated", score=2)
     conv = evs[0]["conversation_id"]
-    later_end = {"id": str(uuid.uuid4()), "type": "conversation_ended", "resolution": "resolved",
-                 "timestamp": iso(start + timedelta(hours=1)), "conversation_id": conv}
-    later_score = {**evs[-1], "id": str(uuid.uuid4()), "score": 5, "timestamp": iso(start + timedelta(hours=1))}
+    later_end = {
+        "id": str(uuid.uuid4()),
+        "type": "conversation_ended",
+        "resolution": "resolved",
+        "timestamp": iso(start + timedelta(hours=1)),
+        "conversation_id": conv,
+    }
+    later_score = {
+        **evs[-1],
+        "id": str(uuid.uuid4()),
+        "score": 5,
+        "timestamp": iso(start + timedelta(hours=1)),
+    }
     await ingest_events([later_end, later_score], ADMIN, now=NOW)
     await ingest_events(evs, ADMIN, now=NOW)
-    row = (await connection().execute_query_dict("SELECT resolution, rating_score, started_us FROM conversations"))[0]
+    row = (
+        await connection().execute_query_dict(
+            "SELECT resolution, rating_score, started_us FROM conversations"
+        )
+    )[0]
     assert row["resolution"] == "resolved" and row["rating_score"] == 5
     assert row["started_us"] == int(start.timestamp()) * 1_000_000

@@ -11,12 +11,28 @@ ADMIN = Principal(subject="t", roles=frozenset({"admin"}))
 async def test_smoke(db: str) -> None:
     b, u, c = (str(uuid.uuid4()) for _ in range(3))
     evs = [
-        {"id": str(uuid.uuid4()), "type": "conversation_started", "timestamp": "2025-01-01T10:00:00Z",
-         "conversation_id": c, "bot_id": b, "user_id": u},
-        {"type": "message", "role": "user", "timestamp": "2025-01-01T10:01:00Z",
-         "conversation_id": c, "bot_id": b, "user_id": u},
-        {"type": "conversation_ended", "resolution": "resolved", "timestamp": "2025-01-01T10:05:00Z",
-         "conversation_id": c},
+        {
+            "id": str(uuid.uuid4()),
+            "type": "conversation_started",
+            "timestamp": "2025-01-01T10:00:00Z",
+            "conversation_id": c,
+            "bot_id": b,
+            "user_id": u,
+        },
+        {
+            "type": "message",
+            "role": "user",
+            "timestamp": "2025-01-01T10:01:00Z",
+            "conversation_id": c,
+            "bot_id": b,
+            "user_id": u,
+        },
+        {
+            "type": "conversation_ended",
+            "resolution": "resolved",
+            "timestamp": "2025-01-01T10:05:00Z",
+            "conversation_id": c,
+        },
     ]
     r = await ingest_events(evs, ADMIN, now=datetime(2025, 1, 2, tzinfo=UTC))
     assert (r.accepted, r.duplicates) == (3, 0)
