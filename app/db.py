@@ -61,7 +61,9 @@ async def init_db(url: str, *, migrate: bool = True) -> None:
     _ensure_sqlite_dir(url)
     if migrate:
         await migrate_db(url)
-    await Tortoise.init(config=tortoise_config(url))
+    # Global fallback (as RegisterTortoise does): request and WebSocket tasks do not inherit the
+    # lifespan task's context variables.
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
 
 
 async def close_db() -> None:

@@ -14,14 +14,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
+from app.auth import READ_ROLES
 from app.config import Settings, get_settings
 from app.db import close_db, init_db
 from app.errors import AppError, InternalError, InvalidBody, NotFound, PayloadTooLarge
-from graphql_schema.context import Context, build_context
+from graphql_schema.context import Context, build_context, context_from_headers
 from graphql_schema.errors import format_errors
 from graphql_schema.schema import schema
 
@@ -86,8 +90,42 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _WsUnauthorized(Exception):
+    pass
+
+
+class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with the contract's close codes: 4401 bad credentials, 4403 missing role."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except _WsUnauthorized:
+            await self.websocket.close(code=4401, reason="Unauthorized")
+
+
 class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
     """/graphql with the contract's error extensions and no leaked internals."""
+
+    graphql_transport_ws_handler_class = _AuthenticatingWSHandler
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Credentials from `connection_init` (or the upgrade request's headers)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        api_key = params.get("X-API-Key") or params.get("x-api-key")
+        authorization = params.get("Authorization") or params.get("authorization")
+        if api_key is not None or authorization is not None:
+            fresh = await context_from_headers(
+                str(api_key) if api_key is not None else None,
+                str(authorization) if authorization is not None else None,
+                request_id=context.request_id,
+            )
+            context.principal, context.auth_error = fresh.principal, fresh.auth_error
+        if context.principal is None:
+            raise _WsUnauthorized
+        if not context.principal.has_any(READ_ROLES):
+            raise ConnectionRejectionError({"reason": "insufficient_permissions"})
+        return UNSET
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}

@@ -82,7 +82,6 @@ class ResolutionPoint:
 
 @strawberry.type
 class ConversationResolution(ConversationMetrics):
-    group_by: GroupBy
     data: list[ResolutionPoint]
 
 

@@ -1,0 +1,505 @@
+"""A brute-force reference for the analytics numbers, straight from API.md sections 5, 6 and 8.
+
+It reads the raw event dicts (as a client sent them, in any order, duplicates included), folds each
+conversation from scratch, and computes every answer with plain loops over lists. It shares no code
+with app/analytics/queries.py: only the range (start, end, zone) and the aligned bucket starts come
+in from outside, so a test compares two independent computations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.analytics.ranges import format_datetime
+
+US = 1_000_000
+EDGES = [0, 60, 300, 900, 1800, 3600]
+
+
+def ts_of(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+@dataclass
+class RefEvent:
+    id: str
+    type: str
+    ts: datetime
+    conversation: str
+    bot: str | None
+    user: str | None
+    raw: dict[str, Any]
+
+
+@dataclass
+class RefConversation:
+    id: str
+    bot: str | None = None
+    user: str | None = None
+    events: list[RefEvent] = field(default_factory=list)
+
+    @cached_property
+    def starts(self) -> list[RefEvent]:
+        return [e for e in self.events if e.type == "conversation_started"]
+
+    @cached_property
+    def started_at(self) -> datetime:
+        starts = self.starts
+        return min(e.ts for e in starts) if starts else min(e.ts for e in self.events)
+
+    @cached_property
+    def last_activity_at(self) -> datetime:
+        acts = [e.ts for e in self.events if e.type in ("conversation_started", "message")]
+        return max(acts) if acts else self.started_at
+
+    @cached_property
+    def end_event(self) -> RefEvent | None:
+        ends = [e for e in self.events if e.type == "conversation_ended"]
+        return max(ends, key=lambda e: (e.ts, e.id)) if ends else None
+
+    @cached_property
+    def channel(self) -> str:
+        starts = self.starts
+        if not starts:
+            return "unknown"
+        earliest = min(e.ts for e in starts)
+        first = max((e for e in starts if e.ts == earliest), key=lambda e: e.id)
+        return str(first.raw.get("channel") or "web")
+
+    @cached_property
+    def rating(self) -> RefEvent | None:
+        ratings = [e for e in self.events if e.type == "satisfaction"]
+        return max(ratings, key=lambda e: (e.ts, e.id)) if ratings else None
+
+    @cached_property
+    def messages(self) -> list[RefEvent]:
+        return [e for e in self.events if e.type == "message"]
+
+    def status(self, now: datetime, timeout: timedelta) -> str:
+        end = self.end_event
+        if end is not None:
+            return str(end.raw["resolution"])
+        if now - self.last_activity_at > timeout:
+            return "abandoned"
+        return "active"
+
+    def duration_seconds(self, now: datetime, timeout: timedelta) -> float | None:
+        """End minus start for closed conversations (never negative), None while active."""
+        end = self.end_event
+        if end is not None:
+            ended = end.ts
+        elif now - self.last_activity_at > timeout:
+            ended = self.last_activity_at
+        else:
+            return None
+        return max((ended - self.started_at) / timedelta(microseconds=1), 0) / US
+
+
+def percentile(values: list[float], p: float) -> float:
+    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks."""
+    ordered = sorted(values)
+    pos = p * (len(ordered) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def ratio(num: float, den: float) -> float | None:
+    return None if den == 0 else num / den
+
+
+class Reference:
+    """All events of a dataset, folded; the methods answer one route each for a range and filter."""
+
+    def __init__(self, raw_events: Iterable[dict[str, Any]], timeout: timedelta) -> None:
+        self.timeout = timeout
+        seen: set[str] = set()
+        self.events: list[RefEvent] = []
+        self.convs: dict[str, RefConversation] = {}
+        # Per-filter caches: the data never changes once loaded (the results are plain lists).
+        self._activity: dict[tuple[frozenset[str] | None, str | None], list[tuple[datetime, str]]] = {}
+        self._convs_of: dict[tuple[frozenset[str] | None, str | None], list[RefConversation]] = {}
+        self._active: dict[tuple[datetime, datetime, frozenset[str] | None, str | None], set[str]] = {}
+        self._messages_of: dict[tuple[frozenset[str] | None, str | None], list[RefEvent]] = {}
+        for raw in raw_events:
+            if raw["id"] in seen:  # a repeated id is a duplicate and changes nothing
+                continue
+            seen.add(raw["id"])
+            e = RefEvent(
+                raw["id"],
+                raw["type"],
+                ts_of(raw["timestamp"]),
+                raw["conversation_id"],
+                raw.get("bot_id"),
+                raw.get("user_id"),
+                raw,
+            )
+            self.events.append(e)
+            c = self.convs.setdefault(e.conversation, RefConversation(e.conversation))
+            c.bot = c.bot or e.bot
+            c.user = c.user or e.user
+            c.events.append(e)
+
+    # ------------------------------------------------------------------ filters
+
+    @staticmethod
+    def _sees(bot: str | None, user: str | None, bots: frozenset[str] | None, only_user: str | None) -> bool:
+        if bot is None:
+            return False
+        if bots is not None and bot not in bots:
+            return False
+        return only_user is None or user == only_user
+
+    def conversations_of(self, bots: frozenset[str] | None, user: str | None) -> list[RefConversation]:
+        key = (bots, user)
+        if key not in self._convs_of:
+            self._convs_of[key] = [c for c in self.convs.values() if self._sees(c.bot, c.user, bots, user)]
+        return self._convs_of[key]
+
+    def messages_of(self, bots: frozenset[str] | None, user: str | None) -> list[RefEvent]:
+        key = (bots, user)
+        if key not in self._messages_of:
+            self._messages_of[key] = self._filter_messages(bots, user)
+        return self._messages_of[key]
+
+    def _filter_messages(self, bots: frozenset[str] | None, user: str | None) -> list[RefEvent]:
+        owner = self.convs
+        return [
+            e
+            for e in self.events
+            if e.type == "message"
+            and self._sees(
+                e.bot or owner[e.conversation].bot, e.user or owner[e.conversation].user, bots, user
+            )
+        ]
+
+    def activity_of(self, bots: frozenset[str] | None, user: str | None) -> list[tuple[datetime, str]]:
+        """(timestamp, user) of each event that makes a user active: a start or a user message."""
+        key = (bots, user)
+        if key not in self._activity:
+            self._activity[key] = self._activity_of(bots, user)
+        return self._activity[key]
+
+    def _activity_of(self, bots: frozenset[str] | None, user: str | None) -> list[tuple[datetime, str]]:
+        out = []
+        for e in self.events:
+            if e.type == "conversation_started" or (e.type == "message" and e.raw.get("role") == "user"):
+                c = self.convs[e.conversation]
+                bot, who = e.bot or c.bot, e.user or c.user
+                if who is not None and self._sees(bot, who, bots, user):
+                    out.append((e.ts, who))
+        return out
+
+    def first_activity(self, bots: frozenset[str] | None, user: str | None) -> dict[str, datetime]:
+        first: dict[str, datetime] = {}
+        for ts, who in self.activity_of(bots, user):
+            if who not in first or ts < first[who]:
+                first[who] = ts
+        return first
+
+    # ------------------------------------------------------------------ building blocks
+
+    def active_users(
+        self, lo: datetime, hi: datetime, bots: frozenset[str] | None, user: str | None
+    ) -> set[str]:
+        return {who for ts, who in self.activity_of(bots, user) if lo <= ts < hi}
+
+    def new_users(
+        self, lo: datetime, hi: datetime, bots: frozenset[str] | None, user: str | None
+    ) -> set[str]:
+        return {who for who, ts in self.first_activity(bots, user).items() if lo <= ts < hi}
+
+    def started(
+        self, lo: datetime, hi: datetime, bots: frozenset[str] | None, user: str | None
+    ) -> list[RefConversation]:
+        return [c for c in self.conversations_of(bots, user) if lo <= c.started_at < hi]
+
+    def messages_in(
+        self, lo: datetime, hi: datetime, bots: frozenset[str] | None, user: str | None
+    ) -> list[RefEvent]:
+        return [e for e in self.messages_of(bots, user) if lo <= e.ts < hi]
+
+
+@dataclass(frozen=True)
+class RefRange:
+    """A range as the reference sees it: UTC bounds, zone, bucket size, and the aligned bucket starts."""
+
+    start: datetime
+    end: datetime
+    tz: ZoneInfo
+    tz_name: str
+    group_by: str
+    starts_of: Callable[[str], list[datetime]]
+
+    def echo(self) -> dict[str, str]:
+        return {
+            "start": format_datetime(self.start, self.tz, self.tz_name),
+            "end": format_datetime(self.end, self.tz, self.tz_name),
+            "timezone": self.tz_name,
+        }
+
+    def buckets(self, group_by: str | None = None) -> list[tuple[datetime, datetime, datetime]]:
+        """(aligned start, clipped lo, clipped hi) per bucket."""
+        starts = self.starts_of(group_by or self.group_by)
+        out = []
+        for i, s in enumerate(starts):
+            hi = starts[i + 1] if i + 1 < len(starts) else self.end
+            out.append((s, max(s, self.start), min(hi, self.end)))
+        return out
+
+    def label(self, dt: datetime) -> str:
+        return format_datetime(dt, self.tz, self.tz_name)
+
+
+Filter = tuple[frozenset[str] | None, str | None]
+
+
+def _conv_totals(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    convs = ref.started(r.start, r.end, *f)
+    statuses = [c.status(now, ref.timeout) for c in convs]
+    durations = [d for c in convs if (d := c.duration_seconds(now, ref.timeout)) is not None]
+    closed = len(durations)
+    bot_msgs = [e for e in ref.messages_in(r.start, r.end, *f) if e.raw["role"] == "bot"]
+    channels: dict[str, int] = {}
+    for c in convs:
+        channels[c.channel] = channels.get(c.channel, 0) + 1
+    return {
+        "total_conversations": len(convs),
+        "active": statuses.count("active"),
+        "resolved": statuses.count("resolved"),
+        "escalated": statuses.count("escalated"),
+        "abandoned": statuses.count("abandoned"),
+        "resolution_rate": ratio(statuses.count("resolved"), closed),
+        "escalation_rate": ratio(statuses.count("escalated"), closed),
+        "abandonment_rate": ratio(statuses.count("abandoned"), closed),
+        "avg_duration_seconds": ratio(sum(durations), closed),
+        "avg_messages_per_conversation": ratio(sum(len(c.messages) for c in convs), len(convs)),
+        "fallback_rate": ratio(sum(1 for e in bot_msgs if e.raw.get("fallback")), len(bot_msgs)),
+        "by_channel": [
+            {"channel": name, "conversations": n}
+            for name, n in sorted(channels.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    }
+
+
+def usage(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    convs = ref.started(r.start, r.end, *f)
+    msgs = ref.messages_in(r.start, r.end, *f)
+    durations = [d for c in convs if (d := c.duration_seconds(now, ref.timeout)) is not None]
+    return {
+        "range": r.echo(),
+        "total_conversations": len(convs),
+        "total_messages": len(msgs),
+        "user_messages": sum(1 for e in msgs if e.raw["role"] == "user"),
+        "bot_messages": sum(1 for e in msgs if e.raw["role"] == "bot"),
+        "active_users": len(ref.active_users(r.start, r.end, *f)),
+        "new_users": len(ref.new_users(r.start, r.end, *f)),
+        "avg_messages_per_conversation": ratio(sum(len(c.messages) for c in convs), len(convs)),
+        "avg_conversation_duration_seconds": ratio(sum(durations), len(durations)),
+    }
+
+
+def _usage_row(ref: Reference, lo: datetime, hi: datetime, f: Filter) -> dict[str, int]:
+    return {
+        "conversations": len(ref.started(lo, hi, *f)),
+        "messages": len(ref.messages_in(lo, hi, *f)),
+        "active_users": len(ref.active_users(lo, hi, *f)),
+        "new_users": len(ref.new_users(lo, hi, *f)),
+    }
+
+
+def usage_daily(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    data = [{"date": s.strftime("%Y-%m-%d"), **_usage_row(ref, lo, hi, f)} for s, lo, hi in r.buckets("day")]
+    return {"range": r.echo(), "data": data}
+
+
+def usage_monthly(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    data = [{"month": s.strftime("%Y-%m"), **_usage_row(ref, lo, hi, f)} for s, lo, hi in r.buckets("month")]
+    return {"range": r.echo(), "data": data}
+
+
+def conversations(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    return {"range": r.echo(), **_conv_totals(ref, r, f, now)}
+
+
+def conversation_volume(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    return {
+        "range": r.echo(),
+        "group_by": r.group_by,
+        "data": [
+            {
+                "bucket_start": r.label(s),
+                "conversations": len(ref.started(lo, hi, *f)),
+                "messages": len(ref.messages_in(lo, hi, *f)),
+            }
+            for s, lo, hi in r.buckets()
+        ],
+    }
+
+
+def conversation_duration(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    durations = [
+        d for c in ref.started(r.start, r.end, *f) if (d := c.duration_seconds(now, ref.timeout)) is not None
+    ]
+    bounds: list[tuple[int, int | None]] = list(zip(EDGES, [*EDGES[1:], None], strict=True))
+    return {
+        "range": r.echo(),
+        "count": len(durations),
+        "avg_seconds": sum(durations) / len(durations) if durations else None,
+        "median_seconds": percentile(durations, 0.5) if durations else None,
+        "p90_seconds": percentile(durations, 0.9) if durations else None,
+        "min_seconds": min(durations) if durations else None,
+        "max_seconds": max(durations) if durations else None,
+        "distribution": [
+            {
+                "min_seconds": float(lo),
+                "max_seconds": None if hi is None else float(hi),
+                "count": sum(1 for d in durations if d >= lo and (hi is None or d < hi)),
+            }
+            for lo, hi in bounds
+        ],
+    }
+
+
+def conversation_resolution(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    data = []
+    for s, lo, hi in r.buckets():
+        statuses = [c.status(now, ref.timeout) for c in ref.started(lo, hi, *f)]
+        closed = sum(1 for x in statuses if x != "active")
+        data.append(
+            {
+                "bucket_start": r.label(s),
+                "resolved": statuses.count("resolved"),
+                "escalated": statuses.count("escalated"),
+                "abandoned": statuses.count("abandoned"),
+                "resolution_rate": ratio(statuses.count("resolved"), closed),
+            }
+        )
+    return {"range": r.echo(), **_conv_totals(ref, r, f, now), "data": data}
+
+
+def engagement(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    active = ref.active_users(r.start, r.end, *f)
+    new = ref.new_users(r.start, r.end, *f)
+    days = r.buckets("day")
+    daily = [len(ref.active_users(lo, hi, *f)) for _, lo, hi in days]
+    avg_daily = sum(daily) / len(daily)
+    user_msgs = [e for e in ref.messages_in(r.start, r.end, *f) if e.raw["role"] == "user"]
+    return {
+        "range": r.echo(),
+        "active_users": len(active),
+        "new_users": len(new),
+        "returning_users": len(active - new),
+        "avg_daily_active_users": avg_daily,
+        "stickiness": ratio(avg_daily, len(active)),
+        "conversations_per_user": ratio(len(ref.started(r.start, r.end, *f)), len(active)),
+        "messages_per_user": ratio(len(user_msgs), len(active)),
+    }
+
+
+def retention(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    buckets = r.buckets()
+    cohorts = []
+    for i, (s, lo, hi) in enumerate(buckets):
+        members = ref.new_users(lo, hi, *f)
+        periods = []
+        for k, (_, plo, phi) in enumerate(buckets[i:]):
+            users = len(members & ref.active_users(plo, phi, *f))
+            periods.append({"period": k, "users": users, "rate": ratio(users, len(members))})
+        cohorts.append({"cohort_start": r.label(s), "size": len(members), "retention": periods})
+    return {"range": r.echo(), "group_by": r.group_by, "cohorts": cohorts}
+
+
+def _kept_ratings(ref: Reference, lo: datetime, hi: datetime, f: Filter) -> list[int]:
+    out = []
+    for c in ref.conversations_of(*f):
+        rating = c.rating
+        if rating is not None and lo <= rating.ts < hi:
+            out.append(int(rating.raw["score"]))
+    return out
+
+
+def satisfaction(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    scores = _kept_ratings(ref, r.start, r.end, f)
+    data = []
+    for s, lo, hi in r.buckets():
+        bucket = _kept_ratings(ref, lo, hi, f)
+        data.append(
+            {
+                "bucket_start": r.label(s),
+                "responses": len(bucket),
+                "average_score": ratio(sum(bucket), len(bucket)),
+            }
+        )
+    return {
+        "range": r.echo(),
+        "responses": len(scores),
+        "average_score": ratio(sum(scores), len(scores)),
+        "csat": ratio(sum(1 for x in scores if x >= 4), len(scores)),
+        "distribution": [{"score": k, "count": scores.count(k)} for k in range(1, 6)],
+        "data": data,
+    }
+
+
+def _active_sessions(ref: Reference, f: Filter, now: datetime, window: timedelta) -> list[RefConversation]:
+    return [
+        c
+        for c in ref.conversations_of(*f)
+        if c.status(now, ref.timeout) == "active" and now - window < c.last_activity_at <= now
+    ]
+
+
+def realtime(
+    ref: Reference, f: Filter, now: datetime, window_minutes: int, tz: ZoneInfo, tz_name: str
+) -> dict[str, Any]:
+    window = timedelta(minutes=window_minutes)
+    sessions = _active_sessions(ref, f, now, window)
+    msgs = [e for e in ref.messages_of(*f) if now - window < e.ts <= now]
+    return {
+        "as_of": format_datetime(now, tz, tz_name),
+        "window_minutes": window_minutes,
+        "active_sessions": len(sessions),
+        "active_users": len({c.user for c in sessions}),
+        "messages_per_minute": len(msgs) / window_minutes,
+        "conversations_started": sum(
+            1 for c in ref.conversations_of(*f) if now - window < c.started_at <= now
+        ),
+    }
+
+
+def active_sessions(
+    ref: Reference, f: Filter, now: datetime, window_minutes: int, tz: ZoneInfo, tz_name: str
+) -> dict[str, Any]:
+    sessions = _active_sessions(ref, f, now, timedelta(minutes=window_minutes))
+    per_bot: dict[str, int] = {}
+    for c in sessions:
+        assert c.bot is not None
+        per_bot[c.bot] = per_bot.get(c.bot, 0) + 1
+    return {
+        "as_of": format_datetime(now, tz, tz_name),
+        "window_minutes": window_minutes,
+        "active_sessions": len(sessions),
+        "by_bot": [
+            {"bot_id": b, "active_sessions": n}
+            for b, n in sorted(per_bot.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    }
+
+
+ROUTES: dict[str, Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]] = {
+    "usage": usage,
+    "usage/daily": usage_daily,
+    "usage/monthly": usage_monthly,
+    "conversations": conversations,
+    "conversations/volume": conversation_volume,
+    "conversations/duration": conversation_duration,
+    "conversations/resolution": conversation_resolution,
+    "engagement": engagement,
+    "engagement/retention": retention,
+    "engagement/satisfaction": satisfaction,
+}
