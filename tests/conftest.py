@@ -25,6 +25,8 @@ TABLES = (
     "conversations",
     "message_slots",
     "user_slots",
+    "user_slots_all",
+    "conv_slots",
     "bot_users",
     "end_users",
     "bots",

@@ -261,8 +261,46 @@ def _active_pairs(bounds: Bounds, f: Filter) -> tuple[list[str], str] | None:
     return ctes, " UNION ALL ".join(parts)
 
 
+def _aligned_slots(bounds: Bounds) -> list[tuple[int, int, int]] | None:
+    """`(idx, slot_lo, slot_hi)` per non-empty bucket when every bound falls on a slot edge, else None."""
+    out: list[tuple[int, int, int]] = []
+    for idx, (lo, hi) in enumerate(bounds):
+        if lo >= hi:
+            continue
+        split = split_slots(lo, hi)
+        if split.raw:
+            return None
+        out.append((idx, split.slot_lo, split.slot_hi))
+    return out
+
+
+async def _active_users_by_chain(
+    conn: BaseDBAsyncClient, slots: list[tuple[int, int, int]], f: Filter, n: int
+) -> list[int]:
+    """Distinct users per slot-aligned bucket from a `prev_slot` chain: each user's first row in the
+    bucket is the one whose previous activity is before the bucket (or that has none)."""
+    if f.bots is None:
+        source = (
+            "FROM user_slots_all a WHERE a.slot >= b.lo AND a.slot < b.hi "
+            "AND (a.prev_slot IS NULL OR a.prev_slot < b.lo)"
+        )
+    else:
+        source = (
+            f"FROM user_slots a WHERE a.bot_id = {int(f.bots[0])} AND a.slot >= b.lo AND a.slot < b.hi "
+            "AND (a.prev_slot IS NULL OR a.prev_slot < b.lo)"
+        )
+    counts = await _per_bucket(conn, [values_cte("b", ("idx", "lo", "hi"), slots)], ["COUNT(*)"], source, n)
+    return [_int(c[0]) for c in counts]
+
+
 async def _active_users(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[int]:
     """Distinct active users per `[lo, hi)`."""
+    if not f.empty and f.user is None and (f.bots is None or len(f.bots) == 1):
+        slots = _aligned_slots(bounds)
+        if slots is not None:
+            if not slots:
+                return [0] * len(bounds)
+            return await _active_users_by_chain(conn, slots, f, len(bounds))
     edges = None if f.empty else _edges_cte(bounds, f.user is not None)
     if edges is None:
         return [0] * len(bounds)
@@ -389,6 +427,10 @@ async def _conversations(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, now
     live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
     if f.empty or not live:
         return out
+    if f.user is None:
+        slots = _aligned_slots(bounds)
+        if slots is not None:
+            return await _conversations_from_rollup(conn, bounds, slots, f, now_us)
     status, duration = _status_sql(now_us, get_settings().session_timeout_us)
     exprs = [
         "COUNT(*)",
@@ -403,6 +445,61 @@ async def _conversations(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, now
         v = [_int(x) for x in row]
         c.total, c.messages, c.active, c.resolved, c.escalated, c.abandoned, c.closed, c.duration_us = v
     return out
+
+
+async def _conversations_from_rollup(
+    conn: BaseDBAsyncClient, bounds: Bounds, slots: list[tuple[int, int, int]], f: Filter, now_us: int
+) -> list[_Convs]:
+    """`_conversations` for slot-aligned buckets from `conv_slots`.
+
+    The rollup knows which conversations have no end event, not which of those are still active:
+    that depends on `now`. The still-active ones (last activity within the timeout) are few and come
+    from the `last_activity_us` index; every other open conversation is abandoned, ended at its last
+    activity.
+    """
+    out = [_Convs() for _ in bounds]
+    exprs = [f"SUM(s.{col})" for col in _ROLLUP_COLUMNS]
+    source = f"FROM conv_slots s WHERE s.slot >= b.lo AND s.slot < b.hi AND {f.bot('s')}"
+    rows = await _per_bucket(conn, [values_cte("b", ("idx", "lo", "hi"), slots)], exprs, source, len(bounds))
+    recent = await _rows(
+        conn,
+        "SELECT c.started_us AS started_us, c.last_activity_us AS last_activity_us FROM conversations c "
+        f"WHERE c.last_activity_us >= {int(now_us - get_settings().session_timeout_us)} "
+        f"AND c.end_us IS NULL AND {f.bot('c')}",
+    )
+    live: dict[int, list[int]] = {}
+    for row in recent:
+        started = int(row["started_us"])
+        for idx, (lo, hi) in enumerate(bounds):
+            if lo <= started < hi:
+                acc = live.setdefault(idx, [0, 0])
+                acc[0] += 1
+                acc[1] += max(int(row["last_activity_us"]) - started, 0)
+                break
+    for idx, (c, row) in enumerate(zip(out, rows, strict=True)):
+        total, messages, ended, resolved, escalated, abandoned, ended_us, open_, open_us = (
+            _int(x) for x in row
+        )
+        active, active_us = live.get(idx, [0, 0])
+        c.total, c.messages, c.active = total, messages, active
+        c.resolved, c.escalated = resolved, escalated
+        c.abandoned = abandoned + open_ - active
+        c.closed = ended + open_ - active
+        c.duration_us = ended_us + open_us - active_us
+    return out
+
+
+_ROLLUP_COLUMNS = (
+    "conversations",
+    "messages",
+    "ended",
+    "resolved",
+    "escalated",
+    "abandoned",
+    "ended_duration_us",
+    "open",
+    "open_duration_us",
+)
 
 
 async def _channels(conn: BaseDBAsyncClient, b: Bucket, f: Filter) -> list[dict[str, Any]]:

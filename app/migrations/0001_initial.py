@@ -45,6 +45,25 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='ConvSlot',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('slot', fields.IntField()),
+                ('bot_id', fields.IntField()),
+                ('conversations', fields.IntField(default=0)),
+                ('messages', fields.BigIntField(default=0)),
+                ('ended', fields.IntField(default=0)),
+                ('resolved', fields.IntField(default=0)),
+                ('escalated', fields.IntField(default=0)),
+                ('abandoned', fields.IntField(default=0)),
+                ('ended_duration_us', fields.BigIntField(default=0)),
+                ('open', fields.IntField(default=0)),
+                ('open_duration_us', fields.BigIntField(default=0)),
+            ],
+            options={'table': 'conv_slots', 'app': 'models', 'unique_together': (('slot', 'bot_id'),), 'pk_attr': 'id', 'table_description': 'Conversations per bot and 15-minute slot of `started_us`, with their folded totals.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Conversation',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -68,7 +87,7 @@ class Migration(migrations.Migration):
                 ('rating_us', fields.BigIntField(null=True)),
                 ('rating_event_id', fields.CharField(null=True, max_length=36)),
             ],
-            options={'table': 'conversations', 'app': 'models', 'indexes': [Index(fields=['started_us', 'bot_id']), Index(fields=['bot_id', 'started_us']), Index(fields=['user_id', 'started_us']), Index(fields=['rating_us', 'bot_id']), Index(fields=['last_activity_us', 'bot_id'])], 'pk_attr': 'id', 'table_description': 'One conversation and the state folded from its events (see API.md section 5).'},
+            options={'table': 'conversations', 'app': 'models', 'indexes': [Index(fields=['started_us', 'bot_id', 'user_id', 'end_us', 'last_activity_us', 'messages', 'resolution', 'channel']), Index(fields=['bot_id', 'started_us']), Index(fields=['user_id', 'started_us']), Index(fields=['rating_us', 'bot_id', 'user_id', 'rating_score']), Index(fields=['last_activity_us', 'bot_id', 'end_us', 'started_us', 'user_id'])], 'pk_attr': 'id', 'table_description': 'One conversation and the state folded from its events (see API.md section 5).'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -146,8 +165,20 @@ class Migration(migrations.Migration):
                 ('slot', fields.IntField()),
                 ('bot_id', fields.IntField()),
                 ('user_id', fields.IntField()),
+                ('prev_slot', fields.IntField(null=True)),
             ],
-            options={'table': 'user_slots', 'app': 'models', 'unique_together': (('slot', 'bot_id', 'user_id'),), 'pk_attr': 'id', 'table_description': 'A user was active (started a conversation or sent a message) with a bot in a 15-minute slot.'},
+            options={'table': 'user_slots', 'app': 'models', 'unique_together': (('slot', 'bot_id', 'user_id'),), 'indexes': [Index(fields=['bot_id', 'user_id', 'slot']), Index(fields=['bot_id', 'slot', 'prev_slot'])], 'pk_attr': 'id', 'table_description': 'A user was active (started a conversation or sent a message) with a bot in a 15-minute slot.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='UserSlotAll',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('slot', fields.IntField()),
+                ('user_id', fields.IntField()),
+                ('prev_slot', fields.IntField(null=True)),
+            ],
+            options={'table': 'user_slots_all', 'app': 'models', 'unique_together': (('slot', 'user_id'),), 'indexes': [Index(fields=['user_id', 'slot']), Index(fields=['slot', 'prev_slot'])], 'pk_attr': 'id', 'table_description': 'Like `user_slots` across every bot: the chain that counts distinct users for unscoped callers.'},
             bases=['Model'],
         ),
     ]

@@ -90,8 +90,17 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
             "JOIN bots b ON b.id = m.bot_id ORDER BY b.uuid, slot"
         ),
         "user_slots": await conn.execute_query_dict(
-            "SELECT b.uuid AS bot, u.uuid AS usr, slot FROM user_slots s JOIN bots b ON b.id = s.bot_id "
+            "SELECT b.uuid AS bot, u.uuid AS usr, slot, prev_slot FROM user_slots s JOIN bots b ON b.id = s.bot_id "
             "JOIN end_users u ON u.id = s.user_id ORDER BY b.uuid, u.uuid, slot"
+        ),
+        "user_slots_all": await conn.execute_query_dict(
+            "SELECT u.uuid AS usr, slot, prev_slot FROM user_slots_all s "
+            "JOIN end_users u ON u.id = s.user_id ORDER BY u.uuid, slot"
+        ),
+        "conv_slots": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, slot, conversations, messages, ended, resolved, escalated, abandoned, "
+            "ended_duration_us, open, open_duration_us FROM conv_slots s JOIN bots b ON b.id = s.bot_id "
+            "WHERE conversations <> 0 OR messages <> 0 ORDER BY b.uuid, slot"
         ),
         "users": await conn.execute_query_dict("SELECT uuid, first_active_us FROM end_users ORDER BY uuid"),
         "bot_users": await conn.execute_query_dict(
@@ -231,13 +240,28 @@ async def test_out_of_order_and_late_delivery_gives_the_same_state(db: str) -> N
     for i in range(0, len(in_order), 50):
         await ingest_events(in_order[i : i + 50], ADMIN, now=NOW)
     expected = await snapshot()
-    for table in ("events", "conversations", "message_slots", "user_slots", "bot_users", "end_users", "bots"):
+    for table in ("events", "conversations", "message_slots", "user_slots", "user_slots_all", "conv_slots",
+                  "bot_users", "end_users", "bots"):
         await connection().execute_script(f"DELETE FROM {table}")
     shuffled = events[:]
     rng.shuffle(shuffled)
     for i in range(0, len(shuffled), 37):
         await ingest_events(shuffled[i : i + 37], ADMIN, now=NOW)
     assert await snapshot() == expected
+    # The chains and the rollup agree with a recomputation from scratch.
+    rows = expected["user_slots"]
+    last: dict[tuple[str, str], int] = {}
+    for row in rows:
+        assert row["prev_slot"] == last.get((row["bot"], row["usr"]))
+        last[(row["bot"], row["usr"])] = row["slot"]
+    last_all: dict[str, int] = {}
+    for row in expected["user_slots_all"]:
+        assert row["prev_slot"] == last_all.get(row["usr"])
+        last_all[row["usr"]] = row["slot"]
+    convs = expected["conversations"]
+    assert sum(r["conversations"] for r in expected["conv_slots"]) == len(convs)
+    assert sum(r["messages"] for r in expected["conv_slots"]) == sum(c["messages"] for c in convs)
+    assert sum(r["ended"] for r in expected["conv_slots"]) == sum(1 for c in convs if c["end_us"] is not None)
 
 
 async def test_latest_end_and_rating_win_whatever_the_arrival_order(db: str) -> None:
