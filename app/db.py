@@ -71,7 +71,9 @@ async def close_db() -> None:
 
 
 def connection() -> BaseDBAsyncClient:
-    return connections.get("default")
+    """The default connection (inside a transaction, use the transaction's own client)."""
+    conn: BaseDBAsyncClient = connections.get("default")
+    return conn
 
 
 def dialect(conn: BaseDBAsyncClient | None = None) -> Literal["sqlite", "postgres"]:

@@ -569,10 +569,10 @@ async def _apply(conn: BaseDBAsyncClient, fresh: list[NewEvent], now_us: int) ->
             [[c.uuid, *_conv_values(c, bot_ids, user_ids)] for c in sorted(new_convs, key=lambda c: c.uuid)],
         )
         for chunk in _chunks([c.uuid for c in new_convs]):
-            rows = await conn.execute_query_dict(
+            found = await conn.execute_query_dict(
                 sql(f"SELECT id, uuid FROM conversations WHERE uuid IN ({_marks(len(chunk))})", conn), chunk
             )
-            for r in rows:
+            for r in found:
                 convs[r["uuid"]].id = r["id"]
     if old_convs:
         assignments = ", ".join(f"{col.strip()} = ?" for col in _CONV_COLUMNS.split(","))

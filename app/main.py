@@ -125,7 +125,8 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
             raise _WsUnauthorized
         if not context.principal.has_any(READ_ROLES):
             raise ConnectionRejectionError({"reason": "insufficient_permissions"})
-        return UNSET
+        unset: UnsetType = UNSET
+        return unset
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}

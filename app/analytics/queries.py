@@ -468,13 +468,13 @@ async def _conversations_from_rollup(
         f"AND c.end_us IS NULL AND {f.bot('c')}",
     )
     live: dict[int, list[int]] = {}
-    for row in recent:
-        started = int(row["started_us"])
+    for conv in recent:
+        started = int(conv["started_us"])
         for idx, (lo, hi) in enumerate(bounds):
             if lo <= started < hi:
                 acc = live.setdefault(idx, [0, 0])
                 acc[0] += 1
-                acc[1] += max(int(row["last_activity_us"]) - started, 0)
+                acc[1] += max(int(conv["last_activity_us"]) - started, 0)
                 break
     for idx, (c, row) in enumerate(zip(out, rows, strict=True)):
         total, messages, ended, resolved, escalated, abandoned, ended_us, open_, open_us = (

@@ -5,6 +5,8 @@ Rollup tables (`message_slots`, `user_slots`) are kept up to date at ingestion; 
 queries read them for the slot-aligned part of a range and the raw `events` table for the edges.
 """
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
@@ -220,8 +222,8 @@ class ApiKey(Model):
     name = fields.CharField(max_length=100)
     prefix = fields.CharField(max_length=16)
     key_hash = fields.CharField(max_length=64, unique=True)
-    roles = fields.JSONField()
-    bot_ids = fields.JSONField(null=True)
+    roles: fields.JSONField[list[str]] = fields.JSONField()
+    bot_ids: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
 
@@ -237,8 +239,8 @@ class Report(Model):
     type = fields.CharField(max_length=16)
     format = fields.CharField(max_length=8)
     title = fields.CharField(max_length=200, null=True)
-    parameters = fields.JSONField()
-    bot_scope = fields.JSONField(null=True)
+    parameters: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    bot_scope: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField()
     started_at = fields.DatetimeField(null=True)
     completed_at = fields.DatetimeField(null=True)
