@@ -43,7 +43,9 @@ def demo_events(
             ts = start + timedelta(days=day, seconds=rng.uniform(0, 86400))
             if ts > now - timedelta(minutes=2):
                 continue
-            user = user_ids[min(users - 1, int(rng.paretovariate(1.2)) - 1 + rng.randrange(users // 4))]
+            # A quarter of the users are regulars who come back often; the rest drop by now and then.
+            regulars = max(1, users // 4)
+            user = user_ids[rng.randrange(regulars) if rng.random() < 0.5 else rng.randrange(users)]
             bot = bots[hash(user) % len(bots)] if rng.random() < 0.8 else rng.choice(bots)
             conv = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             yield {
