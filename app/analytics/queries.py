@@ -748,6 +748,33 @@ async def engagement(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str,
     }
 
 
+async def _retention_by_chain(
+    conn: BaseDBAsyncClient, slots: list[tuple[int, int, int]], live: list[tuple[int, int, int]], f: Filter
+) -> dict[tuple[int, int], int]:
+    """Cohort x bucket counts for slot-aligned buckets: each user's first activity row in a bucket
+    (by the `prev_slot` chain), joined to the bucket of the user's first activity ever."""
+    if f.bots is None:
+        activity = "user_slots_all a"
+        first = "JOIN end_users u ON u.id = a.user_id"
+        first_us = "u.first_active_us"
+        where = "1 = 1"
+    else:
+        bot = int(f.bots[0])
+        activity = "user_slots a"
+        first = f"JOIN bot_users u ON u.bot_id = {bot} AND u.user_id = a.user_id"
+        first_us = "u.first_active_us"
+        where = f"a.bot_id = {bot}"
+    rows = await _rows(
+        conn,
+        f"WITH {values_cte('b', ('idx', 'lo', 'hi'), slots)}, {values_cte('cb', ('idx', 'lo', 'hi'), live)} "
+        f"SELECT cb.idx AS c, b.idx AS a, COUNT(*) AS n FROM b JOIN {activity} "
+        "ON a.slot >= b.lo AND a.slot < b.hi AND (a.prev_slot IS NULL OR a.prev_slot < b.lo) "
+        f"{first} JOIN cb ON {first_us} >= cb.lo AND {first_us} < cb.hi "
+        f"WHERE {where} AND cb.idx < b.idx GROUP BY cb.idx, b.idx",
+    )
+    return {(int(row["c"]), int(row["a"])): _int(row["n"]) for row in rows}
+
+
 async def retention(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]:
     """`GET /engagement/retention`: per bucket, the users new in it and how many came back later."""
     conn = connection()
@@ -758,7 +785,10 @@ async def retention(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, 
     counts: dict[tuple[int, int], int] = {}
     pairs = _active_pairs(bounds, f)
     live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
-    if pairs is not None and live and any(sizes):
+    slots = _aligned_slots(bounds) if f.user is None and (f.bots is None or len(f.bots) == 1) else None
+    if slots and not f.empty and any(sizes):
+        counts = await _retention_by_chain(conn, slots, live, f)
+    elif pairs is not None and live and any(sizes):
         ctes, select = pairs
         rows = await _rows(
             conn,
