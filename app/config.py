@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     report_workers: int = Field(default=2, ge=1, le=16)
     max_body_bytes: int = 1024 * 1024
     max_query_depth: int = 12
+    query_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 
 import strawberry
 
+from app.analytics.cache import cached_query
 from app.analytics.queries import Scope
 from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
 from app.auth import Principal
@@ -108,7 +109,7 @@ async def run_range_query(
     principal.require_read()
     r = resolve_range(range_params(f), ctx.now, **resolve)
     scope = scope_for(principal, f.bot_id if f else None, f.user_id if f else None)
-    data = await query(r, scope, ctx.now)
+    data = await cached_query(query, r, scope, ctx.now)
     if "group_by" in data and isinstance(data["group_by"], str):
         data = {**data, "group_by": GroupBy(data["group_by"])}
     return cast(T, to_object(data))

@@ -15,6 +15,8 @@ import pytest
 import pytest_asyncio
 
 os.environ.setdefault("ANALYTICS_ENV", "test")
+# Tests see every write at once; the cache has its own tests (tests/analytics/test_cache.py).
+os.environ.setdefault("ANALYTICS_QUERY_CACHE_SECONDS", "0")
 os.environ.setdefault("ANALYTICS_JWT_SECRET", "test-secret-" + "x" * 40)
 
 from app.config import get_settings
