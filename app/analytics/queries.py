@@ -21,6 +21,7 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ from app.analytics.ranges import ResolvedRange, format_datetime
 from app.analytics.sqlparts import USER_ACTIVITY, Filter, values_cte
 from app.config import get_settings
 from app.db import connection, sql
+from app.models import SLOT_US
 
 __all__ = [
     "ROUTES",
@@ -748,29 +750,81 @@ async def engagement(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str,
     }
 
 
+def _uniform_slots(buckets: Sequence[Bucket]) -> tuple[int, int] | None:
+    """`(origin, length)` in slots when every bucket's aligned start is `origin + i * length` (days
+    and weeks in a zone without a DST change in the range), else None."""
+    starts = [to_us(b.start) for b in buckets]
+    if not starts or any(x % SLOT_US for x in starts):
+        return None
+    if len(starts) == 1:
+        return starts[0] // SLOT_US, max(1, -(-(buckets[0].hi - starts[0]) // SLOT_US))
+    steps = {b - a for a, b in pairwise(starts)}
+    if len(steps) != 1:
+        return None
+    return starts[0] // SLOT_US, steps.pop() // SLOT_US
+
+
+async def _retention_uniform(
+    conn: BaseDBAsyncClient, uniform: tuple[int, int], slots: list[tuple[int, int, int]], f: Filter
+) -> dict[tuple[int, int], int]:
+    """Cohort x bucket counts when buckets are equally long: bucket numbers are arithmetic, so one
+    pass over the cohorts' activity rows (index seek per user) counts every pair."""
+    origin, length = uniform
+    lo, hi = min(x[1] for x in slots), max(x[2] for x in slots)
+    o, n, lo_us, hi_us = int(origin), int(length), int(lo) * SLOT_US, int(hi) * SLOT_US
+    if f.bots is None:
+        cohort = (
+            f"SELECT u.id AS id, (u.first_active_us / {SLOT_US} - {o}) / {n} AS c FROM end_users u "
+            f"WHERE u.first_active_us >= {lo_us} AND u.first_active_us < {hi_us}"
+        )
+        activity = "user_slots_all a ON a.user_id = fa.id"
+    else:
+        bot = int(f.bots[0])
+        cohort = (
+            f"SELECT u.user_id AS id, (u.first_active_us / {SLOT_US} - {o}) / {n} AS c FROM bot_users u "
+            f"WHERE u.bot_id = {bot} AND u.first_active_us >= {lo_us} AND u.first_active_us < {hi_us}"
+        )
+        activity = f"user_slots a ON a.bot_id = {bot} AND a.user_id = fa.id"
+    bucket = f"((a.slot - {o}) / {n})"
+    rows = await _rows(
+        conn,
+        f"WITH fa(id, c) AS MATERIALIZED ({cohort}) "
+        f"SELECT fa.c AS c, {bucket} AS a, COUNT(*) AS n FROM fa JOIN {activity} "
+        f"AND a.slot >= {int(lo)} AND a.slot < {int(hi)} "
+        f"WHERE (a.prev_slot IS NULL OR a.prev_slot < {int(lo)} OR a.prev_slot < {o} + {bucket} * {n}) "
+        f"AND {bucket} > fa.c GROUP BY fa.c, {bucket}",
+    )
+    return {(int(row["c"]), int(row["a"])): _int(row["n"]) for row in rows}
+
+
 async def _retention_by_chain(
     conn: BaseDBAsyncClient, slots: list[tuple[int, int, int]], live: list[tuple[int, int, int]], f: Filter
 ) -> dict[tuple[int, int], int]:
-    """Cohort x bucket counts for slot-aligned buckets: each user's first activity row in a bucket
-    (by the `prev_slot` chain), joined to the bucket of the user's first activity ever."""
+    """Cohort x bucket counts for slot-aligned buckets, driven from the cohorts' users: for each user
+    new in the range, its activity rows (index seek on user and slot) that are its first in a bucket
+    by the `prev_slot` chain. Materialising the cohort first keeps SQLite from probing the users
+    table once per activity row (4x slower at 10M messages)."""
     if f.bots is None:
-        activity = "user_slots_all a"
-        first = "JOIN end_users u ON u.id = a.user_id"
-        first_us = "u.first_active_us"
-        where = "1 = 1"
+        cohort = (
+            "SELECT u.id AS id, cb.idx AS c FROM cb JOIN end_users u "
+            "ON u.first_active_us >= cb.lo AND u.first_active_us < cb.hi"
+        )
+        activity = "user_slots_all a ON a.user_id = fa.id"
     else:
         bot = int(f.bots[0])
-        activity = "user_slots a"
-        first = f"JOIN bot_users u ON u.bot_id = {bot} AND u.user_id = a.user_id"
-        first_us = "u.first_active_us"
-        where = f"a.bot_id = {bot}"
+        cohort = (
+            "SELECT u.user_id AS id, cb.idx AS c FROM cb JOIN bot_users u "
+            f"ON u.bot_id = {bot} AND u.first_active_us >= cb.lo AND u.first_active_us < cb.hi"
+        )
+        activity = f"user_slots a ON a.bot_id = {bot} AND a.user_id = fa.id"
+    lo, hi = min(s[1] for s in slots), max(s[2] for s in slots)
     rows = await _rows(
         conn,
-        f"WITH {values_cte('b', ('idx', 'lo', 'hi'), slots)}, {values_cte('cb', ('idx', 'lo', 'hi'), live)} "
-        f"SELECT cb.idx AS c, b.idx AS a, COUNT(*) AS n FROM b JOIN {activity} "
-        "ON a.slot >= b.lo AND a.slot < b.hi AND (a.prev_slot IS NULL OR a.prev_slot < b.lo) "
-        f"{first} JOIN cb ON {first_us} >= cb.lo AND {first_us} < cb.hi "
-        f"WHERE {where} AND cb.idx < b.idx GROUP BY cb.idx, b.idx",
+        f"WITH {values_cte('b', ('idx', 'lo', 'hi'), slots)}, {values_cte('cb', ('idx', 'lo', 'hi'), live)}, "
+        f"fa(id, c) AS MATERIALIZED ({cohort}) "
+        f"SELECT fa.c AS c, b.idx AS a, COUNT(*) AS n FROM fa JOIN {activity} "
+        f"AND a.slot >= {int(lo)} AND a.slot < {int(hi)} JOIN b ON a.slot >= b.lo AND a.slot < b.hi "
+        "WHERE (a.prev_slot IS NULL OR a.prev_slot < b.lo) AND fa.c < b.idx GROUP BY fa.c, b.idx",
     )
     return {(int(row["c"]), int(row["a"])): _int(row["n"]) for row in rows}
 
@@ -787,7 +841,11 @@ async def retention(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, 
     live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
     slots = _aligned_slots(bounds) if f.user is None and (f.bots is None or len(f.bots) == 1) else None
     if slots and not f.empty and any(sizes):
-        counts = await _retention_by_chain(conn, slots, live, f)
+        uniform = _uniform_slots(buckets)
+        if uniform is not None:
+            counts = await _retention_uniform(conn, uniform, slots, f)
+        else:
+            counts = await _retention_by_chain(conn, slots, live, f)
     elif pairs is not None and live and any(sizes):
         ctes, select = pairs
         rows = await _rows(
