@@ -12,6 +12,7 @@ from graphql_schema.conversations import ConversationsQuery
 from graphql_schema.engagement import EngagementQuery
 from graphql_schema.events import EventsMutation
 from graphql_schema.realtime import RealtimeQuery, RealtimeSubscription
+from graphql_schema.reports import ReportsMutation, ReportsQuery
 from graphql_schema.usage import UsageQuery
 
 __all__ = ["MAX_QUERY_DEPTH", "schema"]
@@ -20,18 +21,22 @@ MAX_QUERY_DEPTH = 12
 
 
 @strawberry.type
-class Query(UsageQuery, ConversationsQuery, EngagementQuery, RealtimeQuery):
+class Query(UsageQuery, ConversationsQuery, EngagementQuery, RealtimeQuery, ReportsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(EventsMutation):
+class Mutation(EventsMutation, ReportsMutation):
     pass
 
 
 @strawberry.type
 class Subscription(RealtimeSubscription):
     pass
+
+
+_DEPTH_LIMIT = QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH)
+_TOKEN_LIMIT = MaxTokensLimiter(max_token_count=5000)
 
 
 class AnalyticsSchema(strawberry.Schema):
@@ -52,8 +57,10 @@ schema = AnalyticsSchema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
-        lambda: MaxTokensLimiter(max_token_count=5000),
+        # One shared instance each: their validation rules are then the same objects on every
+        # request, so ValidationCache (keyed by document and rules) hits.
+        lambda: _DEPTH_LIMIT,
+        lambda: _TOKEN_LIMIT,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ],

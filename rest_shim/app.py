@@ -7,15 +7,31 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from app.errors import InvalidBody
 from app.ingest import ingest_events
+from app.reports.store import report_file
 from graphql_schema.context import build_context
 from graphql_schema.schema import schema
-from rest_shim.executor import execute_route, filter_variables, realtime_variables
+from rest_shim.executor import (
+    body_variables,
+    execute_route,
+    filter_variables,
+    realtime_variables,
+    report_list_variables,
+)
 from rest_shim.openapi import ERROR_RESPONSES, json_schema, query_parameters
-from rest_shim.routes import FILTER_PARAMS, PREFIX, REALTIME_PARAMS, ROUTES, Route
+from rest_shim.routes import (
+    FILTER_PARAMS,
+    PATH_VARIABLES,
+    PREFIX,
+    REALTIME_PARAMS,
+    REPORT_BODY,
+    REPORT_LIST_PARAMS,
+    ROUTES,
+    Route,
+)
 
 __all__ = ["install_routes", "read_json_body"]
 
@@ -30,17 +46,42 @@ async def read_json_body(request: Request) -> Any:
         raise InvalidBody("body must be valid JSON", [{"field": "body"}]) from None
 
 
-def _endpoint(route: Route) -> Endpoint:
-    to_variables = filter_variables if route.params == "filter" else realtime_variables
+_QUERY_VARIABLES: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
+    "filter": filter_variables,
+    "realtime": realtime_variables,
+    "reports_list": report_list_variables,
+    "none": lambda _query: {},
+}
+_QUERY_PARAMS = {"filter": FILTER_PARAMS, "realtime": REALTIME_PARAMS, "reports_list": REPORT_LIST_PARAMS}
 
+
+def _endpoint(route: Route) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         ctx = await build_context(request)
-        variables = to_variables(dict(request.query_params))
+        if route.params == "body":
+            variables = body_variables(await read_json_body(request))
+        else:
+            variables = _QUERY_VARIABLES[route.params](dict(request.query_params))
+        for name in route.path_params:
+            variables[PATH_VARIABLES[name]] = request.path_params[name]
         data = await execute_route(route, variables, ctx)
-        return Response(orjson.dumps(data), media_type="application/json")
+        if route.status_code == 204:
+            return Response(status_code=204)
+        return Response(orjson.dumps(data), status_code=route.status_code, media_type="application/json")
 
-    endpoint.__name__ = "get_" + route.document_name
+    endpoint.__name__ = route.method.lower() + "_" + route.document_name
     return endpoint
+
+
+async def download_report(request: Request) -> Response:
+    """The file of a completed report (409 `report_not_ready` before), as an attachment."""
+    ctx = await build_context(request)
+    principal = ctx.require_principal()
+    principal.require_reports()
+    path, media_type, filename = await report_file(
+        principal, request.path_params["report_id"], ctx.settings.reports_dir
+    )
+    return FileResponse(path, media_type=media_type, filename=filename)
 
 
 async def post_events(request: Request) -> Response:
@@ -107,28 +148,84 @@ _EVENTS_BODY = {
 }
 
 
+_REPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["type"],
+                "additionalProperties": False,
+                "properties": {
+                    name: (
+                        {"type": "integer", "minimum": 1, "maximum": 3660}
+                        if name == "days"
+                        else {"type": "string", "description": doc}
+                    )
+                    for name, (_gql, doc) in REPORT_BODY.items()
+                },
+            }
+        }
+    },
+}
+_REPORT_ERRORS: dict[str, dict[int | str, dict[str, Any]]] = {
+    "none": {404: {"description": "not_found"}},
+    "body": {413: {"description": "payload_too_large"}},
+}
+
+
 def install_routes(app: FastAPI) -> None:
     """Add every route of the table (and POST /events) to the app."""
     gql = schema._schema
     assert gql.query_type is not None
     for route in ROUTES:
-        field = gql.query_type.fields[route.field]
-        params = FILTER_PARAMS if route.params == "filter" else REALTIME_PARAMS
+        root = gql.query_type if route.method == "GET" else gql.mutation_type
+        assert root is not None
+        field = root.fields[route.field]
+        parameters = query_parameters(_QUERY_PARAMS.get(route.params, {}))
+        parameters += [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in route.path_params
+        ]
+        extra: dict[str, Any] = {"parameters": parameters}
+        if route.params == "body":
+            extra["requestBody"] = _REPORT_BODY
+        ok: dict[str, Any] = (
+            {"description": "No content"}
+            if route.status_code == 204
+            else {"description": "OK", "content": {"application/json": {"schema": json_schema(field.type)}}}
+        )
         app.add_api_route(
             route.full_path,
             _endpoint(route),
             methods=[route.method],
             summary=route.summary,
             tags=list(route.tags),
-            responses={
-                200: {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": json_schema(field.type)}},
-                },
-                **ERROR_RESPONSES,
-            },
-            openapi_extra={"parameters": query_parameters(params)},
+            status_code=route.status_code,
+            responses={route.status_code: ok, **ERROR_RESPONSES, **_REPORT_ERRORS.get(route.params, {})},
+            openapi_extra=extra,
         )
+    app.add_api_route(
+        PREFIX + "/reports/{report_id}/download",
+        download_report,
+        methods=["GET"],
+        summary="Download a completed report (409 until then)",
+        tags=["reports"],
+        responses={
+            200: {
+                "description": "The report file, as an attachment",
+                "content": {t: {} for t in ("application/pdf", "text/csv", "application/json", "text/html")},
+            },
+            404: {"description": "not_found"},
+            409: {"description": "report_not_ready"},
+            **ERROR_RESPONSES,
+        },
+        openapi_extra={
+            "parameters": [
+                {"name": "report_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ]
+        },
+    )
     app.add_api_route(
         PREFIX + "/events",
         post_events,

@@ -6,10 +6,18 @@ document's variables and returns the aliased result, whose keys are already snak
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FILTER_PARAMS", "REALTIME_PARAMS", "ROUTES", "Route"]
+__all__ = [
+    "FILTER_PARAMS",
+    "PATH_VARIABLES",
+    "REALTIME_PARAMS",
+    "REPORT_BODY",
+    "REPORT_LIST_PARAMS",
+    "ROUTES",
+    "Route",
+]
 
 PREFIX = "/api/v1/analytics"
 
@@ -29,6 +37,22 @@ REALTIME_PARAMS = {
     "timezone": ("timezone", "IANA zone for as_of, default UTC"),
 }
 
+REPORT_LIST_PARAMS = {
+    "limit": ("limit", "Page size, 1 to 100 (default 20)"),
+    "offset": ("offset", "Reports to skip (default 0)"),
+    "status": ("status", "pending, running, completed or failed"),
+    "type": ("type", "usage, conversations, engagement, satisfaction, retention or full"),
+}
+REPORT_BODY = {
+    "type": ("type", "usage, conversations, engagement, satisfaction, retention or full"),
+    "format": ("format", "pdf (default), csv, json or html"),
+    **{k: v for k, v in FILTER_PARAMS.items() if k != "user_id"},
+    "title": ("title", "Title printed on the report (default: after its type)"),
+}
+"""`POST /reports` body keys -> `ReportInput` fields."""
+PATH_VARIABLES = {"report_id": "id"}
+"""Path parameters -> the GraphQL argument they fill."""
+
 
 @dataclass(frozen=True)
 class Route:
@@ -41,7 +65,7 @@ class Route:
     params: Literal["filter", "realtime", "none", "body", "reports_list"] = "filter"
     summary: str = ""
     status_code: int = 200
-    path_params: tuple[str, ...] = field(default_factory=tuple)
+    path_params: tuple[str, ...] = ()
     tags: tuple[str, ...] = ("analytics",)
 
     @property
@@ -125,5 +149,45 @@ ROUTES: tuple[Route, ...] = (
         params="realtime",
         summary="Active sessions per bot",
         tags=("realtime",),
+    ),
+    Route(
+        "reports/create",
+        "POST",
+        "/reports",
+        "createReport",
+        params="body",
+        summary="Queue a report (generated in the background)",
+        status_code=202,
+        tags=("reports",),
+    ),
+    Route(
+        "reports/list",
+        "GET",
+        "/reports",
+        "reports",
+        params="reports_list",
+        summary="Your reports, newest first",
+        tags=("reports",),
+    ),
+    Route(
+        "reports/get",
+        "GET",
+        "/reports/{report_id}",
+        "report",
+        params="none",
+        summary="One report",
+        path_params=("report_id",),
+        tags=("reports",),
+    ),
+    Route(
+        "reports/delete",
+        "DELETE",
+        "/reports/{report_id}",
+        "deleteReport",
+        params="none",
+        summary="Delete a report and its file",
+        status_code=204,
+        path_params=("report_id",),
+        tags=("reports",),
     ),
 )

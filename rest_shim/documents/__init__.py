@@ -11,12 +11,16 @@ import sys
 from pathlib import Path
 
 from graphql import (
+    GraphQLArgument,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    Undefined,
+    ast_from_value,
     get_named_type,
+    print_ast,
 )
 
 __all__ = ["DOCUMENTS_DIR", "load_document", "render_document", "snake"]
@@ -51,9 +55,17 @@ def _type_ref(t: object) -> str:
     return str(getattr(t, "name", t))
 
 
+def _default(arg: GraphQLArgument) -> str:
+    """` = 20` for an argument with a default, so the variable may be left out as the argument may."""
+    if arg.default_value is Undefined or arg.default_value is None:
+        return ""
+    node = ast_from_value(arg.default_value, arg.type)
+    return f" = {print_ast(node)}" if node is not None else ""
+
+
 def render_document(operation: str, field_name: str, f: GraphQLField, op_name: str) -> str:
     """A document that runs one field with all its arguments as variables, aliased as `result`."""
-    var_defs = ", ".join(f"${a}: {_type_ref(arg.type)}" for a, arg in f.args.items())
+    var_defs = ", ".join(f"${a}: {_type_ref(arg.type)}{_default(arg)}" for a, arg in f.args.items())
     call_args = ", ".join(f"{a}: ${a}" for a in f.args)
     head = f"{operation} {op_name}" + (f"({var_defs})" if var_defs else "")
     call = f"result: {field_name}" + (f"({call_args})" if call_args else "")

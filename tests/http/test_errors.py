@@ -120,3 +120,11 @@ async def test_openapi_documents_every_route_with_parameters(client: httpx.Async
     assert (await client.get("/docs")).status_code == 200
     page = await client.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+async def test_oversized_documents_are_refused(client: httpx.AsyncClient) -> None:
+    fields = " ".join(f"a{i}: totalConversations" for i in range(2600))
+    r = await client.post("/graphql", json={"query": f"{{ usage {{ {fields} }} }}"}, headers=bearer(["admin"]))
+    err = r.json()["errors"][0]
+    assert "token" in err["message"].lower()
+    assert err["extensions"]["code"] == "BAD_USER_INPUT"

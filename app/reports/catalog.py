@@ -1,0 +1,85 @@
+"""What each report type holds and how its range is cut for each route (API.md sections 7 and 8).
+
+A report freezes its range when it is created: every section runs on the same `[start, end)`,
+given to each route as absolute datetimes, so a report regenerated after a restart shows the
+range that was asked for. Each route keeps its own bucket rules (the ones its GraphQL field uses).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.analytics.ranges import GROUP_BYS, RangeParams, ResolvedRange, resolve_range
+
+__all__ = [
+    "DOWNLOAD_PATH",
+    "FORMATS",
+    "MEDIA_TYPES",
+    "RANGE_OPTIONS",
+    "REPORT_TYPES",
+    "ROUTES_BY_TYPE",
+    "STATUSES",
+    "route_range",
+]
+
+REPORT_TYPES: tuple[str, ...] = ("usage", "conversations", "engagement", "satisfaction", "retention", "full")
+FORMATS: tuple[str, ...] = ("pdf", "csv", "json", "html")
+STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed")
+DOWNLOAD_PATH = "/api/v1/analytics/reports/{id}/download"
+
+MEDIA_TYPES: dict[str, str] = {
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "html": "text/html; charset=utf-8",
+}
+
+_USAGE = ("usage", "usage/daily")
+_CONVERSATIONS = (
+    "conversations",
+    "conversations/volume",
+    "conversations/duration",
+    "conversations/resolution",
+)
+_ENGAGEMENT = ("engagement", "engagement/retention", "engagement/satisfaction")
+
+ROUTES_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "usage": _USAGE,
+    "conversations": _CONVERSATIONS,
+    "engagement": _ENGAGEMENT,
+    "satisfaction": ("engagement/satisfaction",),
+    "retention": ("engagement/retention",),
+    "full": (*_USAGE, "usage/monthly", *_CONVERSATIONS, *_ENGAGEMENT),
+}
+"""Route names (API.md section 6) of each report type, in the order the report shows them."""
+
+_NO_HOUR = tuple(g for g in GROUP_BYS if g != "hour")
+
+RANGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "usage": {},
+    "usage/daily": {"series": True, "bucket_field": "end_date"},
+    "usage/monthly": {"series": True, "bucket_field": "end_date", "default_group_by": "month"},
+    "conversations": {},
+    "conversations/volume": {"series": True},
+    "conversations/duration": {},
+    "conversations/resolution": {"series": True},
+    "engagement": {},
+    "engagement/retention": {"series": True, "default_group_by": "week", "allowed_group_bys": _NO_HOUR},
+    "engagement/satisfaction": {"series": True},
+}
+"""`resolve_range` options per route: the same ones the route's GraphQL resolver passes."""
+
+
+def route_range(route: str, params: RangeParams, now: datetime) -> ResolvedRange:
+    """The range and buckets of one section of a report (retention uses `week` for `group_by=hour`)."""
+    if route == "engagement/retention" and params.group_by == "hour":
+        params = RangeParams(
+            start_date=params.start_date,
+            end_date=params.end_date,
+            days=params.days,
+            period=params.period,
+            group_by="week",
+            timezone=params.timezone,
+        )
+    return resolve_range(params, now, **RANGE_OPTIONS[route])

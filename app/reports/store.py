@@ -1,0 +1,274 @@
+"""Report rows and files: create, find (within the caller's scope), list, delete, download, and the
+report object of API.md section 7.
+
+Visibility (API.md 8, "Auth"): a report covers its `bot_id`, or else its creator's scope (`bot_scope`
+NULL: every bot). A caller sees a report only if it may see every bot the report covers; any other
+report is answered 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.analytics import queries
+from app.analytics.queries import Scope
+from app.analytics.ranges import RangeParams, format_datetime, resolve_range
+from app.auth import Principal
+from app.errors import Conflict, InvalidBody, InvalidParameter, NotFound
+from app.models import Report
+from app.reports.catalog import DOWNLOAD_PATH, FORMATS, MEDIA_TYPES, REPORT_TYPES, ROUTES_BY_TYPE, route_range
+
+__all__ = [
+    "MAX_LIMIT",
+    "PARAMETER_KEYS",
+    "ReportRequest",
+    "create_report",
+    "delete_report",
+    "download_name",
+    "get_report",
+    "list_reports",
+    "report_data",
+    "report_file",
+    "report_object",
+    "visible_to",
+]
+
+MAX_LIMIT = 100
+MAX_TITLE = 200
+PARAMETER_KEYS = ("start_date", "end_date", "days", "period", "group_by", "bot_id", "timezone")
+_TYPE_TITLES = {
+    "usage": "Usage report",
+    "conversations": "Conversations report",
+    "engagement": "Engagement report",
+    "satisfaction": "Satisfaction report",
+    "retention": "Retention report",
+    "full": "Full analytics report",
+}
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What a client asks for (`POST /reports` body, GraphQL `ReportInput`), enums as lowercase strings."""
+
+    type: str
+    format: str = "pdf"
+    start_date: str | None = None
+    end_date: str | None = None
+    days: int | None = None
+    period: str | None = None
+    group_by: str | None = None
+    bot_id: str | None = None
+    timezone: str | None = None
+    title: str | None = None
+
+
+def _body_error(exc: InvalidParameter) -> InvalidBody:
+    return InvalidBody(exc.message, [{"field": exc.field}])
+
+
+def _normalise_bot(bot_id: str | None) -> str | None:
+    if bot_id is None:
+        return None
+    try:
+        return str(uuid.UUID(bot_id))
+    except ValueError:
+        raise InvalidBody("bot_id must be a UUID", [{"field": "bot_id"}]) from None
+
+
+def frozen_params(parameters: dict[str, Any]) -> RangeParams:
+    """The report's range as absolute bounds, with its `group_by` and zone: what every section runs on."""
+    r = parameters["range"]
+    return RangeParams(
+        start_date=r["start"],
+        end_date=r["end"],
+        group_by=parameters.get("group_by"),
+        timezone=parameters.get("timezone"),
+    )
+
+
+async def create_report(principal: Principal, req: ReportRequest, now: datetime) -> Report:
+    """Validate a request, resolve and freeze its range, and store it as a `pending` report.
+
+    A bad type, format, range, bucket count or title is a 400 `invalid_body` naming the field; a
+    `bot_id` outside the caller's scope is a 403.
+    """
+    principal.require_reports()
+    if req.type not in REPORT_TYPES:
+        raise InvalidBody(f"type must be one of {', '.join(REPORT_TYPES)}", [{"field": "type"}])
+    if req.format not in FORMATS:
+        raise InvalidBody(f"format must be one of {', '.join(FORMATS)}", [{"field": "format"}])
+    if req.title is not None and len(req.title) > MAX_TITLE:
+        raise InvalidBody(f"title must be at most {MAX_TITLE} characters", [{"field": "title"}])
+    bot = _normalise_bot(req.bot_id)
+    bots = principal.bots_for(bot)
+    params = RangeParams(
+        start_date=req.start_date,
+        end_date=req.end_date,
+        days=req.days,
+        period=req.period,
+        group_by=req.group_by,
+        timezone=req.timezone,
+    )
+    try:
+        resolved = resolve_range(params, now)
+        parameters: dict[str, Any] = {
+            "start_date": req.start_date,
+            "end_date": req.end_date,
+            "days": req.days,
+            "period": req.period,
+            "group_by": req.group_by,
+            "bot_id": bot,
+            "timezone": resolved.tz_name,
+            "range": resolved.echo(),
+        }
+        # Every section must be computable on the frozen range (bucket limits differ by route).
+        for route in ROUTES_BY_TYPE[req.type]:
+            route_range(route, frozen_params(parameters), now)
+    except InvalidParameter as exc:
+        raise _body_error(exc) from None
+    return await Report.create(
+        id=str(uuid.uuid4()),
+        status="pending",
+        type=req.type,
+        format=req.format,
+        title=req.title if req.title else _TYPE_TITLES[req.type],
+        parameters=parameters,
+        bot_scope=sorted(bots) if bots is not None else None,
+        created_at=now,
+    )
+
+
+def visible_to(principal: Principal, row: Report | list[str] | None) -> bool:
+    """May `principal` see a report covering these bots (a row, its `bot_scope`, None = every bot)?"""
+    covered = row.bot_scope if isinstance(row, Report) else row
+    if principal.bot_scope is None:
+        return True
+    if covered is None:
+        return False
+    return set(covered) <= principal.bot_scope
+
+
+async def get_report(principal: Principal, report_id: str) -> Report:
+    """The report, or 404 when it does not exist or covers a bot the caller may not see."""
+    principal.require_reports()
+    row = await Report.get_or_none(id=report_id)
+    if row is None or not visible_to(principal, row):
+        raise NotFound(f"no report {report_id}")
+    return row
+
+
+async def list_reports(
+    principal: Principal,
+    limit: int = 20,
+    offset: int = 0,
+    status: str | None = None,
+    type: str | None = None,
+) -> tuple[list[Report], int]:
+    """One page of the caller's visible reports, newest first, and how many there are in all."""
+    principal.require_reports()
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidParameter("limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    if offset < 0:
+        raise InvalidParameter("offset", "offset must be a non-negative integer")
+    qs = Report.all()
+    if status is not None:
+        qs = qs.filter(status=status)
+    if type is not None:
+        qs = qs.filter(type=type)
+    order = ("-created_at", "-id")
+    if principal.bot_scope is None:
+        total = await qs.count()
+        rows = await qs.order_by(*order).offset(offset).limit(limit)
+        return list(rows), total
+    # A JSON subset test per row is not portable SQL; report lists are small, so filter here.
+    pairs = await qs.order_by(*order).values_list("id", "bot_scope")
+    ids = [str(rid) for rid, scope in pairs if visible_to(principal, scope)]
+    page = ids[offset : offset + limit]
+    rows = await Report.filter(id__in=page).order_by(*order) if page else []
+    return list(rows), len(ids)
+
+
+async def delete_report(principal: Principal, report_id: str, reports_dir: Path) -> None:
+    """Delete the row and its file (a report still rendering drops its file when it finishes)."""
+    row = await get_report(principal, report_id)
+    await Report.filter(id=row.id).delete()
+    if row.file_path:
+        (reports_dir / row.file_path).unlink(missing_ok=True)
+
+
+async def report_file(principal: Principal, report_id: str, reports_dir: Path) -> tuple[Path, str, str]:
+    """Path, media type and download file name of a completed report; 409 `report_not_ready` before."""
+    row = await get_report(principal, report_id)
+    if row.status != "completed" or not row.file_path:
+        raise Conflict(f"report {report_id} is {row.status}, not completed")
+    path = reports_dir / row.file_path
+    if not path.is_file():
+        raise NotFound(f"the file of report {report_id} is missing")
+    return path, MEDIA_TYPES[row.format], download_name(row)
+
+
+def download_name(row: Report) -> str:
+    """`full-report-2025-01-01-to-2025-01-31.pdf`: type, first and last local day of the range."""
+    r = row.parameters["range"]
+    first = datetime.fromisoformat(r["start"]).date()
+    last = (datetime.fromisoformat(r["end"]) - timedelta(microseconds=1)).date()
+    return f"{row.type}-report-{first.isoformat()}-to-{last.isoformat()}.{row.format}"
+
+
+def _zone(row: Report) -> tuple[ZoneInfo, str]:
+    name = str(row.parameters.get("timezone") or "UTC")
+    return ZoneInfo(name), name
+
+
+def report_object(row: Report, **override: Any) -> dict[str, Any]:
+    """The report as REST answers it (API.md 7); `override` replaces fields (the JSON file uses it).
+
+    Times are RFC 3339 in the report's zone. `download_url` is a path on this service.
+    """
+    tz, tz_name = _zone(row)
+
+    def when(value: datetime | None) -> str | None:
+        return format_datetime(value, tz, tz_name) if value is not None else None
+
+    params = {key: row.parameters.get(key) for key in PARAMETER_KEYS}
+    params["range"] = row.parameters["range"]
+    out: dict[str, Any] = {
+        "id": row.id,
+        "status": row.status,
+        "type": row.type,
+        "format": row.format,
+        "title": row.title,
+        "parameters": params,
+        "created_at": when(row.created_at),
+        "completed_at": when(row.completed_at),
+        "size_bytes": row.size_bytes,
+        "error": row.error,
+        "download_url": DOWNLOAD_PATH.format(id=row.id),
+    }
+    for key, value in override.items():
+        out[key] = when(value) if isinstance(value, datetime) else value
+    return out
+
+
+def report_scope(row: Report) -> Scope:
+    return Scope(bots=frozenset(row.bot_scope) if row.bot_scope is not None else None)
+
+
+async def report_data(row: Report) -> dict[str, dict[str, Any]]:
+    """Each route's REST answer for the report's frozen range, from `app.analytics.queries` only.
+
+    `now` (which decides whether a quiet conversation counts as abandoned) is the report's creation
+    time, so a report regenerated after a restart shows what was asked for.
+    """
+    params = frozen_params(row.parameters)
+    scope = report_scope(row)
+    now = row.created_at
+    out: dict[str, dict[str, Any]] = {}
+    for route in ROUTES_BY_TYPE[row.type]:
+        out[route] = await queries.ROUTES[route](route_range(route, params, now), scope, now)
+    return out

@@ -1,0 +1,237 @@
+"""Ingestion throughput (issue 2): events/s through `POST /api/v1/analytics/events` against a raw
+sqlite3 `executemany` of the same rows into the same schema.
+
+    python -m bench ingest [--events 200000] [--batch 500] [--clients 4] [--profile | --no-profile]
+
+HTTP: a uvicorn subprocess on a fresh SQLite file; pre-serialised bodies of `--batch` events in
+timestamp order (a live botserver's traffic: ~6 hours, 6 bots, 5,000 users, conversations of ~25
+messages), posted by `--clients` concurrent httpx clients with an admin JWT.
+Raw: a fresh database from the app's migrations (all indexes in place), WAL + synchronous=NORMAL
+as the app connects, the `events` rows (all 16 columns, as app.ingest binds them) and the folded
+`conversations` rows, precomputed in Python, inserted with executemany in one transaction. Also
+shown: the same rows binding only the columns each event sets (the fastest raw form).
+
+Targets: HTTP >= 0.2 x raw, >= 20,000 events/s, server peak RSS < 300 MB. When a target is missed
+(or with --profile) a second HTTP run is sampled with py-spy and summarised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import common
+from bench.bulk_load import (
+    EVENT_STATEMENTS,
+    INSERT_CONVS,
+    INSERT_EVENTS,
+    Folder,
+    full_event_rows,
+    migrate,
+    new_event_rows,
+)
+from bench.datagen import Dataset, Params, now_us, time_ordered_events
+
+TARGET_RATIO = 0.2
+TARGET_RATE = 20_000
+TARGET_RSS_MB = 300
+
+
+@dataclass
+class HttpResult:
+    events: int
+    seconds: float
+    latencies_ms: list[float]
+    peak_rss_mb: float
+    errors: int
+    stored_events: int
+    stored_conversations: int
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+def dataset(n_events: int, hours: float) -> Dataset:
+    # ~26.3 events per conversation here (1 start, ~25 messages, most ended, some rated; 6 h cut).
+    params = Params(bots=6, users=5_000, conversations=max(1, round(n_events / 26.3)), days=hours / 24, seed=11)
+    return Dataset(params, now_us() - 60_000_000)
+
+
+def bodies(events: list[dict[str, Any]], batch: int) -> list[bytes]:
+    return [orjson.dumps({"events": events[i : i + batch]}) for i in range(0, len(events), batch)]
+
+
+async def _post_all(base_url: str, payloads: list[bytes], clients: int, sizes: list[int]) -> tuple[float, list[float], int]:
+    headers = {**common.auth_headers(["admin"]), "Content-Type": "application/json"}
+    latencies: list[float] = []
+    errors = 0
+    next_index = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal next_index, errors
+        while next_index < len(payloads):
+            i = next_index
+            next_index += 1
+            t = time.perf_counter()
+            r = await client.post("/api/v1/analytics/events", content=payloads[i], headers=headers)
+            latencies.append((time.perf_counter() - t) * 1000)
+            if r.status_code != 200 or r.json().get("accepted") != sizes[i]:
+                errors += 1
+                if errors <= 3:
+                    print(f"  batch {i}: HTTP {r.status_code} {r.text[:300]}")
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        wall = time.perf_counter() - t0
+    return wall, latencies, errors
+
+
+def run_http(events: list[dict[str, Any]], batch: int, clients: int, workdir: Path, profile_name: str | None = None) -> HttpResult:
+    db = workdir / f"http-{time.monotonic_ns()}.sqlite3"
+    payloads = bodies(events, batch)
+    sizes = [min(batch, len(events) - i) for i in range(0, len(events), batch)]
+    server = common.Server(db, workdir).start()
+    try:
+        with common.profiled(server.pid, profile_name or "", enabled=profile_name is not None):
+            wall, latencies, errors = asyncio.run(_post_all(server.base_url, payloads, clients, sizes))
+    finally:
+        server.stop()
+    conn = sqlite3.connect(db)
+    stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    convs = conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0]
+    conn.close()
+    return HttpResult(len(events), wall, latencies, server.peak_rss_mb or 0.0, errors, stored, convs)
+
+
+def run_raw(ds: Dataset, workdir: Path, compact: bool, batch: int | None = None) -> tuple[float, int]:
+    """Seconds to insert the events and conversations rows with raw sqlite3; the event count.
+    With `batch`: one transaction per `batch` events (and its share of the conversations), as the
+    service commits once per request."""
+    folder = Folder(ds, received_us=now_us())
+    rows = new_event_rows()
+    for c in ds.conversations():
+        folder.fold(c, rows)
+    full = full_event_rows(rows, folder.received_us)
+    db = workdir / f"raw-{'compact' if compact else 'full'}-{batch}.sqlite3"
+    migrate(db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    t0 = time.perf_counter()
+    if batch is not None:
+        n_batches = -(-len(full) // batch)
+        per = -(-len(folder.conv_rows) // n_batches)
+        for k in range(n_batches):
+            conn.execute("BEGIN")
+            conn.executemany(INSERT_EVENTS, full[k * batch : (k + 1) * batch])
+            conn.executemany(INSERT_CONVS, folder.conv_rows[k * per : (k + 1) * per])
+            conn.execute("COMMIT")
+        seconds = time.perf_counter() - t0
+        conn.close()
+        return seconds, len(full)
+    conn.execute("BEGIN")
+    if compact:
+        for kind, statement in EVENT_STATEMENTS.items():
+            conn.executemany(statement.format(rec=int(folder.received_us)), rows[kind])
+    else:
+        conn.executemany(INSERT_EVENTS, full)
+    conn.executemany(INSERT_CONVS, folder.conv_rows)
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - t0
+    conn.close()
+    return seconds, len(full)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m bench ingest", description="ingestion throughput (issue 2)")
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--hours", type=float, default=6.0, help="time span of the generated traffic")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--profile", action="store_true", help="always run the py-spy pass")
+    g.add_argument("--no-profile", action="store_true", help="never run the py-spy pass")
+    a = p.parse_args(argv)
+
+    print(f"== ingest benchmark ({common.machine_note()})")
+    ds = dataset(a.events, a.hours)
+    t = time.perf_counter()
+    events = time_ordered_events(ds)
+    print(
+        f"  generated {len(events):,} events ({ds.params.conversations:,} conversations, {ds.params.users:,} users, "
+        f"{ds.params.bots} bots, {a.hours:g} h) in {time.perf_counter() - t:.1f} s; "
+        f"bodies of {a.batch}, {a.clients} clients"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        workdir = Path(tmp)
+        http = run_http(events, a.batch, a.clients, workdir)
+        raw_full_s, n_raw = run_raw(ds, workdir, compact=False)
+        raw_compact_s, _ = run_raw(ds, workdir, compact=True)
+        raw_batched_s, _ = run_raw(ds, workdir, compact=False, batch=a.batch)
+        raw_batched = n_raw / raw_batched_s
+        assert n_raw == len(events)
+        raw_full = n_raw / raw_full_s
+        raw_compact = n_raw / raw_compact_s
+        ratio = http.rate / raw_full
+        ratio_compact = http.rate / raw_compact
+        ok_ratio = ratio >= TARGET_RATIO
+        ok_rate = http.rate >= TARGET_RATE
+        ok_rss = http.peak_rss_mb < TARGET_RSS_MB
+        ok_stored = http.errors == 0 and http.stored_events == len(events)
+        rows = [
+            ["HTTP POST /events", f"{http.rate:,.0f}", f"{http.seconds:.1f}",
+             f"p50 {common.median(http.latencies_ms):.0f} ms, p99 {common.percentile(http.latencies_ms, 99):.0f} ms "
+             f"per {a.batch}-event request"],
+            ["raw executemany (16 columns, as app binds)", f"{raw_full:,.0f}", f"{raw_full_s:.1f}", "events + conversations rows"],
+            ["raw executemany (set columns only)", f"{raw_compact:,.0f}", f"{raw_compact_s:.1f}", "events + conversations rows"],
+            [f"raw executemany (16 columns, commit per {a.batch})", f"{raw_batched:,.0f}", f"{raw_batched_s:.1f}",
+             "events + conversations rows, one transaction per request-sized batch"],
+        ]  # fmt: skip
+        print(common.table(["path", "events/s", "seconds", "notes"], rows))
+        checks = [
+            ["HTTP / raw (16 columns)", f"{ratio:.3f}", f">= {TARGET_RATIO}", common.verdict(ok_ratio)],
+            ["HTTP / raw (set columns only)", f"{ratio_compact:.3f}", f">= {TARGET_RATIO}", common.verdict(ratio_compact >= TARGET_RATIO)],
+            [f"HTTP / raw (commit per {a.batch})", f"{http.rate / raw_batched:.3f}", "(info)", ""],
+            ["HTTP events/s", f"{http.rate:,.0f}", f">= {TARGET_RATE:,}", common.verdict(ok_rate)],
+            ["server peak RSS (VmHWM)", f"{http.peak_rss_mb:.0f} MB", f"< {TARGET_RSS_MB} MB", common.verdict(ok_rss)],
+            ["stored = sent, no errors", f"{http.stored_events:,} / {len(events):,}, {http.errors} errors", "equal, 0", common.verdict(ok_stored)],
+        ]  # fmt: skip
+        print(common.table(["check", "measured", "target", "result"], checks))
+        passed = ok_ratio and ok_rate and ok_rss and ok_stored
+        profile_text = None
+        if (a.profile or not passed) and not a.no_profile:
+            n = min(len(events), 100_000)
+            print(f"  profiling a second HTTP run ({n:,} events) with py-spy ...")
+            prof = run_http(events[:n], a.batch, a.clients, workdir, profile_name="ingest-server")
+            path = common.OUT_DIR / "ingest-server.collapsed"
+            profile_text = common.summarize_profile(
+                path, top=30, focus=("app/", "rest_shim/", "graphql_schema/", "tortoise/", "aiosqlite/", "sqlite3", "uvicorn/", "starlette/", "fastapi/")
+            )
+            print(f"  (profiled run: {prof.rate:,.0f} events/s under py-spy; raw stacks: {path})")
+            print("\n".join("  " + line for line in profile_text.splitlines()))
+    return {
+        "http_rate": http.rate,
+        "raw_full_rate": raw_full,
+        "raw_compact_rate": raw_compact,
+        "raw_batched_rate": raw_batched,
+        "ratio": ratio,
+        "peak_rss_mb": http.peak_rss_mb,
+        "passed": passed,
+        "profile": profile_text,
+    }
+
+
+if __name__ == "__main__":
+    main()

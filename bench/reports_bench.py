@@ -1,0 +1,265 @@
+"""Reports benchmark (issue 4): a 90-day `full` PDF end to end, and `/usage` latency while PDFs render.
+
+    .venv/bin/python -m bench.reports_bench [--per-day 150] [--runs 5] [--requests 200] [--sample-png PATH]
+
+1. Loads 90 days of demo data (`app.demo.demo_events`, `per_day` conversations a day, through
+   `app.ingest.ingest_events`) into a SQLite file under bench/out/ (reused for 12 hours).
+2. Starts the service as a uvicorn subprocess on a free 127.0.0.1 port (its own render pool).
+3. Times `POST /reports {"type": "full", "format": "pdf", "days": 90}` until the report is
+   `completed` (polling every 10 ms), `runs` times: p50 (target <= 1.5 s).
+4. Measures `GET /usage?days=90` p99 over HTTP with the service idle, then while four such PDFs
+   render: the ratio (target <= 2).
+Prints a small table; with `--sample-png` writes page one of a PDF with `pdftoppm -png -r 60`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = ["main", "run"]
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+SECRET = "reports-bench-secret-" + "x" * 40
+REPORTS = "/api/v1/analytics/reports"
+MAX_DB_AGE_SECONDS = 12 * 3600
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _p(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by linear interpolation."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+async def load_dataset(per_day: int) -> tuple[Path, int]:
+    """A SQLite file with 90 days of demo data (built once, then reused while fresh)."""
+    from app.auth import Principal
+    from app.db import close_db, connection, init_db
+    from app.demo import demo_events
+    from app.ingest import ingest_events
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"reports-demo-d90-p{per_day}-{_schema_key()}.sqlite3"
+    if path.exists() and time.time() - path.stat().st_mtime < MAX_DB_AGE_SECONDS:
+        await init_db(f"sqlite://{path}")
+        _, rows = await connection().execute_query("SELECT COUNT(*) AS n FROM events")
+        await close_db()
+        return path, int(rows[0]["n"])
+    _remove_sqlite(path)
+    await init_db(f"sqlite://{path}")
+    admin = Principal(subject="bench", roles=frozenset({"admin"}))
+    now = datetime.now(UTC)
+    batch: list[dict[str, Any]] = []
+    total = 0
+    for event in demo_events(now=now, days=90, per_day=per_day, users=max(400, per_day * 5)):
+        batch.append(event)
+        if len(batch) == 1000:
+            total += (await ingest_events(batch, admin, now=now)).accepted
+            batch = []
+    if batch:
+        total += (await ingest_events(batch, admin, now=now)).accepted
+    await close_db()
+    return path, total
+
+
+def _schema_key() -> str:
+    """A short hash of what decides the stored rows (models, migrations, ingestion): a cached data
+    set built by other code is not reused."""
+    digest = hashlib.sha256()
+    for source in sorted(
+        [*(REPO / "app" / "migrations").glob("*.py"), REPO / "app" / "models" / "__init__.py"]
+    ):
+        digest.update(source.read_bytes())
+    digest.update((REPO / "app" / "ingest.py").read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, cwd=REPO, env=env)
+
+
+class Server:
+    """The service in a uvicorn subprocess, against a copy of the data set."""
+
+    def __init__(self, db_path: Path, workdir: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        db_copy = workdir / "analytics.sqlite3"
+        shutil.copyfile(db_path, db_copy)
+        self.env = {
+            **os.environ,
+            "ANALYTICS_ENV": "test",
+            "ANALYTICS_JWT_SECRET": SECRET,
+            "ANALYTICS_DATABASE_URL": f"sqlite://{db_copy}",
+            "ANALYTICS_REPORTS_DIR": str(workdir / "reports"),
+            "ANALYTICS_LOG_LEVEL": "WARNING",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def __aenter__(self) -> Server:
+        cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        self.proc = _start(cmd, self.env)
+        async with httpx.AsyncClient(base_url=self.base) as client, asyncio.timeout(60):
+            while True:
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _headers() -> dict[str, str]:
+    from app.auth import mint_token
+    from app.config import Settings
+
+    return {"Authorization": "Bearer " + mint_token(Settings(jwt_secret=SECRET), ["admin"], ttl_minutes=120)}
+
+
+async def _pdf(
+    client: httpx.AsyncClient, headers: dict[str, str], fmt: str = "pdf"
+) -> tuple[float, dict[str, Any]]:
+    """Seconds from POST to `completed` for a 90-day full report (PDF unless told)."""
+    started = time.perf_counter()
+    r = await client.post(REPORTS, json={"type": "full", "format": fmt, "days": 90}, headers=headers)
+    r.raise_for_status()
+    report_id = r.json()["id"]
+    while True:
+        body: dict[str, Any] = (await client.get(f"{REPORTS}/{report_id}", headers=headers)).json()
+        if body["status"] == "completed":
+            return time.perf_counter() - started, body
+        if body["status"] == "failed":
+            raise RuntimeError(f"report failed: {body['error']}")
+        await asyncio.sleep(0.01)
+
+
+async def _usage_latencies(client: httpx.AsyncClient, headers: dict[str, str], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        r = await client.get("/api/v1/analytics/usage?days=90", headers=headers)
+        out.append(time.perf_counter() - started)
+        r.raise_for_status()
+    return out
+
+
+async def main(
+    per_day: int = 150, runs: int = 5, requests: int = 200, sample_png: Path | None = None
+) -> None:
+    """Run the benchmark and print its table."""
+    t0 = time.perf_counter()
+    db_path, events = await load_dataset(per_day)
+    load_s = time.perf_counter() - t0
+    headers = _headers()
+    with tempfile.TemporaryDirectory(prefix="reports-bench-") as tmp:
+        async with (
+            Server(db_path, Path(tmp)) as server,
+            httpx.AsyncClient(base_url=server.base, timeout=60) as c,
+        ):
+            await _pdf(c, headers)  # warm-up: the render pool's first worker, caches
+            timings = []
+            last: dict[str, Any] = {}
+            for _ in range(runs):
+                seconds, last = await _pdf(c, headers)
+                timings.append(seconds)
+            if sample_png is not None:
+                pdf = (await c.get(last["download_url"], headers=headers)).content
+                _sample(pdf, sample_png)
+            await _usage_latencies(c, headers, 20)  # warm-up
+            idle = await _usage_latencies(c, headers, requests)
+            pdfs = [asyncio.create_task(_pdf(c, headers)) for _ in range(4)]
+            await asyncio.sleep(0.05)
+            busy: list[float] = []
+            while not all(t.done() for t in pdfs) or len(busy) < 20:
+                busy += await _usage_latencies(c, headers, 5)
+                if len(busy) >= requests * 5:
+                    break
+            await asyncio.gather(*pdfs)
+    p50 = statistics.median(timings)
+    idle_p99, busy_p99 = _p(idle, 0.99), _p(busy, 0.99)
+    ratio = busy_p99 / idle_p99
+    rows = [
+        ("data set", f"{events} events, 90 days, {per_day} conversations/day", "", ""),
+        ("data set load (or reuse)", f"{load_s:.1f} s", "", ""),
+        ("full PDF, 90 days, end to end p50", f"{p50:.3f} s", "<= 1.5 s", _ok(p50 <= 1.5)),
+        ("  runs", ", ".join(f"{t:.3f}" for t in timings), "", ""),
+        ("  PDF size", f"{last['size_bytes']} bytes", "", ""),
+        ("/usage p99 idle", f"{idle_p99 * 1000:.1f} ms (n={len(idle)})", "", ""),
+        ("/usage p99 while 4 PDFs render", f"{busy_p99 * 1000:.1f} ms (n={len(busy)})", "", ""),
+        ("  ratio", f"{ratio:.2f}", "<= 2", _ok(ratio <= 2)),
+        ("machine", f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", "", ""),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _ok(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def _sample(pdf: bytes, png: Path) -> None:
+    if shutil.which("pdftoppm") is None:
+        print("pdftoppm not found (apt-get install poppler-utils): no sample PNG", file=sys.stderr)
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    pdf_path = OUT / "report-sample.pdf"
+    pdf_path.write_bytes(pdf)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    stem = png.with_suffix("")
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-singlefile", str(pdf_path), str(stem)], check=True)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Command-line entry: parse the options and run `main`."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--per-day", type=int, default=150)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--sample-png", type=Path, default=None)
+    args = parser.parse_args(argv)
+    asyncio.run(main(args.per_day, args.runs, args.requests, args.sample_png))
+
+
+if __name__ == "__main__":
+    run()
