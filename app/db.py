@@ -3,21 +3,41 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-__all__ = ["close_db", "connection", "dialect", "init_db", "migrate_db", "sql", "tortoise_config"]
+__all__ = [
+    "close_db",
+    "connection",
+    "dialect",
+    "init_db",
+    "migrate_db",
+    "sql",
+    "tortoise_config",
+    "using_connection",
+]
 
 MODELS = ["app.models"]
 _PLACEHOLDER = re.compile(r"\?")
 
 
 def _with_sqlite_pragmas(url: str) -> str:
+    """WAL with synchronous=NORMAL (a commit is durable once the OS has it; an fsync per checkpoint),
+    and ingestion-friendly sizes: checkpoints every ~80 MB of WAL instead of every 4 MB (each one
+    syncs inside a commit; pages rewritten meanwhile are copied once), the WAL file kept at its size
+    after a checkpoint (Tortoise's default truncates it to 16 KB, to be regrown by every write
+    burst), and a 64 MB page cache (the hot index pages of a multi-GB file; the default is 2 MB)."""
     if not url.startswith("sqlite://") or ":memory:" in url:
         return url
-    extra = "journal_mode=WAL&synchronous=NORMAL&busy_timeout=15000&foreign_keys=OFF"
+    extra = (
+        "journal_mode=WAL&synchronous=NORMAL&busy_timeout=15000&foreign_keys=OFF"
+        "&wal_autocheckpoint=20000&journal_size_limit=134217728&cache_size=-65536"
+    )
     return url + ("&" if "?" in url else "?") + extra
 
 
@@ -26,7 +46,10 @@ def tortoise_config(url: str) -> dict[str, Any]:
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
     return {
-        "connections": {"default": _with_sqlite_pragmas(url)},
+        # "reports": a second connection to the same database for report generation, so a large
+        # report's reads run beside (not in front of) API queries: SQLite gets its own reader
+        # thread (WAL allows it), PostgreSQL its own pool.
+        "connections": {"default": _with_sqlite_pragmas(url), "reports": _with_sqlite_pragmas(url)},
         "apps": {
             "models": {
                 "models": MODELS,
@@ -70,10 +93,23 @@ async def close_db() -> None:
     await Tortoise.close_connections()
 
 
+_current_connection: ContextVar[str] = ContextVar("analytics_connection", default="default")
+
+
 def connection() -> BaseDBAsyncClient:
-    """The default connection (inside a transaction, use the transaction's own client)."""
-    conn: BaseDBAsyncClient = connections.get("default")
+    """The connection of the current task: "default", or the one `using_connection` chose."""
+    conn: BaseDBAsyncClient = connections.get(_current_connection.get())
     return conn
+
+
+@contextmanager
+def using_connection(name: str) -> Iterator[None]:
+    """Run the analytics reads of this task (and the tasks it starts) on connection `name`."""
+    token = _current_connection.set(name)
+    try:
+        yield
+    finally:
+        _current_connection.reset(token)
 
 
 def dialect(conn: BaseDBAsyncClient | None = None) -> Literal["sqlite", "postgres"]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from app.config import Settings
-from app.db import connection, dialect, sql
+from app.db import connection, dialect, sql, using_connection
 from app.errors import AppError
 from app.models import Report
 from app.reports import render
@@ -289,7 +289,8 @@ class ReportRunner:
                 if row is None:
                     return
                 async with _data_lock():
-                    data = await report_data(row)
+                    with using_connection("reports"):
+                        data = await report_data(row)
                 completed_at = datetime.now(UTC)
                 payload = {
                     "format": row.format,
