@@ -1,9 +1,14 @@
 """Event ingestion (API.md section 4): validate a batch, then fold it into storage atomically.
 
-The batch is validated in full before anything is written; inside one transaction the
-conversation state, the raw events and the rollup tables change together. On PostgreSQL a
-transaction-scoped advisory lock serialises batches from every process, so concurrent
-ingesters neither lose nor double-count; on SQLite the single writer does the same.
+The batch is validated in full before anything is written. Batches are written by one writer task
+per event loop (group commit): batches that arrive while a group is being written queue up, and
+the next group folds each of them in turn (a batch sees every id stored or accepted before it, and
+one whose events conflict with a conversation's owner is refused alone, before anything is
+written), then writes all the accepted ones in one transaction. The conversation state, the raw
+events and the rollup tables change together; should the group's transaction fail, each of its
+batches is retried in a transaction of its own, so a batch's outcome never depends on another's.
+On PostgreSQL a transaction-scoped advisory lock also serialises groups from every process, so
+concurrent ingesters neither lose nor double-count.
 """
 
 from __future__ import annotations
@@ -11,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+import weakref
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from app.analytics.cache import note_data_changed
 from app.auth import Principal
 from app.db import dialect, sql
 from app.errors import Forbidden, InvalidBody
@@ -31,16 +38,18 @@ MAX_FUTURE_US = 24 * 3600 * 1_000_000
 EVENT_TYPES = ("conversation_started", "message", "conversation_ended", "satisfaction")
 RESOLUTIONS = ("resolved", "escalated", "abandoned")
 MAX_INT = 2**53
+MAX_GROUP_EVENTS = 8000
+"""A group takes queued batches until it holds this many events (at least one batch)."""
 _INGEST_LOCK_KEY = 0x6B07A11
-_sqlite_lock = asyncio.Lock()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 """What `str(uuid.UUID(value))` returns: such a value is already normalised (4 UUIDs an event,
 and `uuid.UUID` + `str` cost ~10x a regex match: a third of a batch's validation time)."""
+_canonical = _CANONICAL_UUID.fullmatch
 
 
-@dataclass
+@dataclass(slots=True)
 class NewEvent:
     index: int
     id: str
@@ -73,7 +82,9 @@ class _Bad(Exception):
         self.message = message
 
 
-def _uuid(ev: dict[str, Any], key: str, required: bool) -> str | None:
+def _uuid(ev: dict[str, Any], key: str, required: bool, known: dict[str, str]) -> str | None:
+    """The normalised UUID under `key`; `known` caches the values already seen in this batch
+    (bots, users and conversations repeat across its events)."""
     value = ev.get(key)
     if value is None:
         if required:
@@ -81,19 +92,25 @@ def _uuid(ev: dict[str, Any], key: str, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise _Bad(key, f"{key} must be a UUID string")
-    if _CANONICAL_UUID.fullmatch(value):
-        return value
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise _Bad(key, f"{key} must be a UUID") from None
+    normal = known.get(value)
+    if normal is not None:
+        return normal
+    if _canonical(value):
+        normal = value
+    else:
+        try:
+            normal = str(uuid.UUID(value))
+        except ValueError:
+            raise _Bad(key, f"{key} must be a UUID") from None
+    known[value] = normal
+    return normal
 
 
 def _timestamp_us(ev: dict[str, Any], now_us: int) -> int:
     value = ev.get("timestamp")
     if value is None:
         raise _Bad("timestamp", "timestamp is required")
-    if not isinstance(value, str) or "T" not in value.upper():
+    if not isinstance(value, str) or ("T" not in value and "t" not in value):
         raise _Bad("timestamp", "timestamp must be an RFC 3339 datetime with an offset")
     try:
         parsed = datetime.fromisoformat(value)
@@ -101,10 +118,10 @@ def _timestamp_us(ev: dict[str, Any], now_us: int) -> int:
         raise _Bad("timestamp", "timestamp must be an RFC 3339 datetime with an offset") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise _Bad("timestamp", "timestamp must carry an offset (e.g. Z or +02:00)")
-    ts = (parsed - _EPOCH) // _ONE_US
+    ts: int = (parsed - _EPOCH) // _ONE_US
     if ts - now_us > MAX_FUTURE_US:
         raise _Bad("timestamp", "timestamp is more than 24 hours in the future")
-    return int(ts)
+    return ts
 
 
 def _optional_int(ev: dict[str, Any], key: str) -> int | None:
@@ -125,49 +142,48 @@ def _optional_str(ev: dict[str, Any], key: str, limit: int) -> str | None:
     return value
 
 
-def _parse_one(index: int, ev: Any, now_us: int) -> NewEvent:
+def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEvent:
     if not isinstance(ev, dict):
         raise _Bad("", "each event must be a JSON object")
     etype = ev.get("type")
     if etype not in EVENT_TYPES:
         raise _Bad("type", f"type must be one of {', '.join(EVENT_TYPES)}")
-    event_id = _uuid(ev, "id", required=False) or str(uuid.uuid4())
-    conversation = _uuid(ev, "conversation_id", required=True)
+    event_id = _uuid(ev, "id", False, known) or str(uuid.uuid4())
+    conversation = _uuid(ev, "conversation_id", True, known)
     assert conversation is not None
     needs_owner = etype != "conversation_ended"
-    bot = _uuid(ev, "bot_id", required=needs_owner)
-    user = _uuid(ev, "user_id", required=needs_owner)
+    bot = _uuid(ev, "bot_id", needs_owner, known)
+    user = _uuid(ev, "user_id", needs_owner, known)
     ts = _timestamp_us(ev, now_us)
-    out = NewEvent(index, event_id, etype, ts, conversation, bot, user)
+    if etype == "message":
+        role = ev.get("role")
+        if role != "user" and role != "bot":
+            raise _Bad("role", "role must be 'user' or 'bot'")
+        intent = _optional_str(ev, "intent", 200)
+        fallback = ev.get("fallback")
+        if fallback is not None and fallback is not True and fallback is not False:
+            raise _Bad("fallback", "fallback must be a boolean")
+        latency_ms = _optional_int(ev, "latency_ms")
+        tokens = _optional_int(ev, "tokens")
+        return NewEvent(
+            index, event_id, etype, ts, conversation, bot, user,
+            role=role, intent=intent, fallback=fallback, latency_ms=latency_ms, tokens=tokens,
+        )  # fmt: skip
     if etype == "conversation_started":
         channel = _optional_str(ev, "channel", 64)
         if channel is not None and not channel.strip():
             raise _Bad("channel", "channel must not be empty")
-        out.channel = channel or "web"
-    elif etype == "message":
-        role = ev.get("role")
-        if role not in ("user", "bot"):
-            raise _Bad("role", "role must be 'user' or 'bot'")
-        out.role = role
-        out.intent = _optional_str(ev, "intent", 200)
-        fallback = ev.get("fallback")
-        if fallback is not None and not isinstance(fallback, bool):
-            raise _Bad("fallback", "fallback must be a boolean")
-        out.fallback = fallback
-        out.latency_ms = _optional_int(ev, "latency_ms")
-        out.tokens = _optional_int(ev, "tokens")
-    elif etype == "conversation_ended":
+        return NewEvent(index, event_id, etype, ts, conversation, bot, user, channel=channel or "web")
+    if etype == "conversation_ended":
         resolution = ev.get("resolution")
         if resolution not in RESOLUTIONS:
             raise _Bad("resolution", f"resolution must be one of {', '.join(RESOLUTIONS)}")
-        out.resolution = resolution
-    else:
-        score = ev.get("score")
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise _Bad("score", "score must be an integer from 1 to 5")
-        out.score = score
-        out.comment = _optional_str(ev, "comment", 2000)
-    return out
+        return NewEvent(index, event_id, etype, ts, conversation, bot, user, resolution=resolution)
+    score = ev.get("score")
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise _Bad("score", "score must be an integer from 1 to 5")
+    comment = _optional_str(ev, "comment", 2000)
+    return NewEvent(index, event_id, etype, ts, conversation, bot, user, score=score, comment=comment)
 
 
 def parse_events(raw: Any, now_us: int) -> list[NewEvent]:
@@ -180,9 +196,10 @@ def parse_events(raw: Any, now_us: int) -> list[NewEvent]:
         raise InvalidBody(f"at most {MAX_BATCH} events per request", [{"field": "events"}])
     parsed: list[NewEvent] = []
     errors: list[dict[str, Any]] = []
+    known: dict[str, str] = {}
     for index, ev in enumerate(raw):
         try:
-            parsed.append(_parse_one(index, ev, now_us))
+            parsed.append(_parse_one(index, ev, now_us, known))
         except _Bad as bad:
             errors.append({"index": index, "field": bad.field, "message": bad.message})
     if errors:
@@ -190,9 +207,9 @@ def parse_events(raw: Any, now_us: int) -> list[NewEvent]:
     return parsed
 
 
-@dataclass
+@dataclass(slots=True)
 class _Conv:
-    """A conversation's folded state while a batch is applied (uuids, not row ids)."""
+    """A conversation's folded state while a group is applied (uuids, not row ids)."""
 
     id: int | None
     uuid: str
@@ -221,22 +238,10 @@ class _Conv:
 
     def fold(self, e: NewEvent) -> None:
         """Apply one event; the result does not depend on the order events arrive in."""
-        if e.type == "conversation_started":
-            if (
-                self.start_event_us is None
-                or e.ts_us < self.start_event_us
-                or (e.ts_us == self.start_event_us and e.id > (self.start_event_id or ""))
-            ):
-                self.start_event_us, self.start_event_id = e.ts_us, e.id
-                self.channel = e.channel or "web"
-        if self.start_event_us is not None:
-            self.started_us = self.start_event_us
-        else:
-            self.started_us = min(self.started_us, e.ts_us)
-        if e.type in ("conversation_started", "message"):
-            if self.activity_event_us is None or e.ts_us > self.activity_event_us:
-                self.activity_event_us = e.ts_us
-        if e.type == "message":
+        etype, ts = e.type, e.ts_us
+        if etype == "message":
+            if self.activity_event_us is None or ts > self.activity_event_us:
+                self.activity_event_us = ts
             self.messages += 1
             if e.role == "user":
                 self.user_messages += 1
@@ -244,20 +249,33 @@ class _Conv:
                 self.bot_messages += 1
                 if e.fallback:
                     self.fallback_messages += 1
-        elif e.type == "conversation_ended":
+        elif etype == "conversation_started":
+            if (
+                self.start_event_us is None
+                or ts < self.start_event_us
+                or (ts == self.start_event_us and e.id > (self.start_event_id or ""))
+            ):
+                self.start_event_us, self.start_event_id = ts, e.id
+                self.channel = e.channel or "web"
+            if self.activity_event_us is None or ts > self.activity_event_us:
+                self.activity_event_us = ts
+        elif etype == "conversation_ended":
             if (
                 self.end_us is None
-                or e.ts_us > self.end_us
-                or (e.ts_us == self.end_us and e.id > (self.end_event_id or ""))
+                or ts > self.end_us
+                or (ts == self.end_us and e.id > (self.end_event_id or ""))
             ):
-                self.end_us, self.end_event_id, self.resolution = e.ts_us, e.id, e.resolution
-        elif e.type == "satisfaction":
-            if (
-                self.rating_us is None
-                or e.ts_us > self.rating_us
-                or (e.ts_us == self.rating_us and e.id > (self.rating_event_id or ""))
-            ):
-                self.rating_us, self.rating_event_id, self.rating_score = e.ts_us, e.id, e.score
+                self.end_us, self.end_event_id, self.resolution = ts, e.id, e.resolution
+        elif (
+            self.rating_us is None
+            or ts > self.rating_us
+            or (ts == self.rating_us and e.id > (self.rating_event_id or ""))
+        ):
+            self.rating_us, self.rating_event_id, self.rating_score = ts, e.id, e.score
+        if self.start_event_us is not None:
+            self.started_us = self.start_event_us
+        elif ts < self.started_us:
+            self.started_us = ts
 
 
 _CONV_COLUMNS = (
@@ -265,9 +283,11 @@ _CONV_COLUMNS = (
     "activity_event_us, end_us, end_event_id, resolution, messages, user_messages, bot_messages, "
     "fallback_messages, rating_score, rating_us, rating_event_id"
 )
+_IN_CHUNK = 4000
+"""Values bound in one `IN (...)` list or multi-row VALUES (SQLite and PostgreSQL allow 32,766)."""
 
 
-def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
+def _chunks(items: list[Any], size: int = _IN_CHUNK) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
@@ -298,7 +318,7 @@ async def _load_conversations(conn: BaseDBAsyncClient, uuids: list[str]) -> dict
             chunk,
         )
         for r in rows:
-            out[r["uuid"]] = _Conv(
+            c = out[r["uuid"]] = _Conv(
                 id=r["id"],
                 uuid=r["uuid"],
                 bot=r["bot_uuid"],
@@ -319,7 +339,7 @@ async def _load_conversations(conn: BaseDBAsyncClient, uuids: list[str]) -> dict
                 rating_us=r["rating_us"],
                 rating_event_id=r["rating_event_id"],
             )
-            out[r["uuid"]].stored_contribution = _contribution(out[r["uuid"]], r["bot_id"])
+            c.stored_contribution = _contribution(c, r["bot_id"])
     return out
 
 
@@ -437,25 +457,52 @@ async def _extend_activity_chains(conn: BaseDBAsyncClient, keys: list[tuple[int,
     )
 
 
-async def _ids_for(conn: BaseDBAsyncClient, table: str, uuids: set[str]) -> dict[str, int]:
+async def _bot_ids(conn: BaseDBAsyncClient, uuids: set[str]) -> dict[str, int]:
     wanted = sorted(uuids)
     found: dict[str, int] = {}
     for chunk in _chunks(wanted):
         rows = await conn.execute_query_dict(
-            sql(f"SELECT id, uuid FROM {table} WHERE uuid IN ({_marks(len(chunk))})", conn), chunk
+            sql(f"SELECT id, uuid FROM bots WHERE uuid IN ({_marks(len(chunk))})", conn), chunk
         )
         found.update({r["uuid"]: r["id"] for r in rows})
     missing = [u for u in wanted if u not in found]
     if missing:
         await conn.execute_many(
-            sql(f"INSERT INTO {table} (uuid) VALUES (?) ON CONFLICT (uuid) DO NOTHING", conn),
+            sql("INSERT INTO bots (uuid) VALUES (?) ON CONFLICT (uuid) DO NOTHING", conn),
             [[u] for u in missing],
         )
         for chunk in _chunks(missing):
             rows = await conn.execute_query_dict(
-                sql(f"SELECT id, uuid FROM {table} WHERE uuid IN ({_marks(len(chunk))})", conn), chunk
+                sql(f"SELECT id, uuid FROM bots WHERE uuid IN ({_marks(len(chunk))})", conn), chunk
             )
             found.update({r["uuid"]: r["id"] for r in rows})
+    return found
+
+
+_MIN_FIRST_ACTIVE = (
+    "CASE WHEN excluded.first_active_us IS NOT NULL AND ({t}.first_active_us IS NULL "
+    "OR excluded.first_active_us < {t}.first_active_us) THEN excluded.first_active_us "
+    "ELSE {t}.first_active_us END"
+)
+
+
+async def _upsert_users(conn: BaseDBAsyncClient, first_active: dict[str, int | None]) -> dict[str, int]:
+    """Insert or update `end_users` (first activity: the earliest wins) and return their row ids, in
+    one statement a chunk (`RETURNING` reports updated rows too)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(first_active), _IN_CHUNK // 2):
+        rows = await conn.execute_query_dict(
+            sql(
+                "INSERT INTO end_users (uuid, first_active_us) VALUES "
+                + ",".join("(?, ?)" for _ in chunk)
+                + " ON CONFLICT (uuid) DO UPDATE SET first_active_us = "
+                + _MIN_FIRST_ACTIVE.format(t="end_users")
+                + " RETURNING id, uuid",
+                conn,
+            ),
+            [v for u in chunk for v in (u, first_active[u])],
+        )
+        found.update({r["uuid"]: r["id"] for r in rows})
     return found
 
 
@@ -482,117 +529,187 @@ def _conv_values(c: _Conv, bot_ids: dict[str, int], user_ids: dict[str, int]) ->
     ]
 
 
-_MIN_FIRST_ACTIVE = (
-    "CASE WHEN excluded.first_active_us IS NOT NULL AND ({t}.first_active_us IS NULL "
-    "OR excluded.first_active_us < {t}.first_active_us) THEN excluded.first_active_us "
-    "ELSE {t}.first_active_us END"
+_EVENT_BASE = ("id", "type", "conversation_id", "bot_id", "user_id", "ts_us", "received_us")
+_EVENT_OPTIONAL = (
+    "role",
+    "fallback",
+    "intent",
+    "latency_ms",
+    "tokens",
+    "channel",
+    "resolution",
+    "score",
+    "comment",
 )
+_EVENT_STATEMENTS: dict[tuple[bool, ...], str] = {}
 
 
-async def _apply(conn: BaseDBAsyncClient, fresh: list[NewEvent], now_us: int) -> None:
-    convs = await _load_conversations(conn, sorted({e.conversation for e in fresh}))
-    errors: list[dict[str, Any]] = []
-    for e in fresh:
-        c = convs.get(e.conversation)
-        if c is None:
-            c = convs[e.conversation] = _Conv(
-                id=None, uuid=e.conversation, bot=None, user=None, started_us=e.ts_us
-            )
-        if e.bot is not None:
-            if c.bot is None:
-                c.bot = e.bot
-            elif c.bot != e.bot:
-                errors.append(
-                    {"index": e.index, "field": "bot_id", "message": f"conversation belongs to bot {c.bot}"}
-                )
-                continue
-        if e.user is not None:
-            if c.user is None:
-                c.user = e.user
-            elif c.user != e.user:
-                errors.append(
-                    {
-                        "index": e.index,
-                        "field": "user_id",
-                        "message": f"conversation belongs to user {c.user}",
-                    }
-                )
-                continue
-        c.fold(e)
-    if errors:
-        raise InvalidBody(f"{len(errors)} invalid event(s): nothing was stored", errors)
+def _event_statement(present: tuple[bool, ...]) -> str:
+    """The INSERT binding the base columns and the optional columns `present` marks (an event's
+    others stay NULL: binding ~8 values instead of 16 makes the events insert much cheaper)."""
+    statement = _EVENT_STATEMENTS.get(present)
+    if statement is None:
+        cols = (*_EVENT_BASE, *(col for col, p in zip(_EVENT_OPTIONAL, present, strict=True) if p))
+        statement = _EVENT_STATEMENTS[present] = (
+            f"INSERT INTO events ({', '.join(cols)}) VALUES ({_marks(len(cols))})"
+        )
+    return statement
 
-    touched = {e.conversation for e in fresh}
-    bot_ids = await _ids_for(conn, "bots", {c.bot for c in convs.values() if c.bot})
 
-    # Users: first activity (a conversation start or a user message) across all bots.
-    first_active: dict[str, int | None] = {}
-    for c in convs.values():
-        if c.user:
-            first_active.setdefault(c.user, None)
-    bot_user_first: dict[tuple[str, str], int] = {}
-    user_slot_keys: set[tuple[int, str, str]] = set()
-    msg_slots: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for e in fresh:
-        c = convs[e.conversation]
-        bot, user = e.bot or c.bot, e.user or c.user
-        if e.type == "message" and bot:
-            counts = msg_slots[(e.ts_us // SLOT_US, bot)]
-            counts[0] += 1
-            if e.role == "user":
-                counts[1] += 1
-            else:
-                counts[2] += 1
-                counts[3] += 1 if e.fallback else 0
-        if (e.type == "conversation_started" or (e.type == "message" and e.role == "user")) and bot and user:
-            prev = first_active.get(user)
-            first_active[user] = e.ts_us if prev is None else min(prev, e.ts_us)
-            key = (bot, user)
-            bot_user_first[key] = min(bot_user_first.get(key, e.ts_us), e.ts_us)
-            user_slot_keys.add((e.ts_us // SLOT_US, bot, user))
+@dataclass(eq=False)
+class _Job:
+    """One batch waiting for the writer: its parsed events (ids unique) and its caller's future."""
 
-    await conn.execute_many(
-        sql(
-            "INSERT INTO end_users (uuid, first_active_us) VALUES (?, ?) ON CONFLICT (uuid) DO UPDATE "
-            "SET first_active_us = " + _MIN_FIRST_ACTIVE.format(t="end_users"),
-            conn,
-        ),
-        [[u, first_active[u]] for u in sorted(first_active)],
+    events: list[NewEvent]
+    duplicates: int
+    now_us: int
+    future: asyncio.Future[IngestResult]
+
+
+@dataclass(eq=False)
+class _Group:
+    """Batches folded one after the other into shared state, then written together."""
+
+    convs: dict[str, _Conv]
+    seen: set[str]
+    """Event ids already stored, or accepted from an earlier batch of the group."""
+    touched: dict[str, _Conv] = field(default_factory=dict)
+    rows: list[tuple[NewEvent, _Conv, str | None, str | None, int]] = field(default_factory=list)
+    msg_slots: defaultdict[tuple[int, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0])
     )
-    user_ids = await _ids_for(conn, "end_users", set(first_active))
+    first_active: dict[str, int] = field(default_factory=dict)
+    bot_user_first: dict[tuple[str, str], int] = field(default_factory=dict)
+    user_slot_keys: set[tuple[int, str, str]] = field(default_factory=set)
 
-    new_convs = [c for c in convs.values() if c.id is None]
-    old_convs = [c for c in convs.values() if c.id is not None and c.uuid in touched]
-    if new_convs:
-        await conn.execute_many(
-            sql(f"INSERT INTO conversations (uuid, {_CONV_COLUMNS}) VALUES (?, {_marks(18)})", conn),
-            [[c.uuid, *_conv_values(c, bot_ids, user_ids)] for c in sorted(new_convs, key=lambda c: c.uuid)],
-        )
-        for chunk in _chunks([c.uuid for c in new_convs]):
+    def add(self, job: _Job) -> IngestResult:
+        """Fold one batch in, as if it were applied alone after the batches before it; raise
+        InvalidBody (changing nothing) when one of its events names another bot or user for a
+        conversation."""
+        seen, convs = self.seen, self.convs
+        fresh = [e for e in job.events if e.id not in seen]
+        duplicates = job.duplicates + len(job.events) - len(fresh)
+        if not fresh:
+            return IngestResult(accepted=0, duplicates=duplicates)
+        owners: dict[str, list[str | None]] = {}
+        errors: list[dict[str, Any]] = []
+        for e in fresh:
+            owner = owners.get(e.conversation)
+            if owner is None:
+                c = convs.get(e.conversation)
+                owner = owners[e.conversation] = [c.bot, c.user] if c is not None else [None, None]
+            if e.bot is not None:
+                if owner[0] is None:
+                    owner[0] = e.bot
+                elif owner[0] != e.bot:
+                    errors.append(
+                        {
+                            "index": e.index,
+                            "field": "bot_id",
+                            "message": f"conversation belongs to bot {owner[0]}",
+                        }
+                    )
+                    continue
+            if e.user is not None:
+                if owner[1] is None:
+                    owner[1] = e.user
+                elif owner[1] != e.user:
+                    errors.append(
+                        {
+                            "index": e.index,
+                            "field": "user_id",
+                            "message": f"conversation belongs to user {owner[1]}",
+                        }
+                    )
+        if errors:
+            raise InvalidBody(f"{len(errors)} invalid event(s): nothing was stored", errors)
+
+        touched = self.touched
+        for e in fresh:
+            c = convs.get(e.conversation)
+            if c is None:
+                c = convs[e.conversation] = _Conv(
+                    id=None, uuid=e.conversation, bot=None, user=None, started_us=e.ts_us
+                )
+                touched[e.conversation] = c
+            elif e.conversation not in touched:
+                touched[e.conversation] = c
+            c.fold(e)
+        for conv, (bot, user) in owners.items():
+            c = convs[conv]
+            c.bot, c.user = bot, user
+
+        # Rollups, with each event's bot and user as its conversation has them after this batch.
+        rows, msg_slots, first_active = self.rows, self.msg_slots, self.first_active
+        bot_user_first, user_slot_keys = self.bot_user_first, self.user_slot_keys
+        now_us = job.now_us
+        for e in fresh:
+            c = convs[e.conversation]
+            bot, user = e.bot or c.bot, e.user or c.user
+            rows.append((e, c, bot, user, now_us))
+            etype = e.type
+            if etype == "message":
+                if bot:
+                    counts = msg_slots[(e.ts_us // SLOT_US, bot)]
+                    counts[0] += 1
+                    if e.role == "user":
+                        counts[1] += 1
+                    else:
+                        counts[2] += 1
+                        if e.fallback:
+                            counts[3] += 1
+                if e.role != "user":
+                    continue
+            elif etype != "conversation_started":
+                continue
+            if bot and user:
+                ts = e.ts_us
+                prev = first_active.get(user)
+                if prev is None or ts < prev:
+                    first_active[user] = ts
+                key = (bot, user)
+                prev = bot_user_first.get(key)
+                if prev is None or ts < prev:
+                    bot_user_first[key] = ts
+                user_slot_keys.add((ts // SLOT_US, bot, user))
+        seen.update(e.id for e in fresh)
+        return IngestResult(accepted=len(fresh), duplicates=duplicates)
+
+    async def write(self, conn: BaseDBAsyncClient) -> None:
+        """Write everything the accepted batches changed."""
+        touched = [self.touched[u] for u in sorted(self.touched)]
+        bot_ids = await _bot_ids(conn, {c.bot for c in touched if c.bot})
+        users: dict[str, int | None] = {c.user: None for c in touched if c.user}
+        users.update(self.first_active)
+        user_ids = await _upsert_users(conn, users)
+
+        new_convs = [c for c in touched if c.id is None]
+        old_convs = [c for c in touched if c.id is not None]
+        per_chunk = _IN_CHUNK // 20
+        for i in range(0, len(new_convs), per_chunk):
+            chunk = new_convs[i : i + per_chunk]
             found = await conn.execute_query_dict(
-                sql(f"SELECT id, uuid FROM conversations WHERE uuid IN ({_marks(len(chunk))})", conn), chunk
+                sql(
+                    f"INSERT INTO conversations (uuid, {_CONV_COLUMNS}) VALUES "
+                    + ",".join(f"({_marks(19)})" for _ in chunk)
+                    + " RETURNING id, uuid",
+                    conn,
+                ),
+                [v for c in chunk for v in (c.uuid, *_conv_values(c, bot_ids, user_ids))],
             )
-            for r in found:
-                convs[r["uuid"]].id = r["id"]
-    if old_convs:
-        assignments = ", ".join(f"{col.strip()} = ?" for col in _CONV_COLUMNS.split(","))
-        await conn.execute_many(
-            sql(f"UPDATE conversations SET {assignments} WHERE id = ?", conn),
-            [[*_conv_values(c, bot_ids, user_ids), c.id] for c in sorted(old_convs, key=lambda c: c.uuid)],
-        )
+            ids = {r["uuid"]: r["id"] for r in found}
+            for c in chunk:
+                c.id = ids[c.uuid]
+        if old_convs:
+            assignments = ", ".join(f"{col.strip()} = ?" for col in _CONV_COLUMNS.split(","))
+            await conn.execute_many(
+                sql(f"UPDATE conversations SET {assignments} WHERE id = ?", conn),
+                [[*_conv_values(c, bot_ids, user_ids), c.id] for c in old_convs],
+            )
 
-    rows: list[list[Any]] = []
-    for e in fresh:
-        c = convs[e.conversation]
-        bot, user = e.bot or c.bot, e.user or c.user
-        rows.append(
-            [
-                e.id,
-                e.type,
-                c.id,
-                bot_ids[bot] if bot else None,
-                user_ids[user] if user else None,
-                e.ts_us,
+        by_statement: dict[tuple[bool, ...], list[list[Any]]] = defaultdict(list)
+        for e, c, bot, user, received_us in self.rows:
+            optional = (
                 e.role,
                 e.fallback,
                 e.intent,
@@ -602,44 +719,123 @@ async def _apply(conn: BaseDBAsyncClient, fresh: list[NewEvent], now_us: int) ->
                 e.resolution,
                 e.score,
                 e.comment,
-                now_us,
-            ]
-        )
-    await conn.execute_many(
-        sql(
-            "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, role, fallback, intent, "
-            f"latency_ms, tokens, channel, resolution, score, comment, received_us) VALUES ({_marks(16)})",
-            conn,
-        ),
-        rows,
-    )
-    if msg_slots:
-        await conn.execute_many(
-            sql(
-                "INSERT INTO message_slots (slot, bot_id, messages, user_messages, bot_messages, "
-                "fallback_messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (slot, bot_id) DO UPDATE SET "
-                "messages = message_slots.messages + excluded.messages, "
-                "user_messages = message_slots.user_messages + excluded.user_messages, "
-                "bot_messages = message_slots.bot_messages + excluded.bot_messages, "
-                "fallback_messages = message_slots.fallback_messages + excluded.fallback_messages",
-                conn,
-            ),
-            [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(msg_slots.items())],
-        )
-    await _apply_conv_slots(conn, [convs[u] for u in sorted(touched)], bot_ids)
-    if user_slot_keys:
-        keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in user_slot_keys})
-        await _extend_activity_chains(conn, keys)
-    if bot_user_first:
-        await conn.execute_many(
-            sql(
-                "INSERT INTO bot_users (bot_id, user_id, first_active_us) VALUES (?, ?, ?) "
-                "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = "
-                + _MIN_FIRST_ACTIVE.format(t="bot_users"),
-                conn,
-            ),
-            [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(bot_user_first.items())],
-        )
+            )
+            present = tuple(v is not None for v in optional)
+            by_statement[present].append(
+                [
+                    e.id, e.type, c.id, bot_ids[bot] if bot else None, user_ids[user] if user else None,
+                    e.ts_us, received_us, *(v for v in optional if v is not None),
+                ]
+            )  # fmt: skip
+        for present, event_rows in by_statement.items():
+            await conn.execute_many(sql(_event_statement(present), conn), event_rows)
+
+        if self.msg_slots:
+            await conn.execute_many(
+                sql(
+                    "INSERT INTO message_slots (slot, bot_id, messages, user_messages, bot_messages, "
+                    "fallback_messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (slot, bot_id) DO UPDATE SET "
+                    "messages = message_slots.messages + excluded.messages, "
+                    "user_messages = message_slots.user_messages + excluded.user_messages, "
+                    "bot_messages = message_slots.bot_messages + excluded.bot_messages, "
+                    "fallback_messages = message_slots.fallback_messages + excluded.fallback_messages",
+                    conn,
+                ),
+                [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(self.msg_slots.items())],
+            )
+        await _apply_conv_slots(conn, touched, bot_ids)
+        if self.user_slot_keys:
+            keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in self.user_slot_keys})
+            await _extend_activity_chains(conn, keys)
+        if self.bot_user_first:
+            await conn.execute_many(
+                sql(
+                    "INSERT INTO bot_users (bot_id, user_id, first_active_us) VALUES (?, ?, ?) "
+                    "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = "
+                    + _MIN_FIRST_ACTIVE.format(t="bot_users"),
+                    conn,
+                ),
+                [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(self.bot_user_first.items())],
+            )
+
+
+async def _apply(
+    conn: BaseDBAsyncClient, jobs: list[_Job], stored: set[str]
+) -> list[IngestResult | BaseException]:
+    """Fold the batches in turn (each refused alone if invalid), then write the accepted ones."""
+    conversations = sorted({e.conversation for job in jobs for e in job.events if e.id not in stored})
+    group = _Group(await _load_conversations(conn, conversations), stored)
+    outcomes: list[IngestResult | BaseException] = []
+    for job in jobs:
+        try:
+            outcomes.append(group.add(job))
+        except InvalidBody as exc:
+            outcomes.append(exc)
+    if group.rows:
+        await group.write(conn)
+    return outcomes
+
+
+def _settle(job: _Job, outcome: IngestResult | BaseException) -> None:
+    if job.future.done():  # its caller was cancelled
+        return
+    if isinstance(outcome, BaseException):
+        job.future.set_exception(outcome)
+    else:
+        job.future.set_result(outcome)
+
+
+async def _write_group(jobs: list[_Job]) -> None:
+    """Apply the batches in one transaction and settle every job's future. Should the transaction
+    fail, each batch is retried on its own, so one batch's failure cannot fail another."""
+    outcomes: list[IngestResult | BaseException] = []
+    try:
+        async with in_transaction("default") as conn:
+            if dialect(conn) == "postgres":
+                await conn.execute_query(sql("SELECT pg_advisory_xact_lock(?)", conn), [_INGEST_LOCK_KEY])
+            stored = await _existing_ids(conn, list({e.id: None for job in jobs for e in job.events}))
+            outcomes = await _apply(conn, jobs, stored)
+    except Exception as exc:
+        if len(jobs) > 1:
+            for job in jobs:
+                await _write_group([job])
+            return
+        outcomes = [exc]
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        _settle(job, outcome)
+
+
+@dataclass(eq=False)
+class _Writer:
+    """The batches waiting in one event loop, and the task writing them (None when idle)."""
+
+    pending: list[_Job] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    async def drain(self) -> None:
+        jobs: list[_Job] = []
+        try:
+            while self.pending:
+                jobs = []
+                size = 0
+                while self.pending and (not jobs or size + len(self.pending[0].events) <= MAX_GROUP_EVENTS):
+                    job = self.pending.pop(0)
+                    if not job.future.done():  # skip batches whose caller gave up while queued
+                        jobs.append(job)
+                        size += len(job.events)
+                if jobs:
+                    await _write_group(jobs)
+        except BaseException:
+            # Only cancellation (the loop shutting down) gets here: _write_group settles its jobs.
+            for job in (*jobs, *self.pending):
+                job.future.cancel()
+            self.pending.clear()
+            raise
+        finally:
+            self.task = None
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = weakref.WeakKeyDictionary()
 
 
 async def ingest_events(raw: Any, principal: Principal, now: datetime | None = None) -> IngestResult:
@@ -656,12 +852,15 @@ async def ingest_events(raw: Any, principal: Principal, now: datetime | None = N
         if e.id not in seen:
             seen.add(e.id)
             unique.append(e)
-    in_batch_duplicates = len(events) - len(unique)
-    async with _sqlite_lock, in_transaction("default") as conn:
-        if dialect(conn) == "postgres":
-            await conn.execute_query(sql("SELECT pg_advisory_xact_lock(?)", conn), [_INGEST_LOCK_KEY])
-        stored = await _existing_ids(conn, [e.id for e in unique])
-        fresh = [e for e in unique if e.id not in stored]
-        if fresh:
-            await _apply(conn, fresh, now_us)
-    return IngestResult(accepted=len(fresh), duplicates=in_batch_duplicates + len(stored))
+    loop = asyncio.get_running_loop()
+    job = _Job(unique, len(events) - len(unique), now_us, loop.create_future())
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = _Writer()
+    writer.pending.append(job)
+    if writer.task is None or writer.task.done():
+        writer.task = loop.create_task(writer.drain())
+    result: IngestResult = await job.future
+    if result.accepted:
+        note_data_changed()  # cached answers of this process are stale now
+    return result

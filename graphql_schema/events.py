@@ -8,7 +8,6 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from app.analytics.cache import note_data_changed
 from app.ingest import ingest_events
 from graphql_schema.context import Context
 from graphql_schema.permissions import CanIngest
@@ -77,6 +76,4 @@ class EventsMutation:
     async def track_events(self, info: Info[Context, Any], events: list[EventInput]) -> TrackEventsResult:
         ctx = info.context
         result = await ingest_events([_as_dict(e) for e in events], ctx.require_principal())
-        if result.accepted:
-            note_data_changed()
         return TrackEventsResult(accepted=result.accepted, duplicates=result.duplicates)

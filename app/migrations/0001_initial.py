@@ -120,7 +120,7 @@ class Migration(migrations.Migration):
                 ('comment', fields.TextField(null=True, unique=False)),
                 ('received_us', fields.BigIntField()),
             ],
-            options={'table': 'events', 'app': 'models', 'indexes': [Index(fields=['ts_us', 'bot_id']), Index(fields=['user_id', 'ts_us']), Index(fields=['conversation_id'])], 'pk_attr': 'id', 'table_description': "Every stored event: the primary key is the client's idempotency id."},
+            options={'table': 'events', 'app': 'models', 'indexes': [Index(fields=['ts_us', 'bot_id']), Index(fields=['user_id', 'ts_us'])], 'pk_attr': 'id', 'table_description': "Every stored event: the primary key is the client's idempotency id."},
             bases=['Model'],
         ),
         ops.CreateModel(

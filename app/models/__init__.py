@@ -135,7 +135,6 @@ class Event(Model):
         indexes = (
             Index(fields=("ts_us", "bot_id")),
             Index(fields=("user_id", "ts_us")),
-            Index(fields=("conversation_id",)),
         )
 
 

@@ -75,3 +75,20 @@ async def test_zero_seconds_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> Non
     for _ in range(3):
         await cache.cached_query(query, _range(), Scope(None), NOW)
     assert calls == 3
+
+
+async def test_ingesting_drops_cached_answers(db: str, enabled: None) -> None:
+    import uuid
+
+    from app.analytics.queries import usage
+    from app.auth import Principal
+    from app.ingest import ingest_events
+
+    r = resolve_range(RangeParams(start_date="2025-05-01", end_date="2025-06-01"), NOW)
+    before = await cache.cached_query(usage, r, Scope(None), NOW)
+    assert before["total_conversations"] == 0
+    ev = {"type": "conversation_started", "timestamp": "2025-05-20T10:00:00Z", "conversation_id": str(uuid.uuid4()),
+          "bot_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4())}
+    await ingest_events([ev], Principal("t", frozenset({"admin"})), now=NOW)
+    after = await cache.cached_query(usage, r, Scope(None), NOW)
+    assert after["total_conversations"] == 1

@@ -1,0 +1,152 @@
+"""Group commit: batches that arrive together are written in one transaction, each still atomic,
+idempotent and answered on its own (API.md section 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import app.ingest as ingest
+from app.db import connection
+from app.errors import InvalidBody
+from app.ingest import IngestResult, ingest_events
+from tests.app.test_ingest import ADMIN, NOW, conversation, count, snapshot
+
+DERIVED = (
+    "events",
+    "conversations",
+    "message_slots",
+    "user_slots",
+    "user_slots_all",
+    "conv_slots",
+    "bot_users",
+    "end_users",
+    "bots",
+)
+
+
+@pytest.fixture
+def groups(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The number of batches in each group the writer applies."""
+    sizes: list[int] = []
+    original = ingest._write_group
+
+    async def recording(jobs: list[Any]) -> None:
+        sizes.append(len(jobs))
+        await original(jobs)
+
+    monkeypatch.setattr(ingest, "_write_group", recording)
+    yield sizes
+
+
+async def _concurrently(*batches: list[dict[str, Any]]) -> list[IngestResult | BaseException]:
+    return list(
+        await asyncio.gather(*(ingest_events(b, ADMIN, now=NOW) for b in batches), return_exceptions=True)
+    )
+
+
+async def _clear() -> None:
+    for table in DERIVED:
+        await connection().execute_script(f"DELETE FROM {table}")
+
+
+async def test_a_bad_batch_in_a_group_is_refused_alone(db: str, groups: list[int]) -> None:
+    bot, user = str(uuid.uuid4()), str(uuid.uuid4())
+    first = conversation(bot, user, NOW - timedelta(hours=3), 4, score=5)
+    second = conversation(bot, str(uuid.uuid4()), NOW - timedelta(hours=2), 3, end="escalated")
+    # Valid alone, but the conversation of `first` (same group, earlier) belongs to `bot`.
+    conv = first[0]["conversation_id"]
+    bad = conversation(str(uuid.uuid4()), user, NOW - timedelta(hours=1), 2)
+    bad += [{**first[1], "id": str(uuid.uuid4()), "bot_id": str(uuid.uuid4())}]
+    bad[-1]["conversation_id"] = conv
+    third = conversation(bot, user, NOW - timedelta(minutes=30), 2, end=None)
+
+    results = await _concurrently(first, second, bad, third)
+
+    assert groups == [4]
+    assert results[0] == IngestResult(accepted=len(first), duplicates=0)
+    assert results[1] == IngestResult(accepted=len(second), duplicates=0)
+    assert results[3] == IngestResult(accepted=len(third), duplicates=0)
+    refused = results[2]
+    assert isinstance(refused, InvalidBody)
+    assert refused.details == [
+        {"index": len(bad) - 1, "field": "bot_id", "message": f"conversation belongs to bot {bot}"}
+    ]
+    assert await count("events") == len(first) + len(second) + len(third)
+    grouped = await snapshot()
+    assert not [e for e in grouped["events"] if e["id"] in {b["id"] for b in bad}]
+
+    # The same as the valid batches applied one by one.
+    await _clear()
+    for batch in (first, second, third):
+        await ingest_events(batch, ADMIN, now=NOW)
+    assert await snapshot() == grouped
+
+
+async def test_a_duplicate_id_across_concurrent_batches_is_stored_once(db: str, groups: list[int]) -> None:
+    bot, user = str(uuid.uuid4()), str(uuid.uuid4())
+    evs = conversation(bot, user, NOW - timedelta(hours=2), 6)
+    a, b = evs[:5], evs[4:]  # evs[4] (a message) is in both
+    results = await _concurrently(a, b)
+    assert groups == [2]
+    assert results == [
+        IngestResult(accepted=5, duplicates=0),
+        IngestResult(accepted=len(b) - 1, duplicates=1),
+    ]
+    assert await count("events") == len(evs)
+    rows = await connection().execute_query_dict(
+        "SELECT messages, user_messages, bot_messages FROM conversations"
+    )
+    assert rows == [{"messages": 6, "user_messages": 3, "bot_messages": 3}]
+    slots = await connection().execute_query_dict("SELECT SUM(messages) AS n FROM message_slots")
+    assert slots[0]["n"] == 6
+
+    # Sent again, together: all duplicates, nothing changes.
+    before = await snapshot()
+    again = await _concurrently(b, a, evs)
+    assert [r.accepted for r in again if isinstance(r, IngestResult)] == [0, 0, 0]
+    assert [r.duplicates for r in again if isinstance(r, IngestResult)] == [len(b), len(a), len(evs)]
+    assert await snapshot() == before
+
+
+async def test_a_failing_group_retries_each_batch_alone(
+    db: str, groups: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error while writing a group fails only the batch that causes it."""
+    bot = str(uuid.uuid4())
+    ok1 = conversation(bot, str(uuid.uuid4()), NOW - timedelta(hours=2), 2)
+    poison = conversation(bot, str(uuid.uuid4()), NOW - timedelta(hours=1), 2)
+    ok2 = conversation(bot, str(uuid.uuid4()), NOW - timedelta(minutes=20), 1)
+    poison_id = poison[1]["id"]
+    original = ingest._Group.write
+
+    async def failing(self: Any, conn: Any) -> None:
+        await original(self, conn)  # written, then rolled back
+        if any(e.id == poison_id for e, *_ in self.rows):
+            raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ingest._Group, "write", failing)
+    results = await _concurrently(ok1, poison, ok2)
+    assert groups == [3, 1, 1, 1]
+    assert results[0] == IngestResult(accepted=len(ok1), duplicates=0)
+    assert isinstance(results[1], RuntimeError)
+    assert results[2] == IngestResult(accepted=len(ok2), duplicates=0)
+    assert await count("events") == len(ok1) + len(ok2)
+    assert await count("conversations") == 2
+
+
+async def test_batches_arriving_while_a_group_is_written_form_the_next(db: str, groups: list[int]) -> None:
+    bot = str(uuid.uuid4())
+    convs = [conversation(bot, str(uuid.uuid4()), NOW - timedelta(minutes=10 * i), 3) for i in range(1, 9)]
+    first = asyncio.ensure_future(ingest_events(convs[0], ADMIN, now=NOW))
+    await asyncio.sleep(0)  # the writer has taken the first batch alone
+    rest = await _concurrently(*convs[1:])
+    assert (await first).accepted == len(convs[0])
+    assert all(isinstance(r, IngestResult) and r.accepted == 5 for r in rest)
+    assert groups[0] == 1 and sum(groups) == len(convs) and len(groups) < len(convs)
+    assert await count("conversations") == len(convs)
