@@ -69,16 +69,24 @@ def full_event_rows(rows: dict[str, list[tuple[Any, ...]]], received_us: int) ->
     rec = received_us
     out: list[tuple[Any, ...]] = []
     for i, c, b, u, ts, ch in rows["start"]:
-        out.append((i, "conversation_started", c, b, u, ts, None, None, None, None, None, ch, None, None, None, rec))
+        out.append(
+            (i, "conversation_started", c, b, u, ts, None, None, None, None, None, ch, None, None, None, rec)
+        )
     for i, c, b, u, ts, intent in rows["user"]:
         out.append((i, "message", c, b, u, ts, "user", None, intent, None, None, None, None, None, None, rec))
     for i, c, b, u, ts, fb, lat, tok in rows["bot"]:
         out.append((i, "message", c, b, u, ts, "bot", fb, None, lat, tok, None, None, None, None, rec))
     for i, c, b, u, ts, res in rows["end"]:
-        out.append((i, "conversation_ended", c, b, u, ts, None, None, None, None, None, None, res, None, None, rec))
+        out.append(
+            (i, "conversation_ended", c, b, u, ts, None, None, None, None, None, None, res, None, None, rec)
+        )
     for i, c, b, u, ts, score, comment in rows["rating"]:
-        out.append((i, "satisfaction", c, b, u, ts, None, None, None, None, None, None, None, score, comment, rec))
+        out.append(
+            (i, "satisfaction", c, b, u, ts, None, None, None, None, None, None, None, score, comment, rec)
+        )
     return out
+
+
 INSERT_CONVS = f"INSERT INTO conversations ({CONV_COLUMNS}) VALUES ({','.join('?' * 20)})"
 CHUNK = 100_000
 KNOWN_TABLES = {
@@ -229,7 +237,14 @@ class Folder:
         """`conv_slots`: per (start slot, bot) the folded totals of the conversations started there."""
         acc: dict[tuple[int, int], list[int]] = {}
         for row in self.conv_rows:
-            bot, started, last_activity, end_us, resolution, messages = row[2], row[4], row[8], row[10], row[12], row[13]
+            bot, started, last_activity, end_us, resolution, messages = (
+                row[2],
+                row[4],
+                row[8],
+                row[10],
+                row[12],
+                row[13],
+            )
             ended = end_us is not None
             v = acc.setdefault((started // SLOT_US, bot), [0] * 9)
             v[0] += 1
@@ -351,7 +366,9 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
             writer.put(INSERT_CONVS, folder.conv_rows[i : i + CHUNK])
     finally:
         writer.close()
-    conn.executemany("INSERT INTO end_users (id, uuid, first_active_us) VALUES (?, ?, ?)", folder.end_user_rows())
+    conn.executemany(
+        "INSERT INTO end_users (id, uuid, first_active_us) VALUES (?, ?, ?)", folder.end_user_rows()
+    )
     conn.executemany(
         "INSERT INTO bot_users (bot_id, user_id, first_active_us) VALUES (?, ?, ?)", folder.bot_user_rows()
     )
@@ -364,13 +381,17 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     user_slot_columns = {r[1] for r in conn.execute("PRAGMA table_info(user_slots)")}
     if "prev_slot" in user_slot_columns:
         conn.executemany(
-            "INSERT INTO user_slots (slot, bot_id, user_id, prev_slot) VALUES (?, ?, ?, ?)", folder.user_slot_chain_rows()
+            "INSERT INTO user_slots (slot, bot_id, user_id, prev_slot) VALUES (?, ?, ?, ?)",
+            folder.user_slot_chain_rows(),
         )
     else:
-        conn.executemany("INSERT INTO user_slots (slot, bot_id, user_id) VALUES (?, ?, ?)", folder.user_slot_rows())
+        conn.executemany(
+            "INSERT INTO user_slots (slot, bot_id, user_id) VALUES (?, ?, ?)", folder.user_slot_rows()
+        )
     if "user_slots_all" in tables:
         conn.executemany(
-            "INSERT INTO user_slots_all (slot, user_id, prev_slot) VALUES (?, ?, ?)", folder.user_slot_all_rows()
+            "INSERT INTO user_slots_all (slot, user_id, prev_slot) VALUES (?, ?, ?)",
+            folder.user_slot_all_rows(),
         )
     if "conv_slots" in tables:
         conn.executemany(
@@ -397,7 +418,9 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     )
 
 
-def cached_db(params: Params, *, max_age_hours: float = 24.0, force: bool = False) -> tuple[Path, dict[str, Any]]:
+def cached_db(
+    params: Params, *, max_age_hours: float = 24.0, force: bool = False
+) -> tuple[Path, dict[str, Any]]:
     """The bulk-loaded database of `params` under bench/out/, built unless a young enough one exists."""
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUT_DIR / f"analytics-{params.key()}-{schema_fingerprint()}.sqlite3"

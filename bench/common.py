@@ -174,7 +174,19 @@ def profiled(pid: int, name: str, enabled: bool, rate: int = 200) -> Iterator[Pa
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     out = OUT_DIR / f"{name}.collapsed"
     proc = subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--rate", str(rate), "--threads", "--format", "raw", "--output", str(out)],
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--threads",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -190,7 +202,11 @@ def profiled(pid: int, name: str, enabled: bool, rate: int = 200) -> Iterator[Pa
 
 
 def find_py_spy() -> str | None:
-    for candidate in (os.environ.get("BENCH_PY_SPY"), shutil.which("py-spy"), str(Path(sys.executable).parent / "py-spy")):
+    for candidate in (
+        os.environ.get("BENCH_PY_SPY"),
+        shutil.which("py-spy"),
+        str(Path(sys.executable).parent / "py-spy"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     return None

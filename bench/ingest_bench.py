@@ -63,7 +63,9 @@ class HttpResult:
 
 def dataset(n_events: int, hours: float) -> Dataset:
     # ~26.3 events per conversation here (1 start, ~25 messages, most ended, some rated; 6 h cut).
-    params = Params(bots=6, users=5_000, conversations=max(1, round(n_events / 26.3)), days=hours / 24, seed=11)
+    params = Params(
+        bots=6, users=5_000, conversations=max(1, round(n_events / 26.3)), days=hours / 24, seed=11
+    )
     return Dataset(params, now_us() - 60_000_000)
 
 
@@ -71,7 +73,9 @@ def bodies(events: list[dict[str, Any]], batch: int) -> list[bytes]:
     return [orjson.dumps({"events": events[i : i + batch]}) for i in range(0, len(events), batch)]
 
 
-async def _post_all(base_url: str, payloads: list[bytes], clients: int, sizes: list[int]) -> tuple[float, list[float], int]:
+async def _post_all(
+    base_url: str, payloads: list[bytes], clients: int, sizes: list[int]
+) -> tuple[float, list[float], int]:
     headers = {**common.auth_headers(["admin"]), "Content-Type": "application/json"}
     latencies: list[float] = []
     errors = 0
@@ -98,7 +102,9 @@ async def _post_all(base_url: str, payloads: list[bytes], clients: int, sizes: l
     return wall, latencies, errors
 
 
-def run_http(events: list[dict[str, Any]], batch: int, clients: int, workdir: Path, profile_name: str | None = None) -> HttpResult:
+def run_http(
+    events: list[dict[str, Any]], batch: int, clients: int, workdir: Path, profile_name: str | None = None
+) -> HttpResult:
     db = workdir / f"http-{time.monotonic_ns()}.sqlite3"
     payloads = bodies(events, batch)
     sizes = [min(batch, len(events) - i) for i in range(0, len(events), batch)]
@@ -217,7 +223,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             prof = run_http(events[:n], a.batch, a.clients, workdir, profile_name="ingest-server")
             path = common.OUT_DIR / "ingest-server.collapsed"
             profile_text = common.summarize_profile(
-                path, top=30, focus=("app/", "rest_shim/", "graphql_schema/", "tortoise/", "aiosqlite/", "sqlite3", "uvicorn/", "starlette/", "fastapi/")
+                path,
+                top=30,
+                focus=(
+                    "app/",
+                    "rest_shim/",
+                    "graphql_schema/",
+                    "tortoise/",
+                    "aiosqlite/",
+                    "sqlite3",
+                    "uvicorn/",
+                    "starlette/",
+                    "fastapi/",
+                ),
             )
             print(f"  (profiled run: {prof.rate:,.0f} events/s under py-spy; raw stacks: {path})")
             print("\n".join("  " + line for line in profile_text.splitlines()))

@@ -120,7 +120,9 @@ async def _run(events: list[dict[str, Any]], batch: int, db: Path, pragmas: list
     ]
     rows.append(["(rest: HTTP-free glue, dedup, lock, awaits)", "", f"{1000 * (wall - accounted) / n_batches:.2f}",
                  f"{100 * (wall - accounted) / wall:.1f}%"])  # fmt: skip
-    print(f"  {len(events):,} events in {n_batches} batches of {batch}: {len(events) / wall:,.0f} events/s in-process")
+    print(
+        f"  {len(events):,} events in {n_batches} batches of {batch}: {len(events) / wall:,.0f} events/s in-process"
+    )
     print(common.table(["step", "calls", "ms per batch", "share"], rows))
 
 
@@ -128,7 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.ingest_breakdown")
     p.add_argument("--events", type=int, default=50_000)
     p.add_argument("--batch", type=int, default=500)
-    p.add_argument("--pragma", action="append", default=[], help="extra PRAGMA on the app's connection (repeatable)")
+    p.add_argument(
+        "--pragma", action="append", default=[], help="extra PRAGMA on the app's connection (repeatable)"
+    )
     a = p.parse_args(argv)
     events = time_ordered_events(dataset(a.events, 6.0))
     with tempfile.TemporaryDirectory(prefix="bench-breakdown-") as tmp:

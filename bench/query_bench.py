@@ -99,7 +99,9 @@ class RouteResult:
             return False
         ok = self.ratio <= RATIO_TARGET
         if self.case.p50_target_ms is not None:
-            ok = ok and max(common.median(self.rest_ms), common.median(self.gql_ms)) <= self.case.p50_target_ms
+            ok = (
+                ok and max(common.median(self.rest_ms), common.median(self.gql_ms)) <= self.case.p50_target_ms
+            )
         return ok
 
     def target_text(self) -> str:
@@ -202,7 +204,9 @@ def _measure_route(
     return res
 
 
-async def _throughput(base_url: str, headers: dict[str, str], clients: int, seconds: float) -> tuple[int, int, float, list[float]]:
+async def _throughput(
+    base_url: str, headers: dict[str, str], clients: int, seconds: float
+) -> tuple[int, int, float, list[float]]:
     done = errors = 0
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
@@ -238,12 +242,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--days", type=float, default=d.days)
     p.add_argument("--requests", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--route-budget", type=float, default=90.0,
-                   help="seconds per route: slow routes get fewer rounds (at least 5)")
+    p.add_argument(
+        "--route-budget",
+        type=float,
+        default=90.0,
+        help="seconds per route: slow routes get fewer rounds (at least 5)",
+    )
     p.add_argument("--clients", type=int, default=10)
     p.add_argument("--seconds", type=float, default=10.0, help="duration of the concurrent /usage run")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
-    p.add_argument("--max-age-hours", type=float, default=24.0, help="rebuild a cached database older than this")
+    p.add_argument(
+        "--max-age-hours", type=float, default=24.0, help="rebuild a cached database older than this"
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the server during the sequential runs")
     p.add_argument("--only", action="append", help="only routes whose label contains this (repeatable)")
     a = p.parse_args(argv)
@@ -338,7 +348,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ["server peak RSS (VmHWM)", f"{peak:.0f} MB (RSS after sequential runs {rss_after_routes[0]:.0f} MB)",
          f"< {RSS_TARGET_MB:g} MB", common.verdict(ok_rss)],
     ]  # fmt: skip
-    print(f"\n  times in ms; n sequential requests per path (REST, GraphQL, SQL interleaved) after {a.warmup} warm-up rounds")
+    print(
+        f"\n  times in ms; n sequential requests per path (REST, GraphQL, SQL interleaved) after {a.warmup} warm-up rounds"
+    )
     print(common.table(headers_row, rows))
     print(common.table(["check", "measured", "target", "result"], summary))
     for n in notes:
@@ -346,8 +358,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     profile_text = None
     if a.profile and prof_path is not None:
         profile_text = common.summarize_profile(
-            prof_path, top=30, focus=("app/", "rest_shim/", "graphql_schema/", "strawberry/", "graphql/", "tortoise/",
-                                      "aiosqlite/", "fastapi/", "starlette/", "uvicorn/")
+            prof_path,
+            top=30,
+            focus=(
+                "app/",
+                "rest_shim/",
+                "graphql_schema/",
+                "strawberry/",
+                "graphql/",
+                "tortoise/",
+                "aiosqlite/",
+                "fastapi/",
+                "starlette/",
+                "uvicorn/",
+            ),
         )
         print("\n".join("  " + line for line in profile_text.splitlines()))
 

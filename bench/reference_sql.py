@@ -80,7 +80,8 @@ def usage_daily(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
         p,
     ).fetchall()
     msgs = conn.execute(
-        "SELECT slot / :spd, SUM(messages) FROM message_slots WHERE slot >= :slo AND slot < :shi GROUP BY 1", p
+        "SELECT slot / :spd, SUM(messages) FROM message_slots WHERE slot >= :slo AND slot < :shi GROUP BY 1",
+        p,
     ).fetchall()
     active = conn.execute(
         "SELECT slot / :spd, COUNT(DISTINCT user_id) FROM user_slots WHERE slot >= :slo AND slot < :shi GROUP BY 1",
@@ -97,14 +98,22 @@ def usage_daily(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
 
 def volume_hourly(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     s_lo, s_hi = w.slots
-    p = {"lo": w.start_us, "hi": w.end_us, "slo": s_lo, "shi": s_hi, "hour": HOUR_US, "sph": HOUR_US // SLOT_US}
+    p = {
+        "lo": w.start_us,
+        "hi": w.end_us,
+        "slo": s_lo,
+        "shi": s_hi,
+        "hour": HOUR_US,
+        "sph": HOUR_US // SLOT_US,
+    }
     convs = conn.execute(
         "SELECT started_us / :hour, COUNT(*) FROM conversations WHERE started_us >= :lo AND started_us < :hi "
         "AND bot_id IS NOT NULL GROUP BY 1",
         p,
     ).fetchall()
     msgs = conn.execute(
-        "SELECT slot / :sph, SUM(messages) FROM message_slots WHERE slot >= :slo AND slot < :shi GROUP BY 1", p
+        "SELECT slot / :sph, SUM(messages) FROM message_slots WHERE slot >= :slo AND slot < :shi GROUP BY 1",
+        p,
     ).fetchall()
     return {"buckets": max(len(convs), len(msgs)), "conversations": sum(n for _, n in convs),
             "messages": sum(n for _, n in msgs)}  # fmt: skip
@@ -141,7 +150,13 @@ def realtime(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
         """,
         {"lo": lo, "now": w.now_us},
     ).fetchone()
-    return dict(zip(("active_sessions", "active_users", "messages_per_minute", "conversations_started"), row, strict=True))
+    return dict(
+        zip(
+            ("active_sessions", "active_users", "messages_per_minute", "conversations_started"),
+            row,
+            strict=True,
+        )
+    )
 
 
 def retention(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
@@ -159,8 +174,15 @@ def retention(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
         SELECT c.wk, a.wk - c.wk, COUNT(*) FROM cohort c JOIN act a ON a.user_id = c.user_id AND a.wk >= c.wk
         GROUP BY 1, 2
         """,
-        {"lo": w.start_us, "hi": w.end_us, "slo": s_lo, "shi": s_hi, "monday": MONDAY_US, "week": WEEK_US,
-         "slot_us": SLOT_US},
+        {
+            "lo": w.start_us,
+            "hi": w.end_us,
+            "slo": s_lo,
+            "shi": s_hi,
+            "monday": MONDAY_US,
+            "week": WEEK_US,
+            "slot_us": SLOT_US,
+        },
     ).fetchall()
     cohorts = {wk for wk, period, _ in rows}
     size = sum(n for _, period, n in rows if period == 0)

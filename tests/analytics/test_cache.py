@@ -87,8 +87,13 @@ async def test_ingesting_drops_cached_answers(db: str, enabled: None) -> None:
     r = resolve_range(RangeParams(start_date="2025-05-01", end_date="2025-06-01"), NOW)
     before = await cache.cached_query(usage, r, Scope(None), NOW)
     assert before["total_conversations"] == 0
-    ev = {"type": "conversation_started", "timestamp": "2025-05-20T10:00:00Z", "conversation_id": str(uuid.uuid4()),
-          "bot_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4())}
+    ev = {
+        "type": "conversation_started",
+        "timestamp": "2025-05-20T10:00:00Z",
+        "conversation_id": str(uuid.uuid4()),
+        "bot_id": str(uuid.uuid4()),
+        "user_id": str(uuid.uuid4()),
+    }
     await ingest_events([ev], Principal("t", frozenset({"admin"})), now=NOW)
     after = await cache.cached_query(usage, r, Scope(None), NOW)
     assert after["total_conversations"] == 1

@@ -18,8 +18,11 @@ from app.auth import Principal
 from app.ingest import ingest_events
 from tests.app.test_ingest import NOW, conversation, snapshot
 
+REPO = str(Path(__file__).resolve().parents[2])
+
 pytestmark = pytest.mark.skipif(
-    os.environ.get("ANALYTICS_TEST_DB") != "postgres", reason="multi-process ingestion is a PostgreSQL property"
+    os.environ.get("ANALYTICS_TEST_DB") != "postgres",
+    reason="multi-process ingestion is a PostgreSQL property",
 )
 
 WORKER = """
@@ -46,9 +49,15 @@ asyncio.run(main(*sys.argv[1:]))
 
 async def _run_worker(url: str, path: Path) -> tuple[int, int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WORKER, url, str(path), NOW.isoformat(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        sys.executable,
+        "-c",
+        WORKER,
+        url,
+        str(path),
+        NOW.isoformat(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": REPO},
     )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
@@ -63,8 +72,14 @@ async def test_two_processes_with_overlapping_batches(db: str, tmp_path: Path) -
     events: list[dict[str, Any]] = []
     for _ in range(60):
         start = NOW - timedelta(days=rng.randint(0, 5), minutes=rng.randint(0, 1000))
-        events += conversation(rng.choice(bots), rng.choice(users), start, rng.randint(1, 6),
-                               end=rng.choice(["resolved", None]), score=rng.choice([None, 4]))
+        events += conversation(
+            rng.choice(bots),
+            rng.choice(users),
+            start,
+            rng.randint(1, 6),
+            end=rng.choice(["resolved", None]),
+            score=rng.choice([None, 4]),
+        )
     # Each worker sends every event once, in its own shuffled order and batching: every event is
     # delivered twice in all, concurrently.
     paths = []
@@ -82,8 +97,17 @@ async def test_two_processes_with_overlapping_batches(db: str, tmp_path: Path) -
 
     from app.db import connection
 
-    for table in ("events", "conversations", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-                  "bot_users", "end_users", "bots"):
+    for table in (
+        "events",
+        "conversations",
+        "message_slots",
+        "user_slots",
+        "user_slots_all",
+        "conv_slots",
+        "bot_users",
+        "end_users",
+        "bots",
+    ):
         await connection().execute_script(f"DELETE FROM {table}")
     for i in range(0, len(events), 500):
         await ingest_events(events[i : i + 500], Principal("t", frozenset({"admin"})), now=NOW)

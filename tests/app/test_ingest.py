@@ -122,7 +122,7 @@ async def test_duplicates_are_acknowledged_and_not_stored_twice(db: str) -> None
     first = await ingest_events(evs, ADMIN, now=NOW)
     assert (first.accepted, first.duplicates) == (len(evs), 0)
     before = await snapshot()
-    again = await ingest_events(evs + [evs[0]], ADMIN, now=NOW)
+    again = await ingest_events([*evs, evs[0]], ADMIN, now=NOW)
     assert (again.accepted, again.duplicates) == (0, len(evs) + 1)
     assert await snapshot() == before
     assert await count("events") == len(evs)
@@ -240,8 +240,17 @@ async def test_out_of_order_and_late_delivery_gives_the_same_state(db: str) -> N
     for i in range(0, len(in_order), 50):
         await ingest_events(in_order[i : i + 50], ADMIN, now=NOW)
     expected = await snapshot()
-    for table in ("events", "conversations", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-                  "bot_users", "end_users", "bots"):
+    for table in (
+        "events",
+        "conversations",
+        "message_slots",
+        "user_slots",
+        "user_slots_all",
+        "conv_slots",
+        "bot_users",
+        "end_users",
+        "bots",
+    ):
         await connection().execute_script(f"DELETE FROM {table}")
     shuffled = events[:]
     rng.shuffle(shuffled)

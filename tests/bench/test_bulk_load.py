@@ -39,7 +39,9 @@ def _views(path: Path) -> dict[str, str]:
     surrogate integer `id`, with row-id references replaced by the UUIDs they stand for."""
     conn = sqlite3.connect(path)
     try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        tables = [
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        ]
         out = {}
         for table in tables:
             if table in SKIP_TABLES:

@@ -14,8 +14,13 @@ INGEST = bearer(["analytics_ingest"])
 
 
 def _event() -> dict[str, str]:
-    return {"type": "conversation_started", "timestamp": "2025-01-01T00:00:00Z",
-            "conversation_id": str(uuid.uuid4()), "bot_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4())}
+    return {
+        "type": "conversation_started",
+        "timestamp": "2025-01-01T00:00:00Z",
+        "conversation_id": str(uuid.uuid4()),
+        "bot_id": str(uuid.uuid4()),
+        "user_id": str(uuid.uuid4()),
+    }
 
 
 async def test_body_over_one_mebibyte_is_413(client: httpx.AsyncClient) -> None:
@@ -43,7 +48,9 @@ async def test_1001_events_in_a_small_body_is_400(client: httpx.AsyncClient) -> 
 
 
 async def test_bad_json_and_bad_shapes_are_400_not_422(client: httpx.AsyncClient) -> None:
-    r = await client.post(EVENTS, content=b"{not json", headers={**INGEST, "Content-Type": "application/json"})
+    r = await client.post(
+        EVENTS, content=b"{not json", headers={**INGEST, "Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_body"
     r = await client.post(EVENTS, json=[_event()], headers=INGEST)
     assert r.status_code == 400 and r.json()["error"] == "invalid_body"
@@ -57,30 +64,43 @@ async def test_bad_event_names_its_index_over_http(client: httpx.AsyncClient) ->
     assert r.status_code == 400
     body = r.json()
     assert body["error"] == "invalid_body"
-    assert body["details"] == [{"index": 1, "field": "timestamp", "message": "timestamp is more than 24 hours in the future"}]
+    assert body["details"] == [
+        {"index": 1, "field": "timestamp", "message": "timestamp is more than 24 hours in the future"}
+    ]
 
 
 async def test_ingest_answers_accepted_and_duplicates(client: httpx.AsyncClient) -> None:
     evs = [_event() | {"id": str(uuid.uuid4())} for _ in range(3)]
     r = await client.post(EVENTS, json={"events": evs}, headers=INGEST)
     assert r.status_code == 200 and r.json() == {"accepted": 3, "duplicates": 0}
-    r = await client.post(EVENTS, json={"events": evs[:2] + [_event()]}, headers=INGEST)
+    r = await client.post(EVENTS, json={"events": [*evs[:2], _event()]}, headers=INGEST)
     assert r.json() == {"accepted": 1, "duplicates": 2}
 
 
 async def test_graphql_track_events_matches_rest(client: httpx.AsyncClient) -> None:
     ev = _event()
     doc = """mutation($events: [EventInput!]!) { trackEvents(events: $events) { accepted duplicates } }"""
-    gql_ev = {"type": "CONVERSATION_STARTED", "timestamp": ev["timestamp"], "conversationId": ev["conversation_id"],
-              "botId": ev["bot_id"], "userId": ev["user_id"], "id": str(uuid.uuid4())}
-    r = await client.post("/graphql", json={"query": doc, "variables": {"events": [gql_ev, gql_ev]}}, headers=INGEST)
+    gql_ev = {
+        "type": "CONVERSATION_STARTED",
+        "timestamp": ev["timestamp"],
+        "conversationId": ev["conversation_id"],
+        "botId": ev["bot_id"],
+        "userId": ev["user_id"],
+        "id": str(uuid.uuid4()),
+    }
+    r = await client.post(
+        "/graphql", json={"query": doc, "variables": {"events": [gql_ev, gql_ev]}}, headers=INGEST
+    )
     assert r.json()["data"]["trackEvents"] == {"accepted": 1, "duplicates": 1}
     bad = {**gql_ev, "id": str(uuid.uuid4()), "timestamp": "nope"}
     r = await client.post("/graphql", json={"query": doc, "variables": {"events": [bad]}}, headers=INGEST)
     err = r.json()["errors"][0]
     assert err["extensions"]["code"] == "BAD_USER_INPUT"
-    assert err["extensions"]["details"][0] == {"index": 0, "field": "timestamp",
-                                               "message": "timestamp must be an RFC 3339 datetime with an offset"}
+    assert err["extensions"]["details"][0] == {
+        "index": 0,
+        "field": "timestamp",
+        "message": "timestamp must be an RFC 3339 datetime with an offset",
+    }
 
 
 async def test_unknown_route_is_404_with_contract_body(client: httpx.AsyncClient) -> None:
@@ -88,7 +108,9 @@ async def test_unknown_route_is_404_with_contract_body(client: httpx.AsyncClient
     assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
-async def test_internal_errors_hide_the_stack(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_internal_errors_hide_the_stack(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.analytics import queries
 
     async def boom(*args: object, **kwargs: object) -> dict[str, object]:
@@ -101,7 +123,9 @@ async def test_internal_errors_hide_the_stack(client: httpx.AsyncClient, monkeyp
     assert body["error"] == "internal_error"
     assert "SELECT" not in r.text and "Traceback" not in r.text
     assert r.headers["x-request-id"] in body["message"]
-    g = await client.post("/graphql", json={"query": "{ usage { totalConversations } }"}, headers=bearer(["admin"]))
+    g = await client.post(
+        "/graphql", json={"query": "{ usage { totalConversations } }"}, headers=bearer(["admin"])
+    )
     err = g.json()["errors"][0]
     assert err["extensions"]["code"] == "INTERNAL_SERVER_ERROR" and "SELECT" not in g.text
 
@@ -114,7 +138,14 @@ async def test_health_needs_no_auth(client: httpx.AsyncClient) -> None:
 async def test_openapi_documents_every_route_with_parameters(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     usage = spec["paths"]["/api/v1/analytics/usage"]["get"]
-    assert {p["name"] for p in usage["parameters"]} >= {"start_date", "end_date", "days", "period", "bot_id", "timezone"}
+    assert {p["name"] for p in usage["parameters"]} >= {
+        "start_date",
+        "end_date",
+        "days",
+        "period",
+        "bot_id",
+        "timezone",
+    }
     schema = usage["responses"]["200"]["content"]["application/json"]["schema"]
     assert "total_conversations" in schema["properties"]
     assert (await client.get("/docs")).status_code == 200
@@ -124,7 +155,9 @@ async def test_openapi_documents_every_route_with_parameters(client: httpx.Async
 
 async def test_oversized_documents_are_refused(client: httpx.AsyncClient) -> None:
     fields = " ".join(f"a{i}: totalConversations" for i in range(2600))
-    r = await client.post("/graphql", json={"query": f"{{ usage {{ {fields} }} }}"}, headers=bearer(["admin"]))
+    r = await client.post(
+        "/graphql", json={"query": f"{{ usage {{ {fields} }} }}"}, headers=bearer(["admin"])
+    )
     err = r.json()["errors"][0]
     assert "token" in err["message"].lower()
     assert err["extensions"]["code"] == "BAD_USER_INPUT"

@@ -69,8 +69,9 @@ async def test_days_message_matches_the_contract(client: httpx.AsyncClient) -> N
     ],
 )
 async def test_graphql_reports_the_same_field(client: httpx.AsyncClient, filter_: str, field: str) -> None:
-    r = await client.post("/graphql", json={"query": f"{{ usage(filter: {filter_}) {{ totalConversations }} }}"},
-                          headers=VIEWER)
+    r = await client.post(
+        "/graphql", json={"query": f"{{ usage(filter: {filter_}) {{ totalConversations }} }}"}, headers=VIEWER
+    )
     err = r.json()["errors"][0]
     assert err["extensions"]["code"] == "BAD_USER_INPUT"
     assert err["extensions"]["details"] == [{"field": field}]

@@ -58,8 +58,10 @@ def _graphql_for(field: str, params: dict[str, str], realtime: bool) -> tuple[st
     sel = _selection(query_type.fields[field].type)
     if realtime:
         args = {"botId": params.get("bot_id"), "windowMinutes": 15}
-        return (f"query($botId: String, $windowMinutes: Int) {{ {field}(botId: $botId, windowMinutes: $windowMinutes) {{ {sel} }} }}",
-                args)
+        return (
+            f"query($botId: String, $windowMinutes: Int) {{ {field}(botId: $botId, windowMinutes: $windowMinutes) {{ {sel} }} }}",
+            args,
+        )
     f: dict[str, Any] = {}
     for key, value in params.items():
         gql = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
@@ -81,16 +83,23 @@ async def loaded(db: str) -> None:
         await ingest_events(batch, loader)
 
 
-@pytest.mark.parametrize("params", PARAM_SETS, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()) or "defaults")
-async def test_rest_and_graphql_agree_on_every_route(client: httpx.AsyncClient, loaded: None, params: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "params", PARAM_SETS, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()) or "defaults"
+)
+async def test_rest_and_graphql_agree_on_every_route(
+    client: httpx.AsyncClient, loaded: None, params: dict[str, str]
+) -> None:
     checked = 0
     for route in ANALYTICS_ROUTES:
         realtime = route.params == "realtime"
         use = dict(params)
         if route.name == "engagement/retention" and use.get("group_by") == "hour":
             use["group_by"] = "day"  # hour is a 400 there (tested elsewhere)
-        rest_params = {"bot_id": use["bot_id"], "window_minutes": "15"} if realtime and "bot_id" in use else (
-            {"window_minutes": "15"} if realtime else use)
+        rest_params = (
+            {"bot_id": use["bot_id"], "window_minutes": "15"}
+            if realtime and "bot_id" in use
+            else ({"window_minutes": "15"} if realtime else use)
+        )
         rest = await client.get(route.full_path, params=rest_params, headers=ADMIN)
         assert rest.status_code == 200, (route.name, rest.text)
         doc, variables = _graphql_for(route.field, use, realtime)
@@ -118,4 +127,6 @@ def test_rest_documents_are_generated_from_the_current_schema() -> None:
     from rest_shim.documents import DOCUMENTS_DIR, expected_documents
 
     for name, text in expected_documents().items():
-        assert (DOCUMENTS_DIR / f"{name}.graphql").read_text() == text, f"run: python -m rest_shim.documents ({name})"
+        assert (DOCUMENTS_DIR / f"{name}.graphql").read_text() == text, (
+            f"run: python -m rest_shim.documents ({name})"
+        )

@@ -29,8 +29,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     db = Path(tmp_path_factory.mktemp("ws")) / "ws.sqlite3"
     env = {**os.environ, "ANALYTICS_DATABASE_URL": f"sqlite://{db}", "ANALYTICS_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -46,16 +50,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(10)
 
 
-async def _session(url: str, payload: dict[str, str] | None, headers: dict[str, str] | None = None) -> tuple[int | None, dict | None]:
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], additional_headers=headers) as ws:  # type: ignore[list-item]
+async def _session(
+    url: str, payload: dict[str, str] | None, headers: dict[str, str] | None = None
+) -> tuple[int | None, dict | None]:
+    async with websockets.connect(
+        url, subprotocols=["graphql-transport-ws"], additional_headers=headers
+    ) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
         try:
             ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
         except websockets.ConnectionClosed as closed:
             return closed.rcvd.code if closed.rcvd else None, None
         assert ack["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": "subscription { realtime(intervalSeconds: 1) { asOf windowMinutes activeSessions } }"}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {
+                        "query": "subscription { realtime(intervalSeconds: 1) { asOf windowMinutes activeSessions } }"
+                    },
+                }
+            )
+        )
         msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
         print(msg)
         second = json.loads(await asyncio.wait_for(ws.recv(), 5))
