@@ -29,7 +29,7 @@ from app.analytics.cache import note_data_changed
 from app.auth import Principal
 from app.db import dialect, sql
 from app.errors import Forbidden, InvalidBody
-from app.models import SLOT_US
+from app.models import CONV_SLOT_COLUMNS, SLOT_US
 
 __all__ = ["MAX_BATCH", "IngestResult", "NewEvent", "ingest_events", "parse_events"]
 
@@ -363,19 +363,6 @@ def _contribution(c: _Conv, bot_id: int | None) -> tuple[tuple[int, int], list[i
     ]
 
 
-_CONV_SLOT_COLUMNS = (
-    "conversations",
-    "messages",
-    "ended",
-    "resolved",
-    "escalated",
-    "abandoned",
-    "ended_duration_us",
-    "open",
-    "open_duration_us",
-)
-
-
 async def _apply_conv_slots(conn: BaseDBAsyncClient, touched: list[_Conv], bot_ids: dict[str, int]) -> None:
     deltas: dict[tuple[int, int], list[int]] = {}
     for c in touched:
@@ -392,11 +379,11 @@ async def _apply_conv_slots(conn: BaseDBAsyncClient, touched: list[_Conv], bot_i
     rows = [[slot, bot, *values] for (slot, bot), values in sorted(deltas.items()) if any(values)]
     if not rows:
         return
-    updates = ", ".join(f"{col} = conv_slots.{col} + excluded.{col}" for col in _CONV_SLOT_COLUMNS)
+    updates = ", ".join(f"{col} = conv_slots.{col} + excluded.{col}" for col in CONV_SLOT_COLUMNS)
     await conn.execute_many(
         sql(
-            f"INSERT INTO conv_slots (slot, bot_id, {', '.join(_CONV_SLOT_COLUMNS)}) "
-            f"VALUES ({_marks(2 + len(_CONV_SLOT_COLUMNS))}) "
+            f"INSERT INTO conv_slots (slot, bot_id, {', '.join(CONV_SLOT_COLUMNS)}) "
+            f"VALUES ({_marks(2 + len(CONV_SLOT_COLUMNS))}) "
             f"ON CONFLICT (slot, bot_id) DO UPDATE SET {updates}",
             conn,
         ),

@@ -32,7 +32,7 @@ from app.analytics.ranges import ResolvedRange, format_datetime
 from app.analytics.sqlparts import USER_ACTIVITY, Filter, values_cte
 from app.config import get_settings
 from app.db import connection, sql
-from app.models import SLOT_US
+from app.models import CONV_SLOT_COLUMNS, SLOT_US
 
 __all__ = [
     "ROUTES",
@@ -460,7 +460,7 @@ async def _conversations_from_rollup(
     activity.
     """
     out = [_Convs() for _ in bounds]
-    exprs = [f"SUM(s.{col})" for col in _ROLLUP_COLUMNS]
+    exprs = [f"SUM(s.{col})" for col in CONV_SLOT_COLUMNS]
     source = f"FROM conv_slots s WHERE s.slot >= b.lo AND s.slot < b.hi AND {f.bot('s')}"
     rows = await _per_bucket(conn, [values_cte("b", ("idx", "lo", "hi"), slots)], exprs, source, len(bounds))
     recent = await _rows(
@@ -489,19 +489,6 @@ async def _conversations_from_rollup(
         c.closed = ended + open_ - active
         c.duration_us = ended_us + open_us - active_us
     return out
-
-
-_ROLLUP_COLUMNS = (
-    "conversations",
-    "messages",
-    "ended",
-    "resolved",
-    "escalated",
-    "abandoned",
-    "ended_duration_us",
-    "open",
-    "open_duration_us",
-)
 
 
 async def _channels(conn: BaseDBAsyncClient, b: Bucket, f: Filter) -> list[dict[str, Any]]:

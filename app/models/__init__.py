@@ -12,6 +12,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 __all__ = [
+    "CONV_SLOT_COLUMNS",
     "ApiKey",
     "Bot",
     "BotUser",
@@ -186,6 +187,20 @@ class UserSlotAll(Model):
         table = "user_slots_all"
         unique_together = (("slot", "user_id"),)
         indexes = (Index(fields=("user_id", "slot")), Index(fields=("slot", "prev_slot")))
+
+
+CONV_SLOT_COLUMNS = (
+    "conversations",
+    "messages",
+    "ended",
+    "resolved",
+    "escalated",
+    "abandoned",
+    "ended_duration_us",
+    "open",
+    "open_duration_us",
+)
+"""The additive columns of `conv_slots`, in the order ingestion writes and queries read them."""
 
 
 class ConvSlot(Model):

@@ -16,7 +16,7 @@ import pytest
 
 from app.auth import Principal
 from app.ingest import ingest_events
-from tests.app.test_ingest import NOW, conversation, snapshot
+from tests.app.test_ingest import NOW, clear_ingested, conversation, snapshot
 
 REPO = str(Path(__file__).resolve().parents[2])
 
@@ -95,20 +95,7 @@ async def test_two_processes_with_overlapping_batches(db: str, tmp_path: Path) -
     assert sum(d for _, d in results) == len(events)
     concurrent = await snapshot()
 
-    from app.db import connection
-
-    for table in (
-        "events",
-        "conversations",
-        "message_slots",
-        "user_slots",
-        "user_slots_all",
-        "conv_slots",
-        "bot_users",
-        "end_users",
-        "bots",
-    ):
-        await connection().execute_script(f"DELETE FROM {table}")
+    await clear_ingested()
     for i in range(0, len(events), 500):
         await ingest_events(events[i : i + 500], Principal("t", frozenset({"admin"})), now=NOW)
     assert await snapshot() == concurrent

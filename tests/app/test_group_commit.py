@@ -15,19 +15,7 @@ import app.ingest as ingest
 from app.db import connection
 from app.errors import InvalidBody
 from app.ingest import IngestResult, ingest_events
-from tests.app.test_ingest import ADMIN, NOW, conversation, count, snapshot
-
-DERIVED = (
-    "events",
-    "conversations",
-    "message_slots",
-    "user_slots",
-    "user_slots_all",
-    "conv_slots",
-    "bot_users",
-    "end_users",
-    "bots",
-)
+from tests.app.test_ingest import ADMIN, NOW, clear_ingested, conversation, count, snapshot
 
 
 @pytest.fixture
@@ -51,8 +39,7 @@ async def _concurrently(*batches: list[dict[str, Any]]) -> list[IngestResult | B
 
 
 async def _clear() -> None:
-    for table in DERIVED:
-        await connection().execute_script(f"DELETE FROM {table}")
+    await clear_ingested()
 
 
 async def test_a_bad_batch_in_a_group_is_refused_alone(db: str, groups: list[int]) -> None:

@@ -111,6 +111,25 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+INGESTED_TABLES = (
+    "events",
+    "conversations",
+    "message_slots",
+    "user_slots",
+    "user_slots_all",
+    "conv_slots",
+    "bot_users",
+    "end_users",
+    "bots",
+)
+
+
+async def clear_ingested() -> None:
+    """Forget every event and everything derived from them (to ingest the same events again)."""
+    for table in INGESTED_TABLES:
+        await connection().execute_script(f"DELETE FROM {table}")
+
+
 async def count(table: str) -> int:
     rows = await connection().execute_query_dict(f"SELECT COUNT(*) AS n FROM {table}")
     return int(rows[0]["n"])
@@ -240,18 +259,7 @@ async def test_out_of_order_and_late_delivery_gives_the_same_state(db: str) -> N
     for i in range(0, len(in_order), 50):
         await ingest_events(in_order[i : i + 50], ADMIN, now=NOW)
     expected = await snapshot()
-    for table in (
-        "events",
-        "conversations",
-        "message_slots",
-        "user_slots",
-        "user_slots_all",
-        "conv_slots",
-        "bot_users",
-        "end_users",
-        "bots",
-    ):
-        await connection().execute_script(f"DELETE FROM {table}")
+    await clear_ingested()
     shuffled = events[:]
     rng.shuffle(shuffled)
     for i in range(0, len(shuffled), 37):
