@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -35,7 +36,8 @@ class Settings(BaseSettings):
     port: int = 9000
     session_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
     reports_dir: Path = DATA_DIR / "reports"
-    report_workers: int = Field(default=2, ge=1, le=16)
+    # Render processes; the default leaves one core to the API so it keeps answering while PDFs render.
+    report_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1, le=16)
     max_body_bytes: int = 1024 * 1024
     max_query_depth: int = 12
     query_cache_seconds: float = Field(default=2.0, ge=0, le=300)

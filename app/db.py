@@ -17,6 +17,7 @@ __all__ = [
     "dialect",
     "init_db",
     "migrate_db",
+    "side_connection",
     "sql",
     "tortoise_config",
     "using_connection",
@@ -49,7 +50,13 @@ def tortoise_config(url: str) -> dict[str, Any]:
         # "reports": a second connection to the same database for report generation, so a large
         # report's reads run beside (not in front of) API queries: SQLite gets its own reader
         # thread (WAL allows it), PostgreSQL its own pool.
-        "connections": {"default": _with_sqlite_pragmas(url), "reports": _with_sqlite_pragmas(url)},
+        # "side": the API's second reader, so the independent parts of one answer (e.g. the distinct
+        # users beside the sums) run at the same time on two cores.
+        "connections": {
+            "default": _with_sqlite_pragmas(url),
+            "reports": _with_sqlite_pragmas(url),
+            "side": _with_sqlite_pragmas(url),
+        },
         "apps": {
             "models": {
                 "models": MODELS,
@@ -99,6 +106,13 @@ _current_connection: ContextVar[str] = ContextVar("analytics_connection", defaul
 def connection() -> BaseDBAsyncClient:
     """The connection of the current task: "default", or the one `using_connection` chose."""
     conn: BaseDBAsyncClient = connections.get(_current_connection.get())
+    return conn
+
+
+def side_connection() -> BaseDBAsyncClient:
+    """A second reader for work that can run beside `connection()` (reports keep their own one)."""
+    name = _current_connection.get()
+    conn: BaseDBAsyncClient = connections.get("side" if name == "default" else name)
     return conn
 
 

@@ -17,6 +17,7 @@ bot, so they count nowhere, also for an unscoped caller: "every bot" is the unio
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from app.analytics.buckets import Bucket, range_bucket, series_buckets, split_sl
 from app.analytics.ranges import ResolvedRange, format_datetime
 from app.analytics.sqlparts import USER_ACTIVITY, Filter, values_cte
 from app.config import get_settings
-from app.db import connection, sql
+from app.db import connection, side_connection, sql
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
 
 __all__ = [
@@ -530,10 +531,12 @@ async def usage(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]
     conn = connection()
     f = await _resolve_filter(conn, scope)
     whole = [(to_us(r.start), to_us(r.end))]
-    (c,) = await _conversations(conn, whole, f, to_us(now))
-    (m,) = await _messages(conn, whole, f)
-    (active,) = await _active_users(conn, whole, f)
-    (new,) = await _new_users(conn, whole, f)
+    (c,), (m,), (active,), (new,) = await asyncio.gather(
+        _conversations(conn, whole, f, to_us(now)),
+        _messages(conn, whole, f),
+        _active_users(side_connection(), whole, f),
+        _new_users(conn, whole, f),
+    )
     return {
         "range": r.echo(),
         "total_conversations": c.total,
@@ -552,10 +555,12 @@ async def _usage_series(r: ResolvedRange, scope: Scope, now: datetime, group_by:
     f = await _resolve_filter(conn, scope)
     buckets = series_buckets(r, group_by)
     bounds = _bounds(buckets)
-    convs = await _conversations(conn, bounds, f, to_us(now))
-    msgs = await _messages(conn, bounds, f)
-    active = await _active_users(conn, bounds, f)
-    new = await _new_users(conn, bounds, f)
+    convs, msgs, active, new = await asyncio.gather(
+        _conversations(conn, bounds, f, to_us(now)),
+        _messages(conn, bounds, f),
+        _active_users(side_connection(), bounds, f),
+        _new_users(conn, bounds, f),
+    )
     return [
         {
             "start": b.start,

@@ -528,9 +528,9 @@ def render_report(payload: dict[str, Any]) -> bytes:
 
 
 def lower_priority() -> None:
-    """Pool worker initializer: rendering yields the CPU to the API process (nice +10)."""
+    """Pool worker initializer: rendering yields the CPU to the API process (nice +19)."""
     try:
-        os.nice(10)
+        os.nice(19)
     except OSError:  # pragma: no cover - not permitted here: render at normal priority
         pass
 
