@@ -122,6 +122,9 @@ class Server:
             "ANALYTICS_DATABASE_URL": f"sqlite://{db_copy}",
             "ANALYTICS_REPORTS_DIR": str(workdir / "reports"),
             "ANALYTICS_LOG_LEVEL": "WARNING",
+            # Every /usage request computes its answer, idle and busy alike: with the query cache
+            # on, the idle run would be all cache hits and the busy run would include recomputes.
+            "ANALYTICS_QUERY_CACHE_SECONDS": "0",
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
