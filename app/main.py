@@ -6,12 +6,14 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.exceptions import ConnectionRejectionError
@@ -104,10 +106,31 @@ class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4401, reason="Unauthorized")
 
 
+GRAPHIQL_ASSETS = Path(__file__).parent / "static" / "graphiql"
+_CDN_TO_LOCAL = {
+    "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
+    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": "react-dom.production.min.js",
+    "https://unpkg.com/js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
+    "https://unpkg.com/graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
+    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
+    "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
+    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": "plugin-explorer.umd.js",
+}
+
+
 class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
     """/graphql with the contract's error extensions and no leaked internals."""
 
     graphql_transport_ws_handler_class = _AuthenticatingWSHandler
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL with its scripts served by this service (vendored, same files and SRI hashes as
+        the CDN's), so it works on machines without internet access."""
+        html = super().graphql_ide_html
+        for cdn, local in _CDN_TO_LOCAL.items():
+            html = html.replace(cdn, f"/graphiql-assets/{local}")
+        return html
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Credentials from `connection_init` (or the upgrade request's headers)."""
@@ -216,6 +239,7 @@ def create_app(
 
     graphql = AnalyticsGraphQLRouter(schema, context_getter=build_context, graphql_ide="graphiql")
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
+    app.mount("/graphiql-assets", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql-assets")
 
     @app.get("/health", tags=["service"], summary="Liveness and database check (no auth)")
     async def health() -> dict[str, Any]:

@@ -153,6 +153,18 @@ async def test_openapi_documents_every_route_with_parameters(client: httpx.Async
     assert page.status_code == 200 and "graphiql" in page.text.lower()
 
 
+async def test_graphiql_works_without_internet(client: httpx.AsyncClient) -> None:
+    import re
+
+    page = (await client.get("/graphql", headers={"Accept": "text/html"})).text
+    assert "unpkg.com" not in page
+    assets = re.findall(r'(?:src|href)="(/graphiql-assets/[^"]+)"', page)
+    assert len(assets) == 7
+    for path in assets:
+        r = await client.get(path)
+        assert r.status_code == 200 and len(r.content) > 500, path
+
+
 async def test_oversized_documents_are_refused(client: httpx.AsyncClient) -> None:
     fields = " ".join(f"a{i}: totalConversations" for i in range(2600))
     r = await client.post(
