@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 __all__ = [
     "close_db",
     "connection",
+    "database_url",
     "dialect",
     "init_db",
     "migrate_db",
@@ -86,8 +87,20 @@ async def migrate_db(url: str) -> None:
     await Tortoise.close_connections()
 
 
+_initialized_url: str | None = None
+
+
+def database_url() -> str:
+    """The URL `init_db` opened (the database this process actually uses)."""
+    if _initialized_url is None:
+        raise RuntimeError("the database is not initialised")
+    return _initialized_url
+
+
 async def init_db(url: str, *, migrate: bool = True) -> None:
     """Migrate (unless told not to), then open the connections for the app."""
+    global _initialized_url
+    _initialized_url = url
     _ensure_sqlite_dir(url)
     if migrate:
         await migrate_db(url)

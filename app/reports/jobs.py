@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from app.config import Settings
-from app.db import connection, dialect, sql, using_connection
+from app.db import connection, database_url, dialect, sql, using_connection
 from app.errors import AppError
 from app.models import Report
 from app.reports import render
-from app.reports.store import report_data, report_object
+from app.reports.store import data_spec, report_data, report_object
 
 __all__ = ["ReportRunner", "render_pool", "shutdown_render_pool", "wake_runners"]
 
@@ -288,9 +288,16 @@ class ReportRunner:
                 row = await Report.get_or_none(id=report_id)
                 if row is None:
                     return
-                async with _data_lock():
-                    with using_connection("reports"):
-                        data = await report_data(row)
+                loop = asyncio.get_running_loop()
+                if isinstance(self._executor, ProcessPoolExecutor):
+                    # Read in the render worker: the API process keeps its CPU for requests.
+                    data = await loop.run_in_executor(
+                        self._executor, render.read_report_data, database_url(), data_spec(row)
+                    )
+                else:
+                    async with _data_lock():
+                        with using_connection("reports"):
+                            data = await report_data(row)
                 completed_at = datetime.now(UTC)
                 payload = {
                     "format": row.format,
@@ -298,7 +305,6 @@ class ReportRunner:
                     "data": data,
                 }
                 stage = "rendering"
-                loop = asyncio.get_running_loop()
                 content: bytes = await loop.run_in_executor(self._executor, render.render_report, payload)
                 stage = "storing the file"
                 name = f"{row.id}-{self.instance_id[:8]}.{row.format}"

@@ -548,6 +548,25 @@ def warm_up() -> None:
     )
 
 
+def read_report_data(db_url: str, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """In a pool worker: the report's numbers through the same query layer, on the worker's own
+    database connection, so the API process spends no CPU on a report's reads."""
+    import asyncio
+
+    return asyncio.run(_read_report_data(db_url, spec))
+
+
+async def _read_report_data(db_url: str, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    from app.db import close_db, init_db
+    from app.reports.store import report_data_for
+
+    await init_db(db_url, migrate=False)
+    try:
+        return await report_data_for(spec)
+    finally:
+        await close_db()
+
+
 def start_worker(owner_pid: int) -> None:
     """Pool worker initializer: lower priority, warm caches, and exit when the owning process is gone.
 

@@ -265,10 +265,25 @@ async def report_data(row: Report) -> dict[str, dict[str, Any]]:
     `now` (which decides whether a quiet conversation counts as abandoned) is the report's creation
     time, so a report regenerated after a restart shows what was asked for.
     """
-    params = frozen_params(row.parameters)
-    scope = report_scope(row)
-    now = row.created_at
+    return await report_data_for(data_spec(row))
+
+
+def data_spec(row: Report) -> dict[str, Any]:
+    """What `report_data_for` needs, as plain data (it crosses into a worker process)."""
+    return {
+        "type": row.type,
+        "parameters": row.parameters,
+        "bot_scope": row.bot_scope,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+async def report_data_for(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`report_data` from a `data_spec`."""
+    params = frozen_params(spec["parameters"])
+    scope = Scope(bots=frozenset(spec["bot_scope"]) if spec["bot_scope"] is not None else None)
+    now = datetime.fromisoformat(spec["created_at"])
     out: dict[str, dict[str, Any]] = {}
-    for route in ROUTES_BY_TYPE[row.type]:
+    for route in ROUTES_BY_TYPE[spec["type"]]:
         out[route] = await queries.ROUTES[route](route_range(route, params, now), scope, now)
     return out
