@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -107,6 +108,7 @@ class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 GRAPHIQL_ASSETS = Path(__file__).parent / "static" / "graphiql"
+SWAGGER_ASSETS = Path(__file__).parent / "static" / "swagger"
 _CDN_TO_LOCAL = {
     "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
     "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": "react-dom.production.min.js",
@@ -232,6 +234,7 @@ def create_app(
         ),
         lifespan=lifespan,
         default_response_class=_ORJSONResponse,
+        docs_url=None,  # served below with vendored Swagger UI assets
     )
     app.state.settings = settings
     _install_error_handlers(app)
@@ -240,6 +243,18 @@ def create_app(
     graphql = AnalyticsGraphQLRouter(schema, context_getter=build_context, graphql_ide="graphiql")
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     app.mount("/graphiql-assets", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql-assets")
+    app.mount("/docs-assets", StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        """Swagger UI with its scripts served by this service (works without internet access)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="bot-analytics API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
     @app.get("/health", tags=["service"], summary="Liveness and database check (no auth)")
     async def health() -> dict[str, Any]:
@@ -251,7 +266,27 @@ def create_app(
     from rest_shim.app import install_routes
 
     install_routes(app)
+    _declare_security(app)
     return app
+
+
+def _declare_security(app: FastAPI) -> None:
+    """Document both credentials in OpenAPI, so /docs has an Authorize button that works."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            }
+            schema["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            schema["paths"].get("/health", {}).get("get", {})["security"] = []
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class _ORJSONResponse(JSONResponse):

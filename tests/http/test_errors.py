@@ -148,6 +148,8 @@ async def test_openapi_documents_every_route_with_parameters(client: httpx.Async
     }
     schema = usage["responses"]["200"]["content"]["application/json"]["schema"]
     assert "total_conversations" in schema["properties"]
+    assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
+    assert spec["paths"]["/health"]["get"]["security"] == []
     assert (await client.get("/docs")).status_code == 200
     page = await client.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
@@ -160,6 +162,10 @@ async def test_graphiql_works_without_internet(client: httpx.AsyncClient) -> Non
     assert "unpkg.com" not in page
     assets = re.findall(r'(?:src|href)="(/graphiql-assets/[^"]+)"', page)
     assert len(assets) == 7
+    docs = (await client.get("/docs")).text
+    assert "cdn.jsdelivr" not in docs
+    assets += re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', docs)
+    assert len(assets) == 10
     for path in assets:
         r = await client.get(path)
         assert r.status_code == 200 and len(r.content) > 500, path
