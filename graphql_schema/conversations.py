@@ -91,14 +91,16 @@ class ConversationsQuery:
     async def conversation_metrics(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> ConversationMetrics:
-        return await run_range_query(info.context, filter, queries.conversations, ConversationMetrics)
+        return await run_range_query(
+            info.context, filter, "conversations", queries.conversations, ConversationMetrics
+        )
 
     @strawberry.field(permission_classes=[CanRead])
     async def conversation_volume(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> ConversationVolume:
         return await run_range_query(
-            info.context, filter, queries.conversation_volume, ConversationVolume, series=True
+            info.context, filter, "conversations/volume", queries.conversation_volume, ConversationVolume
         )
 
     @strawberry.field(permission_classes=[CanRead])
@@ -106,7 +108,11 @@ class ConversationsQuery:
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> ConversationDuration:
         return await run_range_query(
-            info.context, filter, queries.conversation_duration, ConversationDuration
+            info.context,
+            filter,
+            "conversations/duration",
+            queries.conversation_duration,
+            ConversationDuration,
         )
 
     @strawberry.field(permission_classes=[CanRead])
@@ -114,5 +120,9 @@ class ConversationsQuery:
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> ConversationResolution:
         return await run_range_query(
-            info.context, filter, queries.conversation_resolution, ConversationResolution, series=True
+            info.context,
+            filter,
+            "conversations/resolution",
+            queries.conversation_resolution,
+            ConversationResolution,
         )

@@ -8,7 +8,6 @@ import strawberry
 from strawberry.types import Info
 
 from app.analytics import queries
-from app.analytics.ranges import GROUP_BYS
 from graphql_schema.context import Context
 from graphql_schema.filters import AnalyticsFilter, GroupBy, RangeEcho, run_range_query
 from graphql_schema.permissions import CanRead
@@ -76,22 +75,18 @@ class Satisfaction:
 class EngagementQuery:
     @strawberry.field(permission_classes=[CanRead])
     async def engagement(self, info: Info[Context, Any], filter: AnalyticsFilter | None = None) -> Engagement:
-        return await run_range_query(info.context, filter, queries.engagement, Engagement)
+        return await run_range_query(info.context, filter, "engagement", queries.engagement, Engagement)
 
     @strawberry.field(permission_classes=[CanRead])
     async def retention(self, info: Info[Context, Any], filter: AnalyticsFilter | None = None) -> Retention:
         return await run_range_query(
-            info.context,
-            filter,
-            queries.retention,
-            Retention,
-            series=True,
-            default_group_by="week",
-            allowed_group_bys=tuple(g for g in GROUP_BYS if g != "hour"),
+            info.context, filter, "engagement/retention", queries.retention, Retention
         )
 
     @strawberry.field(permission_classes=[CanRead])
     async def satisfaction(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> Satisfaction:
-        return await run_range_query(info.context, filter, queries.satisfaction, Satisfaction, series=True)
+        return await run_range_query(
+            info.context, filter, "engagement/satisfaction", queries.satisfaction, Satisfaction
+        )

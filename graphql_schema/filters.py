@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 import strawberry
 
 from app.analytics.cache import cached_query
-from app.analytics.queries import Scope
+from app.analytics.queries import RANGE_OPTIONS, Scope
 from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
 from app.auth import Principal
 from graphql_schema.context import Context
@@ -100,14 +100,15 @@ def to_object(value: Any) -> Any:
 async def run_range_query(
     ctx: Context,
     f: AnalyticsFilter | None,
+    route: str,
     query: Callable[[ResolvedRange, Scope, Any], Awaitable[dict[str, Any]]],
     result_type: type[T],
-    **resolve: Any,
 ) -> T:
-    """Resolve the range, apply scope, run one query of app/analytics and shape it for GraphQL."""
+    """Resolve the range (with the route's options), apply scope, run one query of app/analytics
+    and shape it for GraphQL."""
     principal = ctx.require_principal()
     principal.require_read()
-    r = resolve_range(range_params(f), ctx.now, **resolve)
+    r = resolve_range(range_params(f), ctx.now, **RANGE_OPTIONS[route])
     scope = scope_for(principal, f.bot_id if f else None, f.user_id if f else None)
     data = await cached_query(query, r, scope, ctx.now)
     if "group_by" in data and isinstance(data["group_by"], str):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import strawberry
@@ -52,13 +53,18 @@ def _window(value: int | None) -> int:
 
 
 async def realtime_answer(
-    ctx: Context, window_minutes: int | None, bot_id: str | None, timezone: str | None
+    ctx: Context,
+    window_minutes: int | None,
+    bot_id: str | None,
+    timezone: str | None,
+    query: Callable[..., Awaitable[dict[str, Any]]] = queries.realtime,
 ) -> dict[str, Any]:
+    """Check the caller and the parameters, then run a realtime query (`realtime` or `active_sessions`)."""
     principal = ctx.require_principal()
     principal.require_read()
     tz, tz_name = parse_timezone(timezone)
     window = _window(window_minutes)
-    return await queries.realtime(scope_for(principal, bot_id), ctx.now, window, tz, tz_name)
+    return await query(scope_for(principal, bot_id), ctx.now, window, tz, tz_name)
 
 
 @strawberry.type
@@ -83,13 +89,7 @@ class RealtimeQuery:
         bot_id: str | None = None,
         timezone: str | None = None,
     ) -> ActiveSessions:
-        ctx = info.context
-        principal = ctx.require_principal()
-        principal.require_read()
-        tz, tz_name = parse_timezone(timezone)
-        data = await queries.active_sessions(
-            scope_for(principal, bot_id), ctx.now, _window(window_minutes), tz, tz_name
-        )
+        data = await realtime_answer(info.context, window_minutes, bot_id, timezone, queries.active_sessions)
         return cast(ActiveSessions, to_object(data))
 
 
@@ -108,8 +108,6 @@ class RealtimeSubscription:
             raise InvalidParameter("interval_seconds", "intervalSeconds must be from 1 to 3600")
         ctx = info.context
         while True:
-            from datetime import UTC, datetime
-
             ctx.now = datetime.now(UTC)
             data = await realtime_answer(ctx, window_minutes, bot_id, timezone)
             yield cast(Realtime, to_object(data))

@@ -62,27 +62,18 @@ class MonthlyUsage:
 class UsageQuery:
     @strawberry.field(permission_classes=[CanRead])
     async def usage(self, info: Info[Context, Any], filter: AnalyticsFilter | None = None) -> UsageStats:
-        return await run_range_query(info.context, filter, queries.usage, UsageStats)
+        return await run_range_query(info.context, filter, "usage", queries.usage, UsageStats)
 
     @strawberry.field(permission_classes=[CanRead])
     async def daily_usage(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> DailyUsage:
-        return await run_range_query(
-            info.context, filter, queries.usage_daily, DailyUsage, series=True, bucket_field="end_date"
-        )
+        return await run_range_query(info.context, filter, "usage/daily", queries.usage_daily, DailyUsage)
 
     @strawberry.field(permission_classes=[CanRead])
     async def monthly_usage(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> MonthlyUsage:
         return await run_range_query(
-            info.context,
-            filter,
-            queries.usage_monthly,
-            MonthlyUsage,
-            series=True,
-            bucket_field="end_date",
-            default="months12",
-            default_group_by="month",
+            info.context, filter, "usage/monthly", queries.usage_monthly, MonthlyUsage
         )

@@ -29,13 +29,14 @@ from zoneinfo import ZoneInfo
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.buckets import Bucket, range_bucket, series_buckets, split_slots, to_us
-from app.analytics.ranges import ResolvedRange, format_datetime
+from app.analytics.ranges import GROUP_BYS, ResolvedRange, format_datetime
 from app.analytics.sqlparts import USER_ACTIVITY, Filter, values_cte
 from app.config import get_settings
 from app.db import connection, side_connection, sql
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
 
 __all__ = [
+    "RANGE_OPTIONS",
     "ROUTES",
     "Scope",
     "active_sessions",
@@ -992,3 +993,24 @@ ROUTES: dict[str, RangeQuery] = {
     "engagement/satisfaction": satisfaction,
 }
 """Route name (API.md section 6) -> the function that answers it, for the range routes."""
+
+_NO_HOUR = tuple(g for g in GROUP_BYS if g != "hour")
+
+RANGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "usage": {},
+    "usage/daily": {"series": True, "bucket_field": "end_date"},
+    "usage/monthly": {
+        "series": True,
+        "bucket_field": "end_date",
+        "default": "months12",
+        "default_group_by": "month",
+    },
+    "conversations": {},
+    "conversations/volume": {"series": True},
+    "conversations/duration": {},
+    "conversations/resolution": {"series": True},
+    "engagement": {},
+    "engagement/retention": {"series": True, "default_group_by": "week", "allowed_group_bys": _NO_HOUR},
+    "engagement/satisfaction": {"series": True},
+}
+"""`resolve_range` options per route, shared by the GraphQL resolvers and the reports."""

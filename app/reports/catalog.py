@@ -8,9 +8,9 @@ range that was asked for. Each route keeps its own bucket rules (the ones its Gr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from app.analytics.ranges import GROUP_BYS, RangeParams, ResolvedRange, resolve_range
+from app.analytics.queries import RANGE_OPTIONS
+from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
 
 __all__ = [
     "DOWNLOAD_PATH",
@@ -53,22 +53,6 @@ ROUTES_BY_TYPE: dict[str, tuple[str, ...]] = {
     "full": (*_USAGE, "usage/monthly", *_CONVERSATIONS, *_ENGAGEMENT),
 }
 """Route names (API.md section 6) of each report type, in the order the report shows them."""
-
-_NO_HOUR = tuple(g for g in GROUP_BYS if g != "hour")
-
-RANGE_OPTIONS: dict[str, dict[str, Any]] = {
-    "usage": {},
-    "usage/daily": {"series": True, "bucket_field": "end_date"},
-    "usage/monthly": {"series": True, "bucket_field": "end_date", "default_group_by": "month"},
-    "conversations": {},
-    "conversations/volume": {"series": True},
-    "conversations/duration": {},
-    "conversations/resolution": {"series": True},
-    "engagement": {},
-    "engagement/retention": {"series": True, "default_group_by": "week", "allowed_group_bys": _NO_HOUR},
-    "engagement/satisfaction": {"series": True},
-}
-"""`resolve_range` options per route: the same ones the route's GraphQL resolver passes."""
 
 
 def route_range(route: str, params: RangeParams, now: datetime) -> ResolvedRange:
