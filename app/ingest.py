@@ -419,43 +419,56 @@ def _apply_conv_slots(touched: list[_Conv], bot_ids: dict[str, int]) -> _Steps[N
 
 def _extend_activity_chains(keys: list[tuple[int, int, int]]) -> _Steps[None]:
     """Insert (slot, bot, user) activity rows and keep both `prev_slot` chains exact, whatever the order
-    events arrive in: a new row's predecessor is looked up, and its successor now points at it."""
-    yield _Many(
-        "INSERT INTO user_slots (slot, bot_id, user_id) VALUES (?, ?, ?) "
-        "ON CONFLICT (slot, bot_id, user_id) DO NOTHING",
-        [list(k) for k in keys],
-    )
-    prev = (
-        "(SELECT MAX(p.slot) FROM user_slots p WHERE p.bot_id = user_slots.bot_id "
-        "AND p.user_id = user_slots.user_id AND p.slot < user_slots.slot)"
-    )
-    yield _Many(
-        f"UPDATE user_slots SET prev_slot = {prev} WHERE bot_id = ? AND user_id = ? AND slot = ?",
-        [[b, u, s] for s, b, u in keys],
-    )
-    yield _Many(
-        f"UPDATE user_slots SET prev_slot = {prev} WHERE bot_id = ? AND user_id = ? AND slot = "
-        "(SELECT MIN(n.slot) FROM user_slots n WHERE n.bot_id = ? AND n.user_id = ? AND n.slot > ?)",
-        [[b, u, b, u, s] for s, b, u in keys],
-    )
+    events arrive in: a row that is new gets its predecessor looked up, and its successor now points
+    at it (rows that were there already keep their links: most of a batch's activity is in slots its
+    users were active in already)."""
+    added: list[tuple[int, int, int]] = []
+    for chunk in _chunks(keys, _IN_CHUNK // 3):
+        rows = yield from _query(
+            "INSERT INTO user_slots (slot, bot_id, user_id) VALUES "
+            + ",".join("(?, ?, ?)" for _ in chunk)
+            + " ON CONFLICT (slot, bot_id, user_id) DO NOTHING RETURNING slot, bot_id, user_id",
+            [v for k in chunk for v in k],
+        )
+        added += [(r["slot"], r["bot_id"], r["user_id"]) for r in rows]
+    if added:
+        prev = (
+            "(SELECT MAX(p.slot) FROM user_slots p WHERE p.bot_id = user_slots.bot_id "
+            "AND p.user_id = user_slots.user_id AND p.slot < user_slots.slot)"
+        )
+        yield _Many(
+            f"UPDATE user_slots SET prev_slot = {prev} WHERE bot_id = ? AND user_id = ? AND slot = ?",
+            [[b, u, s] for s, b, u in added],
+        )
+        yield _Many(
+            f"UPDATE user_slots SET prev_slot = {prev} WHERE bot_id = ? AND user_id = ? AND slot = "
+            "(SELECT MIN(n.slot) FROM user_slots n WHERE n.bot_id = ? AND n.user_id = ? AND n.slot > ?)",
+            [[b, u, b, u, s] for s, b, u in added],
+        )
     every = sorted({(s, u) for s, _b, u in keys})
-    yield _Many(
-        "INSERT INTO user_slots_all (slot, user_id) VALUES (?, ?) ON CONFLICT (slot, user_id) DO NOTHING",
-        [list(k) for k in every],
-    )
-    prev_all = (
-        "(SELECT MAX(p.slot) FROM user_slots_all p WHERE p.user_id = user_slots_all.user_id "
-        "AND p.slot < user_slots_all.slot)"
-    )
-    yield _Many(
-        f"UPDATE user_slots_all SET prev_slot = {prev_all} WHERE user_id = ? AND slot = ?",
-        [[u, s] for s, u in every],
-    )
-    yield _Many(
-        f"UPDATE user_slots_all SET prev_slot = {prev_all} WHERE user_id = ? AND slot = "
-        "(SELECT MIN(n.slot) FROM user_slots_all n WHERE n.user_id = ? AND n.slot > ?)",
-        [[u, u, s] for s, u in every],
-    )
+    added_all: list[tuple[int, int]] = []
+    for chunk_all in _chunks(every, _IN_CHUNK // 2):
+        rows = yield from _query(
+            "INSERT INTO user_slots_all (slot, user_id) VALUES "
+            + ",".join("(?, ?)" for _ in chunk_all)
+            + " ON CONFLICT (slot, user_id) DO NOTHING RETURNING slot, user_id",
+            [v for k in chunk_all for v in k],
+        )
+        added_all += [(r["slot"], r["user_id"]) for r in rows]
+    if added_all:
+        prev_all = (
+            "(SELECT MAX(p.slot) FROM user_slots_all p WHERE p.user_id = user_slots_all.user_id "
+            "AND p.slot < user_slots_all.slot)"
+        )
+        yield _Many(
+            f"UPDATE user_slots_all SET prev_slot = {prev_all} WHERE user_id = ? AND slot = ?",
+            [[u, s] for s, u in added_all],
+        )
+        yield _Many(
+            f"UPDATE user_slots_all SET prev_slot = {prev_all} WHERE user_id = ? AND slot = "
+            "(SELECT MIN(n.slot) FROM user_slots_all n WHERE n.user_id = ? AND n.slot > ?)",
+            [[u, u, s] for s, u in added_all],
+        )
 
 
 def _bot_ids(uuids: set[str]) -> _Steps[dict[str, int]]:
@@ -475,26 +488,44 @@ def _bot_ids(uuids: set[str]) -> _Steps[dict[str, int]]:
     return found
 
 
-_MIN_FIRST_ACTIVE = (
-    "CASE WHEN excluded.first_active_us IS NOT NULL AND ({t}.first_active_us IS NULL "
-    "OR excluded.first_active_us < {t}.first_active_us) THEN excluded.first_active_us "
-    "ELSE {t}.first_active_us END"
-)
+_EARLIER = "{t}.first_active_us IS NULL OR excluded.first_active_us < {t}.first_active_us"
 
 
 def _upsert_users(first_active: dict[str, int | None]) -> _Steps[dict[str, int]]:
-    """Insert or update `end_users` (first activity: the earliest wins) and return their row ids, in
-    one statement a chunk (`RETURNING` reports updated rows too)."""
+    """Return the `end_users` row ids of these users, inserting the new ones and moving a user's first
+    activity earlier where this group saw an earlier one (rows that do not change are not written)."""
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(first_active), _IN_CHUNK // 2):
+    earlier: list[list[Any]] = []
+    for chunk in _chunks(sorted(first_active)):
+        rows = yield from _query(
+            f"SELECT id, uuid, first_active_us FROM end_users WHERE uuid IN ({_marks(len(chunk))})", chunk
+        )
+        for r in rows:
+            found[r["uuid"]] = r["id"]
+            ts = first_active[r["uuid"]]
+            if ts is not None and (r["first_active_us"] is None or ts < r["first_active_us"]):
+                earlier.append([ts, r["id"], ts])
+    if earlier:
+        yield _Many(
+            "UPDATE end_users SET first_active_us = ? WHERE id = ? "
+            "AND (first_active_us IS NULL OR first_active_us > ?)",
+            earlier,
+        )
+    missing = [u for u in sorted(first_active) if u not in found]
+    for chunk in _chunks(missing, _IN_CHUNK // 2):
         rows = yield from _query(
             "INSERT INTO end_users (uuid, first_active_us) VALUES "
             + ",".join("(?, ?)" for _ in chunk)
-            + " ON CONFLICT (uuid) DO UPDATE SET first_active_us = "
-            + _MIN_FIRST_ACTIVE.format(t="end_users")
+            + " ON CONFLICT (uuid) DO UPDATE SET first_active_us = excluded.first_active_us WHERE "
+            + _EARLIER.format(t="end_users")
             + " RETURNING id, uuid",
             [v for u in chunk for v in (u, first_active[u])],
         )
+        found.update({r["uuid"]: r["id"] for r in rows})
+    racing = [u for u in missing if u not in found]  # inserted meanwhile by a writer not ingesting
+    for chunk in _chunks(racing):
+        select = f"SELECT id, uuid FROM end_users WHERE uuid IN ({_marks(len(chunk))})"
+        rows = yield from _query(select, chunk)
         found.update({r["uuid"]: r["id"] for r in rows})
     return found
 
@@ -737,8 +768,8 @@ class _Group:
         if self.bot_user_first:
             yield _Many(
                 "INSERT INTO bot_users (bot_id, user_id, first_active_us) VALUES (?, ?, ?) "
-                "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = "
-                + _MIN_FIRST_ACTIVE.format(t="bot_users"),
+                "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = excluded.first_active_us "
+                "WHERE " + _EARLIER.format(t="bot_users"),
                 [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(self.bot_user_first.items())],
             )
 
