@@ -19,10 +19,10 @@ import sqlite3
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -71,6 +71,19 @@ class NewEvent:
     resolution: str | None = None
     score: int | None = None
     comment: str | None = None
+    statement: str = ""
+    """The INSERT of this event's row: its base columns and the optional ones it sets."""
+    extra: tuple[Any, ...] = ()
+    """The values of the optional columns it sets, in the statement's order."""
+
+    def __post_init__(self) -> None:
+        # Here, while the request is parsed, rather than in the writer that every batch waits for.
+        optional = (
+            self.role, self.fallback, self.intent, self.latency_ms, self.tokens, self.channel,
+            self.resolution, self.score, self.comment,
+        )  # fmt: skip
+        self.statement = _event_statement(tuple(v is not None for v in optional))
+        self.extra = tuple(v for v in optional if v is not None)
 
 
 @dataclass(frozen=True)
@@ -235,6 +248,8 @@ class _Conv:
     rating_us: int | None = None
     rating_event_id: str | None = None
     stored_contribution: tuple[tuple[int, int], list[int]] | None = None
+    stored_values: tuple[Any, ...] = ()
+    """Its row as loaded, in `_CONV_NAMES` order (an UPDATE sets only the columns that changed)."""
 
     @property
     def last_activity_us(self) -> int:
@@ -287,6 +302,7 @@ _CONV_COLUMNS = (
     "activity_event_us, end_us, end_event_id, resolution, messages, user_messages, bot_messages, "
     "fallback_messages, rating_score, rating_us, rating_event_id"
 )
+_CONV_NAMES = tuple(name.strip() for name in _CONV_COLUMNS.split(","))
 _IN_CHUNK = 4000
 """Values bound in one `IN (...)` list or multi-row VALUES (SQLite and PostgreSQL allow 32,766)."""
 
@@ -312,7 +328,7 @@ class _Many:
     """A statement executed once per row of parameters (nothing comes back)."""
 
     text: str
-    rows: list[list[Any]]
+    rows: Sequence[Sequence[Any]]
 
 
 _Steps = Generator[_Query | _Many, list[dict[str, Any]] | None, T]
@@ -369,6 +385,7 @@ def _load_conversations(uuids: list[str]) -> _Steps[dict[str, _Conv]]:
                 rating_event_id=r["rating_event_id"],
             )
             c.stored_contribution = _contribution(c, r["bot_id"])
+            c.stored_values = tuple(r[name] for name in _CONV_NAMES)
     return out
 
 
@@ -721,35 +738,29 @@ class _Group:
             ids = {r["uuid"]: r["id"] for r in found}
             for c in chunk:
                 c.id = ids[c.uuid]
-        if old_convs:
-            assignments = ", ".join(f"{col.strip()} = ?" for col in _CONV_COLUMNS.split(","))
-            yield _Many(
-                f"UPDATE conversations SET {assignments} WHERE id = ?",
-                [[*_conv_values(c, bot_ids, user_ids), c.id] for c in old_convs],
+        # Only the columns that changed: an index none of whose columns is SET is left alone.
+        updates: defaultdict[tuple[int, ...], list[list[Any]]] = defaultdict(list)
+        for c in old_convs:
+            values = _conv_values(c, bot_ids, user_ids)
+            changed = tuple(
+                i for i, (new, old) in enumerate(zip(values, c.stored_values, strict=True)) if new != old
             )
+            if changed:
+                updates[changed].append([*(values[i] for i in changed), c.id])
+        for changed, rows in updates.items():
+            assignments = ", ".join(f"{_CONV_NAMES[i]} = ?" for i in changed)
+            yield _Many(f"UPDATE conversations SET {assignments} WHERE id = ?", rows)
 
-        by_statement: dict[tuple[bool, ...], list[list[Any]]] = defaultdict(list)
+        by_statement: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for e, c, bot, user, received_us in self.rows:
-            optional = (
-                e.role,
-                e.fallback,
-                e.intent,
-                e.latency_ms,
-                e.tokens,
-                e.channel,
-                e.resolution,
-                e.score,
-                e.comment,
-            )
-            present = tuple(v is not None for v in optional)
-            by_statement[present].append(
-                [
+            by_statement[e.statement].append(
+                (
                     e.id, e.type, c.id, bot_ids[bot] if bot else None, user_ids[user] if user else None,
-                    e.ts_us, received_us, *(v for v in optional if v is not None),
-                ]
+                    e.ts_us, received_us, *e.extra,
+                )
             )  # fmt: skip
-        for present, event_rows in by_statement.items():
-            yield _Many(_event_statement(present), event_rows)
+        for statement, event_rows in by_statement.items():
+            yield _Many(statement, event_rows)
 
         if self.msg_slots:
             yield _Many(
@@ -805,7 +816,8 @@ async def _run_awaiting(conn: BaseDBAsyncClient, steps: _Steps[T]) -> T:
         if isinstance(step, _Query):
             result = await conn.execute_query_dict(sql(step.text, conn), step.params)
         else:
-            await conn.execute_many(sql(step.text, conn), step.rows)
+            # asyncpg takes any sequence of rows (Tortoise annotates lists)
+            await conn.execute_many(sql(step.text, conn), cast("list[list[Any]]", step.rows))
             result = None
 
 
