@@ -16,6 +16,7 @@ __all__ = [
     "connection",
     "database_url",
     "dialect",
+    "ingest_connection",
     "init_db",
     "migrate_db",
     "side_connection",
@@ -43,6 +44,10 @@ def _with_sqlite_pragmas(url: str) -> str:
     return url + ("&" if "?" in url else "?") + extra
 
 
+def _is_sqlite_file(url: str) -> bool:
+    return url.startswith("sqlite://") and ":memory:" not in url
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     """The Tortoise config for a database URL (``sqlite://path`` or ``postgres://...``)."""
     if url.startswith("postgresql://"):
@@ -57,6 +62,13 @@ def tortoise_config(url: str) -> dict[str, Any]:
             "default": _with_sqlite_pragmas(url),
             "reports": _with_sqlite_pragmas(url),
             "side": _with_sqlite_pragmas(url),
+            # "ingest" (SQLite): the writer's own connection and thread, so ingestion and the
+            # API's reads never queue behind each other (WAL: readers do not block the writer).
+            **(
+                {"ingest": _with_sqlite_pragmas(url)}
+                if url.startswith("sqlite") and ":memory:" not in url
+                else {}
+            ),
         },
         "apps": {
             "models": {
@@ -119,6 +131,13 @@ _current_connection: ContextVar[str] = ContextVar("analytics_connection", defaul
 def connection() -> BaseDBAsyncClient:
     """The connection of the current task: "default", or the one `using_connection` chose."""
     conn: BaseDBAsyncClient = connections.get(_current_connection.get())
+    return conn
+
+
+def ingest_connection() -> BaseDBAsyncClient:
+    """The connection ingestion writes on: "ingest" on SQLite, the "default" pool on PostgreSQL."""
+    name = "ingest" if "ingest" in connections.db_config else "default"
+    conn: BaseDBAsyncClient = connections.get(name)
     return conn
 
 

@@ -16,21 +16,21 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import threading
 import uuid
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app.analytics.cache import note_data_changed
 from app.auth import Principal
-from app.db import dialect, sql
+from app.db import dialect, ingest_connection, sql
 from app.errors import Forbidden, InvalidBody
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
 
@@ -847,76 +847,118 @@ def _run_sqlite_transaction(db: sqlite3.Connection, steps: _Steps[T]) -> T:
         raise
 
 
-async def _transact(jobs: list[_Job]) -> list[IngestResult | BaseException]:
-    """Apply the batches in one transaction of the "default" connection."""
-    client = connections.get("default")
-    if dialect(client) == "postgres":
+def _sqlite_group(db: sqlite3.Connection, jobs: list[_Job]) -> list[IngestResult | BaseException]:
+    """Apply the batches in one transaction (on aiosqlite's thread). Should it fail, each batch is
+    retried in a transaction of its own, so one batch's failure cannot fail another."""
+    try:
+        return _run_sqlite_transaction(db, _apply(jobs, postgres=False))
+    except Exception as exc:
+        if len(jobs) == 1:
+            return [exc]
+        return [outcome for job in jobs for outcome in _sqlite_group(db, [job])]
+
+
+async def _awaited_group(jobs: list[_Job]) -> list[IngestResult | BaseException]:
+    """`_sqlite_group` for PostgreSQL: each statement awaited through Tortoise's pool."""
+    try:
         async with in_transaction("default") as conn:
             return await _run_awaiting(conn, _apply(jobs, postgres=True))
-    # SQLite: one hand-off to aiosqlite's thread for the whole transaction (a hand-off per
-    # statement cost ~20% of the throughput), holding Tortoise's lock on the connection so
-    # that no other statement of this process runs inside it.
-    async with client.acquire_connection() as aconn:
-        run = aconn._execute(_run_sqlite_transaction, aconn._conn, _apply(jobs, postgres=False))
-        # Shielded: once queued, the transaction runs to its end on the thread; the lock is kept
-        # until it has (a cancelled caller still gets its outcome discarded by _settle).
-        outcomes: list[IngestResult | BaseException] = await asyncio.shield(run)
-        return outcomes
-
-
-def _settle(job: _Job, outcome: IngestResult | BaseException) -> None:
-    if job.future.done():  # its caller was cancelled
-        return
-    if isinstance(outcome, BaseException):
-        job.future.set_exception(outcome)
-    else:
-        job.future.set_result(outcome)
-
-
-async def _write_group(jobs: list[_Job]) -> None:
-    """Apply the batches in one transaction and settle every job's future. Should the transaction
-    fail, each batch is retried on its own, so one batch's failure cannot fail another."""
-    outcomes: list[IngestResult | BaseException] = []
-    try:
-        outcomes = await _transact(jobs)
     except Exception as exc:
-        if len(jobs) > 1:
-            for job in jobs:
-                await _write_group([job])
-            return
-        outcomes = [exc]
+        if len(jobs) == 1:
+            return [exc]
+        return [outcome for job in jobs for outcome in await _awaited_group([job])]
+
+
+def _settle(jobs: list[_Job], outcomes: list[IngestResult | BaseException]) -> None:
     for job, outcome in zip(jobs, outcomes, strict=True):
-        _settle(job, outcome)
+        if job.future.done():  # its caller was cancelled
+            continue
+        if isinstance(outcome, BaseException):
+            job.future.set_exception(outcome)
+        else:
+            job.future.set_result(outcome)
 
 
 @dataclass(eq=False)
 class _Writer:
-    """The batches waiting in one event loop, and the task writing them (None when idle)."""
+    """The batches waiting in one event loop and the writer applying them, group after group.
 
-    pending: list[_Job] = field(default_factory=list)
+    On SQLite the writer runs on the thread of the ingestion connection: once it has applied a
+    group it takes the batches queued meanwhile and goes on, without a round trip through the
+    event loop (which may be busy parsing the next requests), until the queue is empty. Hence
+    the lock: the queue is shared by the loop and that thread."""
+
+    pending: deque[_Job] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    running: bool = False
+    """A drain is scheduled or running (it empties `pending` before it stops)."""
     task: asyncio.Task[None] | None = None
+
+    def submit(self, job: _Job) -> None:
+        with self.lock:
+            self.pending.append(job)
+            if self.running:
+                return
+            self.running = True
+        self.task = asyncio.get_running_loop().create_task(self.drain())
+
+    def next_group(self) -> list[_Job]:
+        """Take the next group off the queue: queued batches up to MAX_GROUP_EVENTS events (at
+        least one batch), skipping those whose caller gave up while they waited."""
+        jobs: list[_Job] = []
+        size = 0
+        with self.lock:
+            pending = self.pending
+            while pending and (not jobs or size + len(pending[0].events) <= MAX_GROUP_EVENTS):
+                job = pending.popleft()
+                if not job.future.done():
+                    jobs.append(job)
+                    size += len(job.events)
+        return jobs
+
+    def write_on_thread(
+        self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop, jobs: list[_Job]
+    ) -> None:
+        """On the ingestion connection's thread: apply groups until the queue is empty."""
+        while jobs:
+            outcomes = _sqlite_group(db, jobs)
+            try:
+                loop.call_soon_threadsafe(_settle, jobs, outcomes)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                return
+            jobs = self.next_group()
 
     async def drain(self) -> None:
         jobs: list[_Job] = []
         try:
-            while self.pending:
-                jobs = []
-                size = 0
-                while self.pending and (not jobs or size + len(self.pending[0].events) <= MAX_GROUP_EVENTS):
-                    job = self.pending.pop(0)
-                    if not job.future.done():  # skip batches whose caller gave up while queued
-                        jobs.append(job)
-                        size += len(job.events)
-                if jobs:
-                    await _write_group(jobs)
+            while True:
+                jobs = self.next_group()
+                if not jobs:
+                    with self.lock:
+                        if not self.pending:
+                            self.running = False
+                            return
+                    continue
+                client = ingest_connection()
+                if dialect(client) == "postgres":
+                    _settle(jobs, await _awaited_group(jobs))
+                    continue
+                # One hand-off for as many groups as keep arriving (a hand-off per statement cost
+                # ~20% of the throughput), holding Tortoise's lock on the connection so that no
+                # other statement runs inside a transaction. Shielded: once queued, the work runs
+                # to its end on the thread (a cancelled caller's outcome is discarded by _settle).
+                async with client.acquire_connection() as aconn:
+                    await asyncio.shield(
+                        aconn._execute(self.write_on_thread, aconn._conn, asyncio.get_running_loop(), jobs)
+                    )
         except BaseException:
-            # Only cancellation (the loop shutting down) gets here: _write_group settles its jobs.
-            for job in (*jobs, *self.pending):
-                job.future.cancel()
-            self.pending.clear()
+            # Only cancellation (the loop shutting down) gets here.
+            with self.lock:
+                for job in (*jobs, *self.pending):
+                    job.future.cancel()
+                self.pending.clear()
+                self.running = False
             raise
-        finally:
-            self.task = None
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = weakref.WeakKeyDictionary()
@@ -941,9 +983,7 @@ async def ingest_events(raw: Any, principal: Principal, now: datetime | None = N
     writer = _writers.get(loop)
     if writer is None:
         writer = _writers[loop] = _Writer()
-    writer.pending.append(job)
-    if writer.task is None or writer.task.done():
-        writer.task = loop.create_task(writer.drain())
+    writer.submit(job)
     result: IngestResult = await job.future
     if result.accepted:
         note_data_changed()  # cached answers of this process are stale now

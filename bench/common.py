@@ -99,7 +99,7 @@ class Server:
             "-m",
             "uvicorn",
             "--factory",
-            "bench.server_factory:create",
+            os.environ.get("BENCH_FACTORY", "bench.server_factory:create"),
             "--host",
             "127.0.0.1",
             "--port",

@@ -20,15 +20,21 @@ from tests.app.test_ingest import ADMIN, NOW, clear_ingested, conversation, coun
 
 @pytest.fixture
 def groups(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The number of batches in each group the writer applies."""
+    """The number of batches in each group the writer applies (SQLite: on the writer's thread)."""
     sizes: list[int] = []
-    original = ingest._write_group
+    on_thread = ingest._sqlite_group
+    awaited = ingest._awaited_group
 
-    async def recording(jobs: list[Any]) -> None:
+    def recording(db: Any, jobs: list[Any]) -> Any:
         sizes.append(len(jobs))
-        await original(jobs)
+        return on_thread(db, jobs)
 
-    monkeypatch.setattr(ingest, "_write_group", recording)
+    async def recording_awaited(jobs: list[Any]) -> Any:
+        sizes.append(len(jobs))
+        return await awaited(jobs)
+
+    monkeypatch.setattr(ingest, "_sqlite_group", recording)
+    monkeypatch.setattr(ingest, "_awaited_group", recording_awaited)
     yield sizes
 
 
