@@ -67,6 +67,7 @@ class Server:
 
     Environment: ANALYTICS_DATABASE_URL / _JWT_SECRET / _PORT / _ENV like a deployment; access log
     off (set BENCH_ACCESS_LOG=1 to keep it) so the numbers are the app's, not the log's.
+    BENCH_FACTORY=module:function serves another app factory (e.g. `bench.writer_trace:create`).
     """
 
     def __init__(self, db_path: Path, workdir: Path, *, extra_env: dict[str, str] | None = None) -> None:

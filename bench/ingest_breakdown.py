@@ -110,7 +110,7 @@ async def _run(events: list[dict[str, Any]], batch: int, db: Path, pragmas: list
         n_batches += 1
     wall = time.perf_counter() - t0
     ingest.parse_events = original_parse  # type: ignore[assignment]
-    ingest._run_sqlite_transaction = original_run  # type: ignore[assignment]
+    ingest._run_sqlite_transaction = original_run
     await close_db()
     accounted = sum(totals.values())
     rows = [
