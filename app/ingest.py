@@ -72,18 +72,10 @@ class NewEvent:
     score: int | None = None
     comment: str | None = None
     statement: str = ""
-    """The INSERT of this event's row: its base columns and the optional ones it sets."""
+    """The INSERT of this event's row: its base columns and the optional ones it sets (worked out
+    while the request is parsed rather than in the writer, which every batch waits for)."""
     extra: tuple[Any, ...] = ()
     """The values of the optional columns it sets, in the statement's order."""
-
-    def __post_init__(self) -> None:
-        # Here, while the request is parsed, rather than in the writer that every batch waits for.
-        optional = (
-            self.role, self.fallback, self.intent, self.latency_ms, self.tokens, self.channel,
-            self.resolution, self.score, self.comment,
-        )  # fmt: skip
-        self.statement = _event_statement(tuple(v is not None for v in optional))
-        self.extra = tuple(v for v in optional if v is not None)
 
 
 @dataclass(frozen=True)
@@ -166,12 +158,23 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
     if etype not in EVENT_TYPES:
         raise _Bad("type", f"type must be one of {', '.join(EVENT_TYPES)}")
     event_id = _uuid(ev, "id", False, known) or str(uuid.uuid4())
-    conversation = _uuid(ev, "conversation_id", True, known)
-    assert conversation is not None
+    # Bots, users and conversations repeat across a batch: the cache first, inline.
+    value = ev.get("conversation_id")
+    conversation = known.get(value) if type(value) is str else None
+    if conversation is None:
+        conversation = _uuid(ev, "conversation_id", True, known)
+        assert conversation is not None
     needs_owner = etype != "conversation_ended"
-    bot = _uuid(ev, "bot_id", needs_owner, known)
-    user = _uuid(ev, "user_id", needs_owner, known)
+    value = ev.get("bot_id")
+    bot = known.get(value) if type(value) is str else None
+    if bot is None:
+        bot = _uuid(ev, "bot_id", needs_owner, known)
+    value = ev.get("user_id")
+    user = known.get(value) if type(value) is str else None
+    if user is None:
+        user = _uuid(ev, "user_id", needs_owner, known)
     ts = _timestamp_us(ev, now_us)
+    e: NewEvent
     if etype == "message":
         role = ev.get("role")
         if role != "user" and role != "bot":
@@ -182,25 +185,34 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
             raise _Bad("fallback", "fallback must be a boolean")
         latency_ms = _optional_int(ev, "latency_ms")
         tokens = _optional_int(ev, "tokens")
-        return NewEvent(
+        e = NewEvent(
             index, event_id, etype, ts, conversation, bot, user,
             role=role, intent=intent, fallback=fallback, latency_ms=latency_ms, tokens=tokens,
         )  # fmt: skip
-    if etype == "conversation_started":
+        optional: tuple[Any, ...] = (role, fallback, intent, latency_ms, tokens)
+    elif etype == "conversation_started":
         channel = _optional_str(ev, "channel", 64)
         if channel is not None and not channel.strip():
             raise _Bad("channel", "channel must not be empty")
-        return NewEvent(index, event_id, etype, ts, conversation, bot, user, channel=channel or "web")
-    if etype == "conversation_ended":
+        e = NewEvent(index, event_id, etype, ts, conversation, bot, user, channel=channel or "web")
+        optional = (None, None, None, None, None, e.channel)
+    elif etype == "conversation_ended":
         resolution = ev.get("resolution")
         if resolution not in RESOLUTIONS:
             raise _Bad("resolution", f"resolution must be one of {', '.join(RESOLUTIONS)}")
-        return NewEvent(index, event_id, etype, ts, conversation, bot, user, resolution=resolution)
-    score = ev.get("score")
-    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-        raise _Bad("score", "score must be an integer from 1 to 5")
-    comment = _optional_str(ev, "comment", 2000)
-    return NewEvent(index, event_id, etype, ts, conversation, bot, user, score=score, comment=comment)
+        e = NewEvent(index, event_id, etype, ts, conversation, bot, user, resolution=resolution)
+        optional = (None, None, None, None, None, None, resolution)
+    else:
+        score = ev.get("score")
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise _Bad("score", "score must be an integer from 1 to 5")
+        comment = _optional_str(ev, "comment", 2000)
+        e = NewEvent(index, event_id, etype, ts, conversation, bot, user, score=score, comment=comment)
+        optional = (None, None, None, None, None, None, None, score, comment)
+    # `optional` follows _EVENT_OPTIONAL (the columns after it are NULL for this type).
+    e.statement = _event_statement(tuple([v is not None for v in optional]))
+    e.extra = tuple([v for v in optional if v is not None])
+    return e
 
 
 def parse_events(raw: Any, now_us: int) -> list[NewEvent]:
@@ -586,11 +598,12 @@ _EVENT_STATEMENTS: dict[tuple[bool, ...], str] = {}
 
 
 def _event_statement(present: tuple[bool, ...]) -> str:
-    """The INSERT binding the base columns and the optional columns `present` marks (an event's
-    others stay NULL: binding ~8 values instead of 16 makes the events insert much cheaper)."""
+    """The INSERT binding the base columns and the optional columns `present` marks, in the order
+    of `_EVENT_OPTIONAL` (a shorter `present` leaves the rest out). An event's others stay NULL:
+    binding ~8 values instead of 16 makes the events insert much cheaper."""
     statement = _EVENT_STATEMENTS.get(present)
     if statement is None:
-        cols = (*_EVENT_BASE, *(col for col, p in zip(_EVENT_OPTIONAL, present, strict=True) if p))
+        cols = (*_EVENT_BASE, *(col for col, p in zip(_EVENT_OPTIONAL, present, strict=False) if p))
         statement = _EVENT_STATEMENTS[present] = (
             f"INSERT INTO events ({', '.join(cols)}) VALUES ({_marks(len(cols))})"
         )
