@@ -64,7 +64,7 @@ def _call_reports(entry: Callable[..., Any], args: list[str]) -> Any:
     if args and not takes_argv:
         print(f"  (reports_bench.main() takes no command line: ignoring {' '.join(args)})")
     result = entry(args) if takes_argv else entry()
-    if inspect.isawaitable(result):
+    if inspect.iscoroutine(result):
         result = asyncio.run(result)
     return result
 

@@ -84,13 +84,13 @@ async def _run(events: list[dict[str, Any]], batch: int, db: Path, pragmas: list
         t = time.perf_counter()
         sql_before = sum(v for k, v in totals.items() if k.startswith("execute"))
         try:
-            return original_run(_TimedDb(db, totals, counts), steps)
+            return original_run(_TimedDb(db, totals, counts), steps)  # type: ignore[arg-type]
         finally:
             sql_in = sum(v for k, v in totals.items() if k.startswith("execute")) - sql_before
             totals["group Python (folding, row building)"] += time.perf_counter() - t - sql_in
             counts["group Python (folding, row building)"] += 1
 
-    ingest._run_sqlite_transaction = run_timed  # type: ignore[assignment]
+    ingest._run_sqlite_transaction = run_timed
     original_parse = ingest.parse_events
 
     def parse_timed(raw: Any, now_us: int) -> Any:
@@ -101,7 +101,7 @@ async def _run(events: list[dict[str, Any]], batch: int, db: Path, pragmas: list
             totals["parse_events (validation)"] += time.perf_counter() - t
             counts["parse_events (validation)"] += 1
 
-    ingest.parse_events = parse_timed  # type: ignore[assignment]
+    ingest.parse_events = parse_timed
     admin = Principal(subject="bench", roles=frozenset({"admin"}))
     n_batches = 0
     t0 = time.perf_counter()
@@ -109,7 +109,7 @@ async def _run(events: list[dict[str, Any]], batch: int, db: Path, pragmas: list
         await ingest.ingest_events(events[i : i + batch], admin)
         n_batches += 1
     wall = time.perf_counter() - t0
-    ingest.parse_events = original_parse  # type: ignore[assignment]
+    ingest.parse_events = original_parse
     ingest._run_sqlite_transaction = original_run
     await close_db()
     accounted = sum(totals.values())

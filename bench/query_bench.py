@@ -112,7 +112,7 @@ class RouteResult:
         return ", ".join(parts)
 
     def mismatches(self) -> list[str]:
-        out = []
+        out: list[str] = []
         if not isinstance(self.rest_body, dict) or self.sql_numbers is None:
             return out
         for rest_key, sql_key in self.case.compare.items():
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows.append(
             [
                 r.case.label,
-                r.rounds,
+                str(r.rounds),
                 f"{common.median(r.rest_ms):.1f}",
                 f"{common.percentile(r.rest_ms, 99):.1f}",
                 f"{common.median(r.gql_ms):.1f}",

@@ -259,7 +259,7 @@ def duration(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
             return None
         k = (n - 1) * q
         i = int(k)
-        return ds[i] + (ds[min(i + 1, n - 1)] - ds[i]) * (k - i)
+        return float(ds[i] + (ds[min(i + 1, n - 1)] - ds[i]) * (k - i))
 
     return {"count": n, "avg_seconds": sum(ds) / n if n else None, "median_seconds": pct(0.5),
             "p90_seconds": pct(0.9), "min_seconds": ds[0] if n else None, "max_seconds": ds[-1] if n else None}  # fmt: skip

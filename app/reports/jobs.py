@@ -142,7 +142,7 @@ class ReportRunner:
         if self._executor is None:
             self._executor = render_pool(self.workers)
         if dialect() == "postgres":
-            import asyncpg  # type: ignore[import-untyped]
+            import asyncpg
 
             db: Any = connection()  # the asyncpg client: its connection parameters
             self._lock_conn = await asyncpg.connect(

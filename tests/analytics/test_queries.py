@@ -366,8 +366,8 @@ class Builder:
         await ingest(self.events, now)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 EVERY = Scope(None)
@@ -477,7 +477,7 @@ async def test_days_and_periods(db: str) -> None:
     await b.load(now)
 
     async def conversations_in(**params: Any) -> int:
-        return (await q.usage(resolve(now, **params), EVERY, now))["total_conversations"]
+        return int((await q.usage(resolve(now, **params), EVERY, now))["total_conversations"])
 
     assert await conversations_in(days=1) == 1
     assert await conversations_in(days=3) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ async def test_body_over_one_mebibyte_is_413(client: httpx.AsyncClient) -> None:
 
 
 async def test_chunked_body_over_one_mebibyte_is_413(client: httpx.AsyncClient) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"events": ['
         for _ in range(20):
             yield b" " * 65536

@@ -11,9 +11,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from tests.conftest import token_for
 
@@ -52,10 +54,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 async def _session(
     url: str, payload: dict[str, str] | None, headers: dict[str, str] | None = None
-) -> tuple[int | None, dict | None]:
+) -> tuple[int | None, dict[str, Any] | None]:
     async with websockets.connect(
-        url, subprotocols=["graphql-transport-ws"], additional_headers=headers
-    ) as ws:  # type: ignore[list-item]
+        url, subprotocols=[Subprotocol("graphql-transport-ws")], additional_headers=headers
+    ) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
         try:
             ack = json.loads(await asyncio.wait_for(ws.recv(), 5))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -132,7 +133,7 @@ async def test_two_runners_on_one_postgresql_generate_each_report_once(db: str, 
         ids = [(await _new(fmt=("csv", "json")[i % 2])).id for i in range(10)]
         wake_runners()
         for report_id in ids:
-            await _until(lambda report_id=report_id: _done(report_id), seconds=20)
+            await _until(functools.partial(_done, report_id), seconds=20)
         assert {await _status(i) for i in ids} == {"completed"}
         assert not set(one.generated) & set(two.generated)
         assert sorted(one.generated + two.generated) == sorted(ids)
