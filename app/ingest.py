@@ -8,7 +8,9 @@ written), then writes all the accepted ones in one transaction. The conversation
 events and the rollup tables change together; should the group's transaction fail, each of its
 batches is retried in a transaction of its own, so a batch's outcome never depends on another's.
 On PostgreSQL a transaction-scoped advisory lock also serialises groups from every process, so
-concurrent ingesters neither lose nor double-count.
+concurrent ingesters neither lose nor double-count. On SQLite the writer runs on the thread of
+ingestion's own connection, a whole transaction per call (see `_Writer`), beside the connections
+the API reads on.
 """
 
 from __future__ import annotations
