@@ -29,23 +29,23 @@ MODELS = ["app.models"]
 _PLACEHOLDER = re.compile(r"\?")
 
 
+def _is_sqlite_file(url: str) -> bool:
+    return url.startswith("sqlite://") and ":memory:" not in url
+
+
 def _with_sqlite_pragmas(url: str) -> str:
     """WAL with synchronous=NORMAL (a commit is durable once the OS has it; an fsync per checkpoint),
     and ingestion-friendly sizes: checkpoints every ~80 MB of WAL instead of every 4 MB (each one
     syncs inside a commit; pages rewritten meanwhile are copied once), the WAL file kept at its size
     after a checkpoint (Tortoise's default truncates it to 16 KB, to be regrown by every write
     burst), and a 64 MB page cache (the hot index pages of a multi-GB file; the default is 2 MB)."""
-    if not url.startswith("sqlite://") or ":memory:" in url:
+    if not _is_sqlite_file(url):
         return url
     extra = (
         "journal_mode=WAL&synchronous=NORMAL&busy_timeout=15000&foreign_keys=OFF"
         "&wal_autocheckpoint=20000&journal_size_limit=134217728&cache_size=-65536"
     )
     return url + ("&" if "?" in url else "?") + extra
-
-
-def _is_sqlite_file(url: str) -> bool:
-    return url.startswith("sqlite://") and ":memory:" not in url
 
 
 def tortoise_config(url: str) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def tortoise_config(url: str) -> dict[str, Any]:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite://") and ":memory:" not in url:
+    if _is_sqlite_file(url):
         from pathlib import Path
 
         path = Path(url[len("sqlite://") :].split("?", 1)[0])

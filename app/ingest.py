@@ -311,12 +311,12 @@ class _Conv:
             self.started_us = ts
 
 
-_CONV_COLUMNS = (
-    "bot_id, user_id, started_us, start_event_us, start_event_id, channel, last_activity_us, "
-    "activity_event_us, end_us, end_event_id, resolution, messages, user_messages, bot_messages, "
-    "fallback_messages, rating_score, rating_us, rating_event_id"
-)
-_CONV_NAMES = tuple(name.strip() for name in _CONV_COLUMNS.split(","))
+_CONV_NAMES = (
+    "bot_id", "user_id", "started_us", "start_event_us", "start_event_id", "channel", "last_activity_us",
+    "activity_event_us", "end_us", "end_event_id", "resolution", "messages", "user_messages", "bot_messages",
+    "fallback_messages", "rating_score", "rating_us", "rating_event_id",
+)  # fmt: skip
+"""The `conversations` columns ingestion writes (besides `uuid`), in `_conv_values` order."""
 _IN_CHUNK = 4000
 """Values bound in one `IN (...)` list or multi-row VALUES (SQLite and PostgreSQL allow 32,766)."""
 
@@ -351,55 +351,56 @@ query's rows: the same logic runs on PostgreSQL (each statement awaited through 
 SQLite (the whole transaction in one call on aiosqlite's thread: no hand-off per statement)."""
 
 
-def _query(
-    text: str, params: list[Any]
-) -> Generator[_Query, list[dict[str, Any]] | None, list[dict[str, Any]]]:
+def _query(text: str, params: list[Any]) -> _Steps[list[dict[str, Any]]]:
     rows = yield _Query(text, params)
     assert rows is not None
     return rows
 
 
+def _select_in(text: str, values: list[Any]) -> _Steps[list[dict[str, Any]]]:
+    """The rows of `text` (a SELECT ending in `IN `) for every value, an IN list a chunk."""
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(values):
+        rows += yield from _query(f"{text}({_marks(len(chunk))})", chunk)
+    return rows
+
+
 def _existing_ids(ids: list[str]) -> _Steps[set[str]]:
-    found: set[str] = set()
-    for chunk in _chunks(ids):
-        rows = yield from _query(f"SELECT id FROM events WHERE id IN ({_marks(len(chunk))})", chunk)
-        found.update(r["id"] for r in rows)
-    return found
+    rows = yield from _select_in("SELECT id FROM events WHERE id IN ", ids)
+    return {r["id"] for r in rows}
 
 
 def _load_conversations(uuids: list[str]) -> _Steps[dict[str, _Conv]]:
     out: dict[str, _Conv] = {}
-    for chunk in _chunks(uuids):
-        rows = yield from _query(
-            "SELECT c.*, b.uuid AS bot_uuid, u.uuid AS user_uuid FROM conversations c "
-            "LEFT JOIN bots b ON b.id = c.bot_id LEFT JOIN end_users u ON u.id = c.user_id "
-            f"WHERE c.uuid IN ({_marks(len(chunk))})",
-            chunk,
+    rows = yield from _select_in(
+        "SELECT c.*, b.uuid AS bot_uuid, u.uuid AS user_uuid FROM conversations c "
+        "LEFT JOIN bots b ON b.id = c.bot_id LEFT JOIN end_users u ON u.id = c.user_id WHERE c.uuid IN ",
+        uuids,
+    )
+    for r in rows:
+        c = out[r["uuid"]] = _Conv(
+            id=r["id"],
+            uuid=r["uuid"],
+            bot=r["bot_uuid"],
+            user=r["user_uuid"],
+            started_us=r["started_us"],
+            start_event_us=r["start_event_us"],
+            start_event_id=r["start_event_id"],
+            channel=r["channel"],
+            activity_event_us=r["activity_event_us"],
+            end_us=r["end_us"],
+            end_event_id=r["end_event_id"],
+            resolution=r["resolution"],
+            messages=r["messages"],
+            user_messages=r["user_messages"],
+            bot_messages=r["bot_messages"],
+            fallback_messages=r["fallback_messages"],
+            rating_score=r["rating_score"],
+            rating_us=r["rating_us"],
+            rating_event_id=r["rating_event_id"],
         )
-        for r in rows:
-            c = out[r["uuid"]] = _Conv(
-                id=r["id"],
-                uuid=r["uuid"],
-                bot=r["bot_uuid"],
-                user=r["user_uuid"],
-                started_us=r["started_us"],
-                start_event_us=r["start_event_us"],
-                start_event_id=r["start_event_id"],
-                channel=r["channel"],
-                activity_event_us=r["activity_event_us"],
-                end_us=r["end_us"],
-                end_event_id=r["end_event_id"],
-                resolution=r["resolution"],
-                messages=r["messages"],
-                user_messages=r["user_messages"],
-                bot_messages=r["bot_messages"],
-                fallback_messages=r["fallback_messages"],
-                rating_score=r["rating_score"],
-                rating_us=r["rating_us"],
-                rating_event_id=r["rating_event_id"],
-            )
-            c.stored_contribution = _contribution(c, r["bot_id"])
-            c.stored_values = tuple(r[name] for name in _CONV_NAMES)
+        c.stored_contribution = _contribution(c, r["bot_id"])
+        c.stored_values = tuple(r[name] for name in _CONV_NAMES)
     return out
 
 
@@ -448,78 +449,59 @@ def _apply_conv_slots(touched: list[_Conv], bot_ids: dict[str, int]) -> _Steps[N
     )
 
 
-def _extend_activity_chains(keys: list[tuple[int, int, int]]) -> _Steps[None]:
-    """Insert (slot, bot, user) activity rows and keep both `prev_slot` chains exact, whatever the order
-    events arrive in: a row that is new gets its predecessor looked up, and its successor now points
-    at it (rows that were there already keep their links: most of a batch's activity is in slots its
-    users were active in already)."""
-    added: list[tuple[int, int, int]] = []
-    for chunk in _chunks(keys, _IN_CHUNK // 3):
+def _extend_chain(table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]]) -> _Steps[None]:
+    """Insert `(slot, *owner)` activity rows into `table` and keep its `prev_slot` chain (one per
+    owner) exact, whatever the order events arrive in: a row that is new gets its predecessor
+    looked up, and its successor now points at it (rows that were there already keep their links:
+    most of a batch's activity is in slots its users were active in already)."""
+    columns = ("slot", *owner)
+    added: list[tuple[int, ...]] = []
+    for chunk in _chunks(keys, _IN_CHUNK // len(columns)):
         rows = yield from _query(
-            "INSERT INTO user_slots (slot, bot_id, user_id) VALUES "
-            + ",".join("(?, ?, ?)" for _ in chunk)
-            + " ON CONFLICT (slot, bot_id, user_id) DO NOTHING RETURNING slot, bot_id, user_id",
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            + ",".join(f"({_marks(len(columns))})" for _ in chunk)
+            + f" ON CONFLICT ({', '.join(columns)}) DO NOTHING RETURNING {', '.join(columns)}",
             [v for k in chunk for v in k],
         )
-        added += [(r["slot"], r["bot_id"], r["user_id"]) for r in rows]
-    if added:
-        prev = (
-            "(SELECT MAX(p.slot) FROM user_slots p WHERE p.bot_id = user_slots.bot_id "
-            "AND p.user_id = user_slots.user_id AND p.slot < user_slots.slot)"
-        )
-        yield _Many(
-            f"UPDATE user_slots SET prev_slot = {prev} WHERE bot_id = ? AND user_id = ? AND slot = ?",
-            [[b, u, s] for s, b, u in added],
-        )
-        yield _Many(
-            f"UPDATE user_slots SET prev_slot = {prev} WHERE bot_id = ? AND user_id = ? AND slot = "
-            "(SELECT MIN(n.slot) FROM user_slots n WHERE n.bot_id = ? AND n.user_id = ? AND n.slot > ?)",
-            [[b, u, b, u, s] for s, b, u in added],
-        )
-    every = sorted({(s, u) for s, _b, u in keys})
-    added_all: list[tuple[int, int]] = []
-    for chunk_all in _chunks(every, _IN_CHUNK // 2):
-        rows = yield from _query(
-            "INSERT INTO user_slots_all (slot, user_id) VALUES "
-            + ",".join("(?, ?)" for _ in chunk_all)
-            + " ON CONFLICT (slot, user_id) DO NOTHING RETURNING slot, user_id",
-            [v for k in chunk_all for v in k],
-        )
-        added_all += [(r["slot"], r["user_id"]) for r in rows]
-    if added_all:
-        prev_all = (
-            "(SELECT MAX(p.slot) FROM user_slots_all p WHERE p.user_id = user_slots_all.user_id "
-            "AND p.slot < user_slots_all.slot)"
-        )
-        yield _Many(
-            f"UPDATE user_slots_all SET prev_slot = {prev_all} WHERE user_id = ? AND slot = ?",
-            [[u, s] for s, u in added_all],
-        )
-        yield _Many(
-            f"UPDATE user_slots_all SET prev_slot = {prev_all} WHERE user_id = ? AND slot = "
-            "(SELECT MIN(n.slot) FROM user_slots_all n WHERE n.user_id = ? AND n.slot > ?)",
-            [[u, u, s] for s, u in added_all],
-        )
+        added += [tuple(r[col] for col in columns) for r in rows]
+    if not added:
+        return
+    same_owner = " AND ".join(f"{{a}}.{col} = {table}.{col}" for col in owner)
+    prev = f"(SELECT MAX(p.slot) FROM {table} p WHERE {same_owner.format(a='p')} AND p.slot < {table}.slot)"
+    owner_is = " AND ".join(f"{col} = ?" for col in owner)
+    yield _Many(
+        f"UPDATE {table} SET prev_slot = {prev} WHERE {owner_is} AND slot = ?",
+        [[*k[1:], k[0]] for k in added],
+    )
+    next_owner_is = " AND ".join(f"n.{col} = ?" for col in owner)
+    yield _Many(
+        f"UPDATE {table} SET prev_slot = {prev} WHERE {owner_is} AND slot = "
+        f"(SELECT MIN(n.slot) FROM {table} n WHERE {next_owner_is} AND n.slot > ?)",
+        [[*k[1:], *k[1:], k[0]] for k in added],
+    )
+
+
+def _extend_activity_chains(keys: list[tuple[int, int, int]]) -> _Steps[None]:
+    """`(slot, bot, user)` activity: per bot in `user_slots`, across bots in `user_slots_all`."""
+    yield from _extend_chain("user_slots", ("bot_id", "user_id"), list(keys))
+    yield from _extend_chain("user_slots_all", ("user_id",), sorted({(s, u) for s, _b, u in keys}))
 
 
 def _bot_ids(uuids: set[str]) -> _Steps[dict[str, int]]:
     wanted = sorted(uuids)
-    found: dict[str, int] = {}
-    for chunk in _chunks(wanted):
-        rows = yield from _query(f"SELECT id, uuid FROM bots WHERE uuid IN ({_marks(len(chunk))})", chunk)
-        found.update({r["uuid"]: r["id"] for r in rows})
+    select = "SELECT id, uuid FROM bots WHERE uuid IN "
+    found = {r["uuid"]: r["id"] for r in (yield from _select_in(select, wanted))}
     missing = [u for u in wanted if u not in found]
     if missing:
         yield _Many(
             "INSERT INTO bots (uuid) VALUES (?) ON CONFLICT (uuid) DO NOTHING", [[u] for u in missing]
         )
-        for chunk in _chunks(missing):
-            rows = yield from _query(f"SELECT id, uuid FROM bots WHERE uuid IN ({_marks(len(chunk))})", chunk)
-            found.update({r["uuid"]: r["id"] for r in rows})
+        found.update({r["uuid"]: r["id"] for r in (yield from _select_in(select, missing))})
     return found
 
 
 _EARLIER = "{t}.first_active_us IS NULL OR excluded.first_active_us < {t}.first_active_us"
+"""An upsert's incoming first activity is earlier than the stored one (which may be unknown)."""
 
 
 def _upsert_users(first_active: dict[str, int | None]) -> _Steps[dict[str, int]]:
@@ -527,15 +509,14 @@ def _upsert_users(first_active: dict[str, int | None]) -> _Steps[dict[str, int]]
     activity earlier where this group saw an earlier one (rows that do not change are not written)."""
     found: dict[str, int] = {}
     earlier: list[list[Any]] = []
-    for chunk in _chunks(sorted(first_active)):
-        rows = yield from _query(
-            f"SELECT id, uuid, first_active_us FROM end_users WHERE uuid IN ({_marks(len(chunk))})", chunk
-        )
-        for r in rows:
-            found[r["uuid"]] = r["id"]
-            ts = first_active[r["uuid"]]
-            if ts is not None and (r["first_active_us"] is None or ts < r["first_active_us"]):
-                earlier.append([ts, r["id"], ts])
+    rows = yield from _select_in(
+        "SELECT id, uuid, first_active_us FROM end_users WHERE uuid IN ", sorted(first_active)
+    )
+    for r in rows:
+        found[r["uuid"]] = r["id"]
+        ts = first_active[r["uuid"]]
+        if ts is not None and (r["first_active_us"] is None or ts < r["first_active_us"]):
+            earlier.append([ts, r["id"], ts])
     if earlier:
         yield _Many(
             "UPDATE end_users SET first_active_us = ? WHERE id = ? "
@@ -544,19 +525,16 @@ def _upsert_users(first_active: dict[str, int | None]) -> _Steps[dict[str, int]]
         )
     missing = [u for u in sorted(first_active) if u not in found]
     for chunk in _chunks(missing, _IN_CHUNK // 2):
+        # The transaction saw these absent; should a row appear meanwhile all the same, the upsert
+        # still returns its id (and keeps the earlier first activity).
         rows = yield from _query(
             "INSERT INTO end_users (uuid, first_active_us) VALUES "
             + ",".join("(?, ?)" for _ in chunk)
-            + " ON CONFLICT (uuid) DO UPDATE SET first_active_us = excluded.first_active_us WHERE "
+            + " ON CONFLICT (uuid) DO UPDATE SET first_active_us = CASE WHEN "
             + _EARLIER.format(t="end_users")
-            + " RETURNING id, uuid",
+            + " THEN excluded.first_active_us ELSE end_users.first_active_us END RETURNING id, uuid",
             [v for u in chunk for v in (u, first_active[u])],
         )
-        found.update({r["uuid"]: r["id"] for r in rows})
-    racing = [u for u in missing if u not in found]  # inserted meanwhile by a writer not ingesting
-    for chunk in _chunks(racing):
-        select = f"SELECT id, uuid FROM end_users WHERE uuid IN ({_marks(len(chunk))})"
-        rows = yield from _query(select, chunk)
         found.update({r["uuid"]: r["id"] for r in rows})
     return found
 
@@ -745,8 +723,8 @@ class _Group:
         for i in range(0, len(new_convs), per_chunk):
             chunk = new_convs[i : i + per_chunk]
             found = yield from _query(
-                f"INSERT INTO conversations (uuid, {_CONV_COLUMNS}) VALUES "
-                + ",".join(f"({_marks(19)})" for _ in chunk)
+                f"INSERT INTO conversations (uuid, {', '.join(_CONV_NAMES)}) VALUES "
+                + ",".join(f"({_marks(1 + len(_CONV_NAMES))})" for _ in chunk)
                 + " RETURNING id, uuid",
                 [v for c in chunk for v in (c.uuid, *_conv_values(c, bot_ids, user_ids))],
             )
