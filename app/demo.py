@@ -37,14 +37,14 @@ def demo_events(
     user_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(users)]
     bots = list(DEMO_BOTS.values())
     start = now - timedelta(days=days)
+    # A quarter of the users are regulars who come back often; the rest drop by now and then.
+    regulars = max(1, users // 4)
     for day in range(days):
         n = max(1, int(rng.gauss(per_day * (0.6 + 0.8 * day / days), per_day * 0.15)))
         for _ in range(n):
             ts = start + timedelta(days=day, seconds=rng.uniform(0, 86400))
             if ts > now - timedelta(minutes=2):
                 continue
-            # A quarter of the users are regulars who come back often; the rest drop by now and then.
-            regulars = max(1, users // 4)
             user = user_ids[rng.randrange(regulars) if rng.random() < 0.5 else rng.randrange(users)]
             bot = bots[hash(user) % len(bots)] if rng.random() < 0.8 else rng.choice(bots)
             conv = str(uuid.UUID(int=rng.getrandbits(128), version=4))

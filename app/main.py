@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import uuid
@@ -126,10 +127,11 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
 
     graphql_transport_ws_handler_class = _AuthenticatingWSHandler
 
-    @property
+    @functools.cached_property
     def graphql_ide_html(self) -> str:
         """GraphiQL with its scripts served by this service (vendored, same files and SRI hashes as
-        the CDN's), so it works on machines without internet access."""
+        the CDN's), so it works on machines without internet access. Built once (Strawberry's
+        reads its file on every request)."""
         html = super().graphql_ide_html
         for cdn, local in _CDN_TO_LOCAL.items():
             html = html.replace(cdn, f"/graphiql-assets/{local}")

@@ -7,6 +7,7 @@ range that was asked for. Each route keeps its own bucket rules (the ones its Gr
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from app.analytics.queries import RANGE_OPTIONS
@@ -16,7 +17,6 @@ __all__ = [
     "DOWNLOAD_PATH",
     "FORMATS",
     "MEDIA_TYPES",
-    "RANGE_OPTIONS",
     "REPORT_TYPES",
     "ROUTES_BY_TYPE",
     "STATUSES",
@@ -58,12 +58,5 @@ ROUTES_BY_TYPE: dict[str, tuple[str, ...]] = {
 def route_range(route: str, params: RangeParams, now: datetime) -> ResolvedRange:
     """The range and buckets of one section of a report (retention uses `week` for `group_by=hour`)."""
     if route == "engagement/retention" and params.group_by == "hour":
-        params = RangeParams(
-            start_date=params.start_date,
-            end_date=params.end_date,
-            days=params.days,
-            period=params.period,
-            group_by="week",
-            timezone=params.timezone,
-        )
+        params = dataclasses.replace(params, group_by="week")
     return resolve_range(params, now, **RANGE_OPTIONS[route])

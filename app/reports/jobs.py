@@ -176,15 +176,6 @@ class ReportRunner:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run_until_idle(self, wait_seconds: float = 30.0) -> None:
-        """Wait until no report is pending or running here (tests and the benchmark use it)."""
-        async with asyncio.timeout(wait_seconds):
-            while True:
-                self.wake()
-                await asyncio.sleep(0.02)
-                if not self._inflight and not await Report.filter(status__in=("pending", "running")).exists():
-                    return
-
     # ------------------------------------------------------------------ the loop
 
     async def _loop(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import itertools
 import os
@@ -375,6 +376,7 @@ GRID_LINES = 20
 # --------------------------------------------------------------------------- HTML and PDF
 
 
+@functools.cache
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
@@ -399,27 +401,25 @@ def _environment() -> Environment:
     return env
 
 
-_ENV: Environment | None = None
-
-
 def render_html(payload: dict[str, Any], *, for_pdf: bool = False) -> str:
     """The report as one self-contained HTML page (charts inline as PNG data URIs)."""
-    global _ENV
-    if _ENV is None:
-        _ENV = _environment()
     report = payload["report"]
     data = payload["data"]
     params = report["parameters"]
     group_by = params.get("group_by") or "day"
-    return _ENV.get_template("report.html").render(
-        report=report,
-        params=params,
-        bots=payload.get("bots"),
-        data=data,
-        charts=_charts(data),
-        grids=_grids(data, group_by),
-        group_by=group_by,
-        for_pdf=for_pdf,
+    return (
+        _environment()
+        .get_template("report.html")
+        .render(
+            report=report,
+            params=params,
+            bots=payload.get("bots"),
+            data=data,
+            charts=_charts(data),
+            grids=_grids(data, group_by),
+            group_by=group_by,
+            for_pdf=for_pdf,
+        )
     )
 
 
@@ -539,9 +539,7 @@ def warm_up() -> None:
     """Fill a pool worker's caches (fonts, glyphs, templates) before the first report needs them."""
     from xhtml2pdf import pisa
 
-    global _ENV
-    if _ENV is None:
-        _ENV = _environment()
+    _environment()
     _categories_chart("warm-up", ["1", "2"], [1, 2])
     pisa.CreatePDF(
         "<html><body><p>warm-up</p><table><tr><td>1</td></tr></table></body></html>", dest=io.BytesIO()

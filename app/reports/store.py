@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from app.analytics import queries
 from app.analytics.queries import Scope
-from app.analytics.ranges import RangeParams, format_datetime, resolve_range
+from app.analytics.ranges import RangeParams, format_datetime, parse_timezone, resolve_range
 from app.auth import Principal
 from app.errors import Conflict, InvalidBody, InvalidParameter, NotFound
 from app.models import Report
@@ -220,17 +219,12 @@ def download_name(row: Report) -> str:
     return f"{row.type}-report-{first.isoformat()}-to-{last.isoformat()}.{row.format}"
 
 
-def _zone(row: Report) -> tuple[ZoneInfo, str]:
-    name = str(row.parameters.get("timezone") or "UTC")
-    return ZoneInfo(name), name
-
-
 def report_object(row: Report, **override: Any) -> dict[str, Any]:
     """The report as REST answers it (API.md 7); `override` replaces fields (the JSON file uses it).
 
     Times are RFC 3339 in the report's zone. `download_url` is a path on this service.
     """
-    tz, tz_name = _zone(row)
+    tz, tz_name = parse_timezone(row.parameters.get("timezone") or None)
 
     def when(value: datetime | None) -> str | None:
         return format_datetime(value, tz, tz_name) if value is not None else None
@@ -255,10 +249,6 @@ def report_object(row: Report, **override: Any) -> dict[str, Any]:
     return out
 
 
-def report_scope(row: Report) -> Scope:
-    return Scope(bots=frozenset(row.bot_scope) if row.bot_scope is not None else None)
-
-
 async def report_data(row: Report) -> dict[str, dict[str, Any]]:
     """Each route's REST answer for the report's frozen range, from `app.analytics.queries` only.
 
@@ -281,7 +271,7 @@ def data_spec(row: Report) -> dict[str, Any]:
 async def report_data_for(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """`report_data` from a `data_spec`."""
     params = frozen_params(spec["parameters"])
-    scope = Scope(bots=frozenset(spec["bot_scope"]) if spec["bot_scope"] is not None else None)
+    scope = Scope(bots=None if spec["bot_scope"] is None else frozenset(spec["bot_scope"]))
     now = datetime.fromisoformat(spec["created_at"])
     out: dict[str, dict[str, Any]] = {}
     for route in ROUTES_BY_TYPE[spec["type"]]:
