@@ -24,12 +24,13 @@ import weakref
 from collections import defaultdict, deque
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from app.analytics.buckets import EPOCH, ONE_US, to_us
 from app.analytics.cache import note_data_changed
 from app.auth import Principal
 from app.db import dialect, ingest_connection, sql
@@ -47,8 +48,6 @@ MAX_INT = 2**53
 MAX_GROUP_EVENTS = 8000
 """A group takes queued batches until it holds this many events (at least one batch)."""
 _INGEST_LOCK_KEY = 0x6B07A11
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 """What `str(uuid.UUID(value))` returns: such a value is already normalised (4 UUIDs an event,
 and `uuid.UUID` + `str` cost ~10x a regex match: a third of a batch's validation time)."""
@@ -129,7 +128,7 @@ def _timestamp_us(ev: dict[str, Any], now_us: int) -> int:
         raise _Bad("timestamp", "timestamp must be an RFC 3339 datetime with an offset") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise _Bad("timestamp", "timestamp must carry an offset (e.g. Z or +02:00)")
-    ts: int = (parsed - _EPOCH) // _ONE_US
+    ts: int = (parsed - EPOCH) // ONE_US  # to_us(parsed), inline: this runs for every event
     if ts - now_us > MAX_FUTURE_US:
         raise _Bad("timestamp", "timestamp is more than 24 hours in the future")
     return ts
@@ -960,7 +959,7 @@ _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = weakre
 async def ingest_events(raw: Any, principal: Principal, now: datetime | None = None) -> IngestResult:
     """Validate and store a batch atomically; ids stored before (or repeated in the batch) are duplicates."""
     principal.require_ingest()
-    now_us = ((now or datetime.now(UTC)) - _EPOCH) // _ONE_US
+    now_us = to_us(now or datetime.now(UTC))
     events = parse_events(raw, now_us)
     for e in events:
         if e.bot is not None and not principal.may_see_bot(e.bot):

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.analytics.buckets import EPOCH, to_us
+
 US = 1_000_000
 DAY_US = 86_400 * US
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 CHANNELS = ("web", "whatsapp", "teams", "telegram")
 CHANNEL_WEIGHTS = (0.45, 0.30, 0.15, 0.10)
@@ -220,7 +221,7 @@ def _overlap(a: int, b: int, lo: int, hi: int) -> int:
 
 
 def iso(ts_us: int) -> str:
-    return (_EPOCH + timedelta(microseconds=ts_us)).isoformat().replace("+00:00", "Z")
+    return (EPOCH + timedelta(microseconds=ts_us)).isoformat().replace("+00:00", "Z")
 
 
 def api_events(ds: Dataset, c: Conv) -> list[dict[str, Any]]:
@@ -303,4 +304,4 @@ def time_ordered_events(ds: Dataset) -> list[dict[str, Any]]:
 
 
 def now_us() -> int:
-    return (datetime.now(UTC) - _EPOCH) // timedelta(microseconds=1)
+    return to_us(datetime.now(UTC))

@@ -13,17 +13,17 @@ from datetime import UTC, datetime, timedelta
 from app.analytics.ranges import ResolvedRange, bucket_bounds, bucket_starts
 from app.models import SLOT_US
 
-__all__ = ["Bucket", "SlotSplit", "range_bucket", "series_buckets", "split_slots", "to_us"]
+__all__ = ["EPOCH", "ONE_US", "Bucket", "SlotSplit", "range_bucket", "series_buckets", "split_slots", "to_us"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
 
 
 def to_us(dt: datetime) -> int:
     """Microseconds since the epoch of an aware instant (naive is taken as UTC)."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return (dt - _EPOCH) // _ONE_US
+    return (dt - EPOCH) // ONE_US
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -415,11 +415,11 @@ def _status_sql(now_us: int, timeout_us: int) -> tuple[str, str]:
     return status, duration
 
 
-def _started_in(f: Filter, now_us: int, columns: str = "") -> str:
+def _started_in(f: Filter, now_us: int) -> str:
     """A SELECT of the conversations started in bucket `b.idx` with `status` and `duration`."""
     status, duration = _status_sql(now_us, get_settings().session_timeout_us)
     return (
-        f"SELECT b.idx AS idx, c.messages AS messages, {status} AS status, {duration} AS duration{columns} "
+        f"SELECT b.idx AS idx, c.messages AS messages, {status} AS status, {duration} AS duration "
         "FROM b JOIN conversations c ON c.started_us >= b.lo AND c.started_us < b.hi "
         f"WHERE {f.where('c')}"
     )
@@ -695,11 +695,11 @@ async def conversation_resolution(r: ResolvedRange, scope: Scope, now: datetime)
     f = await _resolve_filter(conn, scope)
     whole = range_bucket(r)
     buckets = series_buckets(r)
-    now_us = to_us(now)
-    (c,) = await _conversations(conn, [(whole.lo, whole.hi)], f, now_us)
+    series = await _conversations(conn, _bounds(buckets), f, to_us(now))
+    # The buckets tile the range: its totals are their sums (no second pass over the conversations).
+    c = _Convs(**{k.name: sum(getattr(s, k.name) for s in series) for k in fields(_Convs)})
     (m,) = await _messages(conn, [(whole.lo, whole.hi)], f)
     channels = await _channels(conn, whole, f)
-    series = await _conversations(conn, _bounds(buckets), f, now_us)
     return {
         "range": r.echo(),
         **_conversation_totals(c, m, channels),
