@@ -25,13 +25,13 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.models import SLOT_US
-from bench.common import OUT_DIR, sqlite_url
+from bench.common import OUT_DIR, remove_sqlite, sqlite_url
 from bench.datagen import Conv, Dataset, Params, now_us
 
 EVENT_COLUMNS = (
@@ -206,9 +206,6 @@ class Folder:
     def message_slot_rows(self) -> list[tuple[int, int, int, int, int, int]]:
         return [(slot, bot, *counts) for (slot, bot), counts in sorted(self.msg_slots.items())]  # type: ignore[misc]
 
-    def user_slot_rows(self) -> list[tuple[int, int, int]]:
-        return sorted(self.user_slots)
-
     def user_slot_chain_rows(self) -> list[tuple[int, int, int, int | None]]:
         """`user_slots` with `prev_slot`: the same user's previous active slot with the same bot."""
         out: list[tuple[int, int, int, int | None]] = []
@@ -328,10 +325,7 @@ class LoadStats:
 def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: bool = False) -> LoadStats:
     """Create `path` with the app's migrations and fill it with `ds` as ingestion would."""
     t0 = time.perf_counter()
-    if path.exists():
-        path.unlink()
-    for suffix in ("-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+    remove_sqlite(path)
     migrate(path)
     conn = _connect(path)
     folder = Folder(ds, received_us if received_us is not None else ds.end_us)
@@ -378,27 +372,18 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
         folder.message_slot_rows(),
     )
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    user_slot_columns = {r[1] for r in conn.execute("PRAGMA table_info(user_slots)")}
-    if "prev_slot" in user_slot_columns:
-        conn.executemany(
-            "INSERT INTO user_slots (slot, bot_id, user_id, prev_slot) VALUES (?, ?, ?, ?)",
-            folder.user_slot_chain_rows(),
-        )
-    else:
-        conn.executemany(
-            "INSERT INTO user_slots (slot, bot_id, user_id) VALUES (?, ?, ?)", folder.user_slot_rows()
-        )
-    if "user_slots_all" in tables:
-        conn.executemany(
-            "INSERT INTO user_slots_all (slot, user_id, prev_slot) VALUES (?, ?, ?)",
-            folder.user_slot_all_rows(),
-        )
-    if "conv_slots" in tables:
-        conn.executemany(
-            "INSERT INTO conv_slots (slot, bot_id, conversations, messages, ended, resolved, escalated, abandoned, "
-            "ended_duration_us, open, open_duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            folder.conv_slot_rows(),
-        )
+    conn.executemany(
+        "INSERT INTO user_slots (slot, bot_id, user_id, prev_slot) VALUES (?, ?, ?, ?)",
+        folder.user_slot_chain_rows(),
+    )
+    conn.executemany(
+        "INSERT INTO user_slots_all (slot, user_id, prev_slot) VALUES (?, ?, ?)", folder.user_slot_all_rows()
+    )
+    conn.executemany(
+        "INSERT INTO conv_slots (slot, bot_id, conversations, messages, ended, resolved, escalated, abandoned, "
+        "ended_duration_us, open, open_duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        folder.conv_slot_rows(),
+    )
     unknown = tables - KNOWN_TABLES
     if unknown:
         print(f"  warning: the schema has tables the bulk loader does not fill: {', '.join(sorted(unknown))}")
@@ -465,11 +450,6 @@ def cached_db(
 def copy_db(src: Path, dst: Path) -> None:
     """A private copy for one benchmark run (the cached file stays pristine)."""
     shutil.copyfile(src, dst)
-
-
-def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,12 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite://{path}"
 
 
+def remove_sqlite(path: Path) -> None:
+    """Delete a SQLite database with its WAL and shared-memory files."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def _proc_status(pid: int) -> dict[str, int]:
     """VmHWM / VmRSS of a process in kB (empty when it is gone)."""
     out: dict[str, int] = {}

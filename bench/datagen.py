@@ -2,7 +2,7 @@
 
 Conversations are generated in start order as compact `Conv` records (integer microsecond
 timestamps, UUID strings): the bulk loader folds them straight into table rows, and
-`api_events` turns one into the JSON events a botserver would POST.
+`timed_api_events` turns one into the JSON events a botserver would POST.
 
 The shape: bots of unequal popularity, users who join over the period (a third before it) with a
 preferred bot and a heavy-tailed activity, a weekly and diurnal pattern with growth over the
@@ -100,7 +100,6 @@ class Dataset:
         self.end_us = end_us
         self.start_us = end_us - int(params.days * DAY_US)
         rng = random.Random(params.seed)
-        self._rng = rng
         self.bot_uuids = [self.uuid4(rng) for _ in range(params.bots)]
         weights = list(BOT_WEIGHTS[: params.bots]) + [0.02] * max(0, params.bots - len(BOT_WEIGHTS))
         self.bot_weights = weights
@@ -224,11 +223,6 @@ def iso(ts_us: int) -> str:
     return (EPOCH + timedelta(microseconds=ts_us)).isoformat().replace("+00:00", "Z")
 
 
-def api_events(ds: Dataset, c: Conv) -> list[dict[str, Any]]:
-    """The events a botserver would POST for one conversation (bot and user on every event)."""
-    return [ev for _, ev in timed_api_events(ds, c)]
-
-
 def timed_api_events(ds: Dataset, c: Conv) -> list[tuple[int, dict[str, Any]]]:
     """`(ts_us, event)` pairs of one conversation."""
     bot, user = ds.bot_uuids[c.bot], ds.user_uuids[c.user]
@@ -294,10 +288,11 @@ def timed_api_events(ds: Dataset, c: Conv) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
-def time_ordered_events(ds: Dataset) -> list[dict[str, Any]]:
-    """All events of the data set in timestamp order (how a live botserver sends them)."""
+def time_ordered_events(ds: Dataset, seed: int | None = None) -> list[dict[str, Any]]:
+    """All events of the data set in timestamp order (how a live botserver sends them); `seed` as
+    for `Dataset.conversations`."""
     keyed: list[tuple[int, dict[str, Any]]] = []
-    for c in ds.conversations():
+    for c in ds.conversations(seed):
         keyed.extend(timed_api_events(ds, c))
     keyed.sort(key=lambda kv: kv[0])
     return [ev for _, ev in keyed]

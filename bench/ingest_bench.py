@@ -105,35 +105,61 @@ async def _post_all(
     return wall, latencies, errors
 
 
-def run_http(
-    events: list[dict[str, Any]], batch: int, clients: int, workdir: Path, profile_name: str | None = None
-) -> HttpResult:
+@dataclass
+class Payloads:
+    """The request bodies of a run, serialised once, and the events in each."""
+
+    bodies: list[bytes]
+    sizes: list[int]
+
+    @classmethod
+    def of(cls, events: list[dict[str, Any]], batch: int) -> Payloads:
+        sizes = [min(batch, len(events) - i) for i in range(0, len(events), batch)]
+        return cls(bodies(events, batch), sizes)
+
+
+def run_http(payloads: Payloads, clients: int, workdir: Path, profile_name: str | None = None) -> HttpResult:
     db = workdir / f"http-{time.monotonic_ns()}.sqlite3"
-    payloads = bodies(events, batch)
-    sizes = [min(batch, len(events) - i) for i in range(0, len(events), batch)]
     server = common.Server(db, workdir).start()
     try:
         with common.profiled(server.pid, profile_name or "", enabled=profile_name is not None):
-            wall, latencies, errors = asyncio.run(_post_all(server.base_url, payloads, clients, sizes))
+            wall, latencies, errors = asyncio.run(
+                _post_all(server.base_url, payloads.bodies, clients, payloads.sizes)
+            )
     finally:
         server.stop()
     conn = sqlite3.connect(db)
     stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     convs = conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0]
     conn.close()
-    _remove(db)
-    return HttpResult(len(events), wall, latencies, server.peak_rss_mb or 0.0, errors, stored, convs)
+    common.remove_sqlite(db)
+    events = sum(payloads.sizes)
+    return HttpResult(events, wall, latencies, server.peak_rss_mb or 0.0, errors, stored, convs)
 
 
-def run_raw(ds: Dataset, workdir: Path, compact: bool, batch: int | None = None) -> tuple[float, int]:
+@dataclass
+class RawRows:
+    """The rows the raw inserts write, folded once: per kind of event (binding only the columns it
+    sets), all 16 columns, and the conversations."""
+
+    folder: Folder
+    rows: dict[str, list[tuple[Any, ...]]]
+    full: list[Any]
+
+    @classmethod
+    def of(cls, ds: Dataset) -> RawRows:
+        folder = Folder(ds, received_us=now_us())
+        rows = new_event_rows()
+        for c in ds.conversations():
+            folder.fold(c, rows)
+        return cls(folder, rows, full_event_rows(rows, folder.received_us))
+
+
+def run_raw(raw: RawRows, workdir: Path, compact: bool, batch: int | None = None) -> tuple[float, int]:
     """Seconds to insert the events and conversations rows with raw sqlite3; the event count.
     With `batch`: one transaction per `batch` events (and its share of the conversations), as the
     service commits once per request."""
-    folder = Folder(ds, received_us=now_us())
-    rows = new_event_rows()
-    for c in ds.conversations():
-        folder.fold(c, rows)
-    full = full_event_rows(rows, folder.received_us)
+    folder, rows, full = raw.folder, raw.rows, raw.full
     db = workdir / f"raw-{'compact' if compact else 'full'}-{batch}-{time.monotonic_ns()}.sqlite3"
     migrate(db)
     conn = sqlite3.connect(db, isolation_level=None)
@@ -150,7 +176,7 @@ def run_raw(ds: Dataset, workdir: Path, compact: bool, batch: int | None = None)
             conn.execute("COMMIT")
         seconds = time.perf_counter() - t0
         conn.close()
-        _remove(db)
+        common.remove_sqlite(db)
         return seconds, len(full)
     conn.execute("BEGIN")
     if compact:
@@ -162,13 +188,8 @@ def run_raw(ds: Dataset, workdir: Path, compact: bool, batch: int | None = None)
     conn.execute("COMMIT")
     seconds = time.perf_counter() - t0
     conn.close()
-    _remove(db)
+    common.remove_sqlite(db)
     return seconds, len(full)
-
-
-def _remove(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -194,17 +215,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         workdir = Path(tmp)
+        payloads = Payloads.of(events, a.batch)
+        raw = RawRows.of(ds)
         runs: list[HttpResult] = []
         raw_full_s: list[float] = []
         raw_compact_s: list[float] = []
         raw_batched_s: list[float] = []
         n_raw = 0
         for i in range(a.repeat):
-            runs.append(run_http(events, a.batch, a.clients, workdir))
-            seconds, n_raw = run_raw(ds, workdir, compact=False)
+            runs.append(run_http(payloads, a.clients, workdir))
+            seconds, n_raw = run_raw(raw, workdir, compact=False)
             raw_full_s.append(seconds)
-            raw_compact_s.append(run_raw(ds, workdir, compact=True)[0])
-            raw_batched_s.append(run_raw(ds, workdir, compact=False, batch=a.batch)[0])
+            raw_compact_s.append(run_raw(raw, workdir, compact=True)[0])
+            raw_batched_s.append(run_raw(raw, workdir, compact=False, batch=a.batch)[0])
             print(
                 f"  run {i + 1}/{a.repeat}: HTTP {runs[-1].rate:,.0f} events/s, raw {n_raw / raw_full_s[-1]:,.0f} "
                 f"(16 columns), {n_raw / raw_compact_s[-1]:,.0f} (set columns), "
@@ -248,7 +271,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if (a.profile or not passed) and not a.no_profile:
             n = min(len(events), 100_000)
             print(f"  profiling a second HTTP run ({n:,} events) with py-spy ...")
-            prof = run_http(events[:n], a.batch, a.clients, workdir, profile_name="ingest-server")
+            prof = run_http(
+                Payloads.of(events[:n], a.batch), a.clients, workdir, profile_name="ingest-server"
+            )
             path = common.OUT_DIR / "ingest-server.collapsed"
             profile_text = common.summarize_profile(
                 path,

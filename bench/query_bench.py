@@ -31,7 +31,7 @@ import orjson
 
 from bench import common, reference_sql
 from bench.bulk_load import cached_db, copy_db
-from bench.datagen import Dataset, Params, now_us, timed_api_events
+from bench.datagen import Dataset, Params, now_us, time_ordered_events
 
 P50_TARGET_MS = 50.0
 RETENTION_TARGET_MS = 1000.0
@@ -136,11 +136,7 @@ def _live_top_up(base_url: str, meta: dict[str, Any], params: Params) -> int:
                   params.seed)  # fmt: skip
     ds = Dataset(live, now_us() - 5_000_000)
     assert ds.bot_uuids == meta["bot_uuids"], "live traffic must use the loaded bots"
-    keyed = []
-    for c in ds.conversations(seed=now_us()):
-        keyed.extend(timed_api_events(ds, c))
-    keyed.sort(key=lambda kv: kv[0])
-    events = [ev for _, ev in keyed]
+    events = time_ordered_events(ds, seed=now_us())
     headers = {**common.auth_headers(["admin"]), "Content-Type": "application/json"}
     with httpx.Client(base_url=base_url, timeout=120) as client:
         for i in range(0, len(events), 500):

@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,28 +30,14 @@ from typing import Any
 
 import httpx
 
+from bench import common
+
 __all__ = ["main", "run"]
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "bench" / "out"
 SECRET = "reports-bench-secret-" + "x" * 40
 REPORTS = "/api/v1/analytics/reports"
 MAX_DB_AGE_SECONDS = 12 * 3600
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _p(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) by linear interpolation."""
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 async def load_dataset(per_day: int) -> tuple[Path, int]:
@@ -62,14 +47,14 @@ async def load_dataset(per_day: int) -> tuple[Path, int]:
     from app.demo import demo_events
     from app.ingest import ingest_events
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"reports-demo-d90-p{per_day}-{_schema_key()}.sqlite3"
+    common.OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = common.OUT_DIR / f"reports-demo-d90-p{per_day}-{_schema_key()}.sqlite3"
     if path.exists() and time.time() - path.stat().st_mtime < MAX_DB_AGE_SECONDS:
         await init_db(f"sqlite://{path}")
         _, rows = await connection().execute_query("SELECT COUNT(*) AS n FROM events")
         await close_db()
         return path, int(rows[0]["n"])
-    _remove_sqlite(path)
+    common.remove_sqlite(path)
     await init_db(f"sqlite://{path}")
     admin = Principal(subject="bench", roles=frozenset({"admin"}))
     now = datetime.now(UTC)
@@ -98,11 +83,6 @@ def _schema_key() -> str:
     return digest.hexdigest()[:10]
 
 
-def _remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
 def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=REPO, env=env)
 
@@ -111,7 +91,7 @@ class Server:
     """The service in a uvicorn subprocess, against a copy of the data set."""
 
     def __init__(self, db_path: Path, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = common.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         db_copy = workdir / "analytics.sqlite3"
         shutil.copyfile(db_path, db_copy)
@@ -217,7 +197,7 @@ async def main(
                     break
             await asyncio.gather(*pdfs)
     p50 = statistics.median(timings)
-    idle_p99, busy_p99 = _p(idle, 0.99), _p(busy, 0.99)
+    idle_p99, busy_p99 = common.percentile(idle, 99), common.percentile(busy, 99)
     ratio = busy_p99 / idle_p99
     rows = [
         ("data set", f"{events} events, 90 days, {per_day} conversations/day", "", ""),
@@ -243,8 +223,8 @@ def _sample(pdf: bytes, png: Path) -> None:
     if shutil.which("pdftoppm") is None:
         print("pdftoppm not found (apt-get install poppler-utils): no sample PNG", file=sys.stderr)
         return
-    OUT.mkdir(parents=True, exist_ok=True)
-    pdf_path = OUT / "report-sample.pdf"
+    common.OUT_DIR.mkdir(parents=True, exist_ok=True)
+    pdf_path = common.OUT_DIR / "report-sample.pdf"
     pdf_path.write_bytes(pdf)
     png.parent.mkdir(parents=True, exist_ok=True)
     stem = png.with_suffix("")

@@ -22,7 +22,7 @@ os.environ.setdefault("ANALYTICS_JWT_SECRET", "test-secret-" + "x" * 40)
 from app.config import get_settings
 from app.db import close_db, connection, init_db
 
-TABLES = (
+INGESTED_TABLES = (
     "events",
     "conversations",
     "message_slots",
@@ -32,6 +32,10 @@ TABLES = (
     "bot_users",
     "end_users",
     "bots",
+)
+"""The tables ingestion writes."""
+TABLES = (
+    *INGESTED_TABLES,
     "api_keys",
     "reports",
 )

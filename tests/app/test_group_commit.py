@@ -44,10 +44,6 @@ async def _concurrently(*batches: list[dict[str, Any]]) -> list[IngestResult | B
     )
 
 
-async def _clear() -> None:
-    await clear_ingested()
-
-
 async def test_a_bad_batch_in_a_group_is_refused_alone(db: str, groups: list[int]) -> None:
     bot, user = str(uuid.uuid4()), str(uuid.uuid4())
     first = conversation(bot, user, NOW - timedelta(hours=3), 4, score=5)
@@ -75,7 +71,7 @@ async def test_a_bad_batch_in_a_group_is_refused_alone(db: str, groups: list[int
     assert not [e for e in grouped["events"] if e["id"] in {b["id"] for b in bad}]
 
     # The same as the valid batches applied one by one.
-    await _clear()
+    await clear_ingested()
     for batch in (first, second, third):
         await ingest_events(batch, ADMIN, now=NOW)
     assert await snapshot() == grouped

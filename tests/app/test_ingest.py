@@ -13,6 +13,7 @@ from app.auth import Principal
 from app.db import connection
 from app.errors import InvalidBody
 from app.ingest import ingest_events
+from tests.conftest import INGESTED_TABLES
 
 ADMIN = Principal(subject="t", roles=frozenset({"admin"}))
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -109,19 +110,6 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
         ),
         "events": await conn.execute_query_dict("SELECT id, type, ts_us FROM events ORDER BY id"),
     }
-
-
-INGESTED_TABLES = (
-    "events",
-    "conversations",
-    "message_slots",
-    "user_slots",
-    "user_slots_all",
-    "conv_slots",
-    "bot_users",
-    "end_users",
-    "bots",
-)
 
 
 async def clear_ingested() -> None:

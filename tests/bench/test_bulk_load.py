@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.analytics.buckets import to_us
 from app.auth import Principal
 from app.db import connection
 from app.ingest import ingest_events
@@ -25,7 +26,7 @@ from bench.datagen import Dataset, Params, time_ordered_events
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = Params(bots=3, users=50, conversations=80, avg_messages=20, days=2, seed=5)
 END = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-END_US = (END - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+END_US = to_us(END)
 NOW = END + timedelta(minutes=1)
 NOW_US = END_US + 60_000_000
 ADMIN = Principal(subject="bench-test", roles=frozenset({"admin"}))

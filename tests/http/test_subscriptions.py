@@ -17,18 +17,13 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
+from bench.common import free_port
 from tests.conftest import token_for
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     db = Path(tmp_path_factory.mktemp("ws")) / "ws.sqlite3"
     env = {**os.environ, "ANALYTICS_DATABASE_URL": f"sqlite://{db}", "ANALYTICS_PORT": str(port)}
     proc = subprocess.Popen(
@@ -76,7 +71,6 @@ async def _session(
             )
         )
         msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
-        print(msg)
         second = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert second["type"] == "next", second
         return None, msg

@@ -100,8 +100,9 @@ def reports_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 @pytest.fixture
 async def data(db: str) -> None:
-    result = await ingest_events(dataset(), Principal(subject="t", roles=frozenset({"admin"})))
-    assert result.accepted == len(dataset())
+    events = dataset()
+    result = await ingest_events(events, Principal(subject="t", roles=frozenset({"admin"})))
+    assert result.accepted == len(events)
 
 
 async def create(
