@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from app.errors import InvalidBody
 from app.ingest import ingest_events
+from app.reports.catalog import DOWNLOAD_PATH, MEDIA_TYPES
 from app.reports.store import report_file
 from graphql_schema.context import build_context
 from graphql_schema.schema import schema
@@ -21,7 +22,7 @@ from rest_shim.executor import (
     realtime_variables,
     report_list_variables,
 )
-from rest_shim.openapi import ERROR_RESPONSES, json_schema, query_parameters
+from rest_shim.openapi import ERROR_RESPONSES, PARAM_SCHEMAS, json_schema, query_parameters
 from rest_shim.routes import (
     FILTER_PARAMS,
     PATH_VARIABLES,
@@ -158,9 +159,7 @@ _REPORT_BODY = {
                 "additionalProperties": False,
                 "properties": {
                     name: (
-                        {"type": "integer", "minimum": 1, "maximum": 3660}
-                        if name == "days"
-                        else {"type": "string", "description": doc}
+                        PARAM_SCHEMAS["days"] if name == "days" else {"type": "string", "description": doc}
                     )
                     for name, (_gql, doc) in REPORT_BODY.items()
                 },
@@ -206,7 +205,7 @@ def install_routes(app: FastAPI) -> None:
             openapi_extra=extra,
         )
     app.add_api_route(
-        PREFIX + "/reports/{report_id}/download",
+        DOWNLOAD_PATH.format(id="{report_id}"),
         download_report,
         methods=["GET"],
         summary="Download a completed report (409 until then)",
@@ -214,7 +213,7 @@ def install_routes(app: FastAPI) -> None:
         responses={
             200: {
                 "description": "The report file, as an attachment",
-                "content": {t: {} for t in ("application/pdf", "text/csv", "application/json", "text/html")},
+                "content": {media.split(";")[0]: {} for media in MEDIA_TYPES.values()},
             },
             404: {"description": "not_found"},
             409: {"description": "report_not_ready"},

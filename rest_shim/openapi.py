@@ -13,6 +13,7 @@ from graphql import (
     GraphQLScalarType,
 )
 
+from app.analytics.ranges import MAX_DAYS
 from rest_shim.documents import snake
 
 __all__ = ["ERROR_RESPONSES", "json_schema", "query_parameters"]
@@ -43,18 +44,22 @@ def json_schema(t: GraphQLOutputType, nullable: bool = True) -> dict[str, Any]:
     return out
 
 
+PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "days": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
+    "window_minutes": {"type": "integer", "minimum": 1, "maximum": 60},
+    "period": {"type": "string", "enum": ["today", "week", "month", "year"]},
+    "group_by": {"type": "string", "enum": ["hour", "day", "week", "month"]},
+    "bot_id": {"type": "string", "format": "uuid"},
+    "user_id": {"type": "string", "format": "uuid"},
+    "timezone": {"type": "string", "example": "Europe/Berlin"},
+    "start_date": {"type": "string", "example": "2025-01-01"},
+    "end_date": {"type": "string", "example": "2025-02-01"},
+}
+"""The JSON schema of each query parameter."""
+
+
 def query_parameters(params: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
-    types = {
-        "days": {"type": "integer", "minimum": 1, "maximum": 3660},
-        "window_minutes": {"type": "integer", "minimum": 1, "maximum": 60},
-        "period": {"type": "string", "enum": ["today", "week", "month", "year"]},
-        "group_by": {"type": "string", "enum": ["hour", "day", "week", "month"]},
-        "bot_id": {"type": "string", "format": "uuid"},
-        "user_id": {"type": "string", "format": "uuid"},
-        "timezone": {"type": "string", "example": "Europe/Berlin"},
-        "start_date": {"type": "string", "example": "2025-01-01"},
-        "end_date": {"type": "string", "example": "2025-02-01"},
-    }
+    types = PARAM_SCHEMAS
     return [
         {"name": name, "in": "query", "required": False, "description": doc, "schema": types.get(name, {})}
         for name, (_gql, doc) in params.items()
