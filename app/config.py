@@ -8,13 +8,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "WeakSecretError", "get_settings", "load_dev_secret"]
 
 DATA_DIR = Path("data")
 MIN_SECRET_BYTES = 32
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class WeakSecretError(ValueError):
@@ -39,9 +40,17 @@ class Settings(BaseSettings):
     # Render processes; the default leaves one core to the API so it keeps answering while PDFs render.
     report_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1, le=16)
     max_body_bytes: int = 1024 * 1024
-    max_query_depth: int = 12
+    max_query_depth: int = Field(default=12, ge=1)
     query_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+        return level
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Settings:

@@ -99,28 +99,7 @@ class InternalError(AppError):
     code = "internal_error"
     graphql_code = "INTERNAL_SERVER_ERROR"
 
-
-def error_for_graphql_code(code: str | None, message: str, extensions: dict[str, Any]) -> AppError:
-    """Rebuild an AppError from a GraphQL error's `extensions` (used by the REST shim)."""
-    rest = extensions.get("rest_error")
-    cls_by_rest: dict[str, type[AppError]] = {
-        c.code: c
-        for c in (InvalidBody, MissingToken, InvalidToken, Forbidden, NotFound, Conflict, PayloadTooLarge)
-    }
-    details = extensions.get("details") or []
-    if rest == "invalid_parameter":
-        field = details[0]["field"] if details else ""
-        return InvalidParameter(field, message)
-    if isinstance(rest, str) and rest in cls_by_rest:
-        return cls_by_rest[rest](message, details)
-    by_gql: dict[str, type[AppError]] = {
-        "BAD_USER_INPUT": InvalidBody,
-        "UNAUTHENTICATED": InvalidToken,
-        "FORBIDDEN": Forbidden,
-        "NOT_FOUND": NotFound,
-        "CONFLICT": Conflict,
-    }
-    cls = by_gql.get(code or "", InternalError)
-    if cls is InternalError:
-        return InternalError("internal error")
-    return cls(message, details)
+    @classmethod
+    def for_request(cls, request_id: str) -> InternalError:
+        """What a client sees of an unexpected failure: only the id under which the log has the stack."""
+        return cls(f"internal error (request id {request_id})" if request_id else "internal error")

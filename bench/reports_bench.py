@@ -109,7 +109,7 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def __aenter__(self) -> Server:
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
+        cmd = [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         self.proc = _start(cmd, self.env)
         async with httpx.AsyncClient(base_url=self.base) as client, asyncio.timeout(60):

@@ -8,6 +8,6 @@ from fastapi import FastAPI
 
 def create() -> FastAPI:
     from app.config import get_settings
-    from app.main import create_app
+    from server.app import create_app
 
     return create_app(get_settings())

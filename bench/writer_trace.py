@@ -21,7 +21,7 @@ from bench.common import OUT_DIR
 def create() -> FastAPI:
     import app.ingest as ingest
     from app.config import get_settings
-    from app.main import create_app
+    from server.app import create_app
 
     stats: dict[str, float] = {"busy": 0.0, "cpu": 0.0, "first": 0.0, "last": 0.0, "groups": 0, "batches": 0}
     on_thread = ingest._Writer.write_on_thread

@@ -1,17 +1,23 @@
-"""GraphQL error formatting: every error carries `extensions.code`; internals never leak."""
+"""GraphQL error formatting: every error carries `extensions.code`; internals never leak.
+
+Pure: formatting logs nothing. Unexpected errors are logged once, by `AnalyticsSchema.process_errors`
+(graphql_schema/schema.py), which sees every execution: /graphql, the REST shim and subscriptions.
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from graphql import GraphQLError
 
-from app.errors import AppError
+from app.errors import AppError, InternalError
 
-__all__ = ["format_error", "format_errors"]
+__all__ = ["format_error", "format_errors", "is_internal"]
 
-log = logging.getLogger("bot_analytics.graphql")
+
+def is_internal(error: GraphQLError) -> bool:
+    """An unexpected failure of the service, as opposed to an answer the contract defines."""
+    return error.original_error is not None and not isinstance(error.original_error, AppError)
 
 
 def format_error(error: GraphQLError, request_id: str = "") -> dict[str, Any]:
@@ -31,8 +37,7 @@ def format_error(error: GraphQLError, request_id: str = "") -> dict[str, Any]:
         # Syntax, validation and variable-coercion errors: the client's document is at fault.
         out["extensions"] = {"code": "BAD_USER_INPUT", "rest_error": "invalid_parameter"}
     else:
-        log.error("internal error request_id=%s", request_id, exc_info=original)
-        out["message"] = f"internal error (request id {request_id})" if request_id else "internal error"
+        out["message"] = InternalError.for_request(request_id).message
         out["extensions"] = {"code": "INTERNAL_SERVER_ERROR", "rest_error": "internal_error"}
         out.pop("locations", None)
     return out

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.types import ExecutionContext
 
-from app.errors import AppError
+from app.config import get_settings
 from graphql_schema.conversations import ConversationsQuery
 from graphql_schema.engagement import EngagementQuery
+from graphql_schema.errors import is_internal
 from graphql_schema.events import EventsMutation
 from graphql_schema.realtime import RealtimeQuery, RealtimeSubscription
 from graphql_schema.reports import ReportsMutation, ReportsQuery
 from graphql_schema.usage import UsageQuery
 
-__all__ = ["MAX_QUERY_DEPTH", "schema"]
+__all__ = ["schema"]
 
-MAX_QUERY_DEPTH = 12
+log = logging.getLogger("bot_analytics.graphql")
 
 
 @strawberry.type
@@ -35,21 +39,32 @@ class Subscription(RealtimeSubscription):
     pass
 
 
-_DEPTH_LIMIT = QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH)
 _TOKEN_LIMIT = MaxTokensLimiter(max_token_count=5000)
 
 
+@functools.cache
+def _depth_limit(max_depth: int) -> QueryDepthLimiter:
+    return QueryDepthLimiter(max_depth=max_depth)
+
+
+def _configured_depth_limit() -> QueryDepthLimiter:
+    """ANALYTICS_MAX_QUERY_DEPTH, read when a document runs (not at import, before settings exist)."""
+    return _depth_limit(get_settings().max_query_depth)
+
+
 class AnalyticsSchema(strawberry.Schema):
-    """Logs only unexpected errors: contract errors (401, 403, 400...) are answers, not incidents."""
+    """The one logging point of GraphQL errors, for /graphql, the REST shim and subscriptions alike:
+    each unexpected error once, with its request id. Contract errors (401, 403, 400...) are answers,
+    not incidents, and are not logged."""
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        unexpected = [
-            e for e in errors if e.original_error is not None and not isinstance(e.original_error, AppError)
-        ]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        context = execution_context.context if execution_context is not None else None
+        request_id = getattr(context, "request_id", "")
+        for error in errors:
+            if is_internal(error):
+                log.error("internal error request_id=%s", request_id, exc_info=error.original_error)
 
 
 schema = AnalyticsSchema(
@@ -59,7 +74,7 @@ schema = AnalyticsSchema(
     extensions=[
         # One shared instance each: their validation rules are then the same objects on every
         # request, so ValidationCache (keyed by document and rules) hits.
-        lambda: _DEPTH_LIMIT,
+        _configured_depth_limit,
         lambda: _TOKEN_LIMIT,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

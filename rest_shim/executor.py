@@ -10,7 +10,6 @@ from app.analytics.ranges import GROUP_BYS, MAX_DAYS, PERIODS
 from app.errors import AppError, InternalError, InvalidBody, InvalidParameter
 from app.reports.catalog import FORMATS, REPORT_TYPES, STATUSES
 from graphql_schema.context import Context
-from graphql_schema.errors import format_error
 from graphql_schema.schema import schema
 from rest_shim.documents import load_document
 from rest_shim.routes import FILTER_PARAMS, REALTIME_PARAMS, REPORT_BODY, REPORT_LIST_PARAMS, Route
@@ -155,11 +154,11 @@ async def execute_route(route: Route, variables: dict[str, Any], ctx: Context) -
         original = first.original_error
         if isinstance(original, AppError):
             raise original
-        formatted = format_error(first, ctx.request_id)
         if original is None:
             if route.params == "body":
                 raise InvalidBody(first.message)
             raise InvalidParameter("", first.message)
-        raise InternalError(formatted["message"])
+        # Already logged with its stack by the schema; the client sees only the request id.
+        raise InternalError.for_request(ctx.request_id)
     assert result.data is not None
     return _lower_enums(result.data["result"])

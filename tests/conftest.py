@@ -112,7 +112,7 @@ async def client(db: str):  # type: ignore[no-untyped-def]
     import httpx
     from asgi_lifespan import LifespanManager
 
-    from app.main import create_app
+    from server.app import create_app
 
     app = create_app(get_settings(), manage_database=False)
     async with LifespanManager(app) as manager:

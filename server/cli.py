@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import uuid
 from collections.abc import Sequence
@@ -93,9 +94,14 @@ async def _apikey(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from app.main import create_app
+    from server.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # The service's own loggers (bot_analytics.*) and the libraries' share the root handler;
+    # uvicorn configures its loggers itself, at the same level.
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+    )
 
 
 def _print_welcome(settings: Settings) -> None:
