@@ -1,4 +1,5 @@
-"""A short-lived result cache for the analytics queries, shared by GraphQL, REST and reports.
+"""A short-lived result cache for the analytics answers of /graphql and the REST shim (which runs the
+same resolvers). Reports do not use it: each reads its numbers at its own fixed "now".
 
 Dashboards poll the same questions over and over, often from several viewers at once. Answers are
 kept for `ANALYTICS_QUERY_CACHE_SECONDS` (default 2 s; 0 turns the cache off) and dropped at once

@@ -1,5 +1,6 @@
-"""The report runner: claims `pending` reports, reads their numbers on the event loop and renders the
-files in a process pool, so the API keeps answering while a PDF renders.
+"""The report runner: claims `pending` reports and has a process pool read their numbers and render
+the files, so the API process keeps its CPU for requests while a PDF renders. (With another
+executor, as in tests, the numbers are read in this process on the "reports" connection.)
 
 Exactly once with several instances on one PostgreSQL: a report is claimed by one atomic
 `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING id`, and only the claimer may
@@ -45,9 +46,9 @@ _DATA_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] 
 
 
 def _data_lock() -> asyncio.Lock:
-    """One report of the process reads its numbers at a time, so an API query waits behind at most
-    one report query (on SQLite every query of the process shares one connection); rendering still
-    runs in parallel."""
+    """One report of the process reads its numbers at a time (on the "reports" connection), so
+    several reports' reads do not together crowd out the API's queries in this process; rendering
+    still runs in parallel."""
     loop = asyncio.get_running_loop()
     lock = _DATA_LOCKS.get(loop)
     if lock is None:
