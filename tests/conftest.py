@@ -77,7 +77,7 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     if kind == "postgres":
         try:
             url = await _fresh_postgres_database()
-        except Exception as exc:  # noqa: BLE001 - any failure to reach the server fails the run
+        except Exception as exc:  # any failure to reach the server fails the run
             pytest.fail(f"ANALYTICS_TEST_DB=postgres but PostgreSQL is unreachable: {exc!r}")
         await init_db(url)
         yield url

@@ -19,11 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 from websockets.typing import Subprotocol
-
-import httpx
 
 from bench.common import free_port
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database, token_for
@@ -36,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if postgres:
         try:
             url = asyncio.run(_fresh_postgres_database())
-        except Exception as exc:  # noqa: BLE001 - any failure to reach the server fails the run
+        except Exception as exc:  # any failure to reach the server fails the run
             pytest.fail(f"ANALYTICS_TEST_DB=postgres but PostgreSQL is unreachable: {exc!r}")
     else:
         url = f"sqlite://{Path(tmp_path_factory.mktemp('ws')) / 'ws.sqlite3'}"
