@@ -317,11 +317,14 @@ def bucket_starts(start: datetime, end: datetime, tz: ZoneInfo, group_by: str) -
                     found.append(t)
             t += timedelta(minutes=15)
         return found
-    opens = {
-        "day": lambda d: True,
-        "week": lambda d: d.isoweekday() == 1,
-        "month": lambda d: d.day == 1,
-    }[group_by]
+
+    def opens(d: date) -> bool:
+        return (
+            group_by == "day"
+            or (group_by == "week" and d.isoweekday() == 1)
+            or (group_by == "month" and d.day == 1)
+        )
+
     d = start.astimezone(tz).date()
     while not opens(d):
         d -= timedelta(days=1)
