@@ -341,7 +341,7 @@ def resolve_range(
     *,
     start_date: str | None = None,
     end_date: str | None = None,
-    days: int | None = None,
+    days: int | str | None = None,
     period: str | None = None,
     group_by: str | None = None,
     timezone: str | None = None,
