@@ -1,9 +1,11 @@
 """A brute-force reference for the analytics numbers, straight from API.md sections 5, 6 and 8.
 
 It reads the raw event dicts (as a client sent them, in any order, duplicates included), folds each
-conversation from scratch, and computes every answer with plain loops over lists. It shares no code
-with app/analytics/queries.py: only the range (start, end, zone) and the aligned bucket starts come
-in from outside, so a test compares two independent computations.
+conversation from scratch, and computes every answer with plain loops over lists. It imports nothing
+from app/: the range is resolved here from the raw parameters (API.md sections 3 and 8) with
+`zoneinfo`, the bucket starts are found by walking the calendar day by day (or the clock a quarter
+hour at a time), and the session timeout is an argument (30 minutes unless a test says otherwise).
+A test therefore compares two independent computations, range and bucket logic included.
 """
 
 from __future__ import annotations
@@ -11,15 +13,30 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.analytics.ranges import format_datetime
-
 US = 1_000_000
 EDGES = [0, 60, 300, 900, 1800, 3600]
+DEFAULT_TIMEOUT = timedelta(minutes=30)
+"""API.md section 5: a session idle for more than 30 minutes is abandoned (the app's default)."""
+
+
+def format_datetime(dt: datetime, tz: ZoneInfo, tz_name: str) -> str:
+    """RFC 3339 in `tz`: seconds always, microseconds only when nonzero, `Z` for the zone named UTC."""
+    local = dt.astimezone(tz)
+    text = f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+    if local.microsecond:
+        text += f".{local.microsecond:06d}"
+    if tz_name == "UTC":
+        return text + "Z"
+    offset = local.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{text}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def ts_of(value: str) -> datetime:
@@ -116,7 +133,7 @@ def ratio(num: float, den: float) -> float | None:
 class Reference:
     """All events of a dataset, folded; the methods answer one route each for a range and filter."""
 
-    def __init__(self, raw_events: Iterable[dict[str, Any]], timeout: timedelta) -> None:
+    def __init__(self, raw_events: Iterable[dict[str, Any]], timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
         seen: set[str] = set()
         self.events: list[RefEvent] = []
@@ -254,6 +271,120 @@ class RefRange:
 
     def label(self, dt: datetime) -> str:
         return format_datetime(dt, self.tz, self.tz_name)
+
+
+# --------------------------------------------------------------------------- ranges (API.md 3 and 8)
+
+
+def _midnight(d: date, tz: ZoneInfo) -> datetime:
+    """Local midnight of `d` read with fold=0 (a skipped midnight: the offset before the change), in UTC."""
+    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+
+
+def _bound(text: str, tz: ZoneInfo, *, is_end: bool) -> datetime:
+    """A date (as an end: the whole day, so the next local midnight) or a datetime (naive: in `tz`)."""
+    if len(text) == 10:
+        d = date.fromisoformat(text)
+        return _midnight(d + timedelta(days=1) if is_end else d, tz)
+    dt = datetime.fromisoformat(text)
+    return (dt.replace(tzinfo=tz) if dt.tzinfo is None else dt).astimezone(UTC)
+
+
+def _month_start(d: date, back: int) -> date:
+    y, m = d.year, d.month - back
+    while m < 1:
+        y, m = y - 1, m + 12
+    return date(y, m, 1)
+
+
+def bucket_starts(start: datetime, end: datetime, tz: ZoneInfo, group_by: str) -> list[datetime]:
+    """Aligned starts (UTC) of the buckets meeting `[start, end)`, found by brute force.
+
+    Hours: every quarter-hour instant at which the local clock shows hh:00:00, from the last one at or
+    before `start`. Days, weeks, months: every local day from the start's local date, back to the
+    bucket's first day (a Monday, the 1st), kept when it opens a bucket, as its local midnight.
+    """
+    if group_by == "hour":
+        t = start.replace(minute=start.minute - start.minute % 15, second=0, microsecond=0)
+        t -= timedelta(hours=2)
+        found: list[datetime] = []
+        while t < end:
+            local = t.astimezone(tz)
+            if local.minute == 0 and local.second == 0:
+                if t <= start:
+                    found = [t]
+                else:
+                    found.append(t)
+            t += timedelta(minutes=15)
+        return found
+
+    def opens(d: date) -> bool:
+        return (
+            group_by == "day"
+            or (group_by == "week" and d.isoweekday() == 1)
+            or (group_by == "month" and d.day == 1)
+        )
+
+    d = start.astimezone(tz).date()
+    while not opens(d):
+        d -= timedelta(days=1)
+    out = []
+    while (m := _midnight(d, tz)) < end:
+        if opens(d):
+            out.append(m)
+        d += timedelta(days=1)
+    return out
+
+
+def resolve_range(
+    now: datetime,
+    *,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    days: int | str | None = None,
+    period: str | None = None,
+    group_by: str | None = None,
+    timezone: str | None = None,
+    default: str = "days30",
+    default_group_by: str = "day",
+) -> RefRange:
+    """The range valid parameters stand for at `now` (API.md section 3 and 8), with its bucket starts."""
+    tz_name = timezone or "UTC"
+    tz = ZoneInfo(tz_name)
+    today = now.astimezone(tz).date()
+    tomorrow = _midnight(today + timedelta(days=1), tz)
+    if days is not None:
+        start, end = _midnight(today - timedelta(days=int(days) - 1), tz), tomorrow
+    elif period is not None:
+        first = {
+            "today": today,
+            "week": today - timedelta(days=today.isoweekday() - 1),
+            "month": date(today.year, today.month, 1),
+            "year": date(today.year, 1, 1),
+        }[period]
+        start, end = _midnight(first, tz), tomorrow
+    elif start_date is not None or end_date is not None:
+        end = tomorrow if end_date is None else _bound(end_date, tz, is_end=True)
+        if start_date is not None:
+            start = _bound(start_date, tz, is_end=False)
+        elif len(end_date or "") == 10:  # only an end date D: [D-29, D+1)
+            start = _midnight(date.fromisoformat(str(end_date)) - timedelta(days=29), tz)
+        else:  # only an end datetime T: 30 days of wall-clock time before it
+            wall = end.astimezone(tz).replace(tzinfo=None) - timedelta(days=30)
+            start = wall.replace(tzinfo=tz).astimezone(UTC)
+    elif default == "months12":
+        start, end = _midnight(_month_start(today, 11), tz), tomorrow
+    else:
+        start, end = _midnight(today - timedelta(days=29), tz), tomorrow
+    assert start < end, (start, end)
+    return RefRange(
+        start,
+        end,
+        tz,
+        tz_name,
+        group_by or default_group_by,
+        lambda g: [s.astimezone(tz) for s in bucket_starts(start, end, tz, g)],
+    )
 
 
 Filter = tuple[frozenset[str] | None, str | None]

@@ -4,6 +4,7 @@ idempotent and answered on its own (API.md section 4)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -129,13 +130,51 @@ async def test_a_failing_group_retries_each_batch_alone(
     assert await count("conversations") == 2
 
 
-async def test_batches_arriving_while_a_group_is_written_form_the_next(db: str, groups: list[int]) -> None:
+async def test_batches_arriving_while_a_group_is_written_form_the_next(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer holds the first batch alone; the seven sent while it writes form the next group."""
     bot = str(uuid.uuid4())
     convs = [conversation(bot, str(uuid.uuid4()), NOW - timedelta(minutes=10 * i), 3) for i in range(1, 9)]
+    sizes: list[int] = []
+    writing_first = threading.Event()  # set on the writer's side (SQLite: its thread)
+    release_first = threading.Event()
+    all_queued = asyncio.Event()
+    submitted: list[Any] = []
+    on_thread, awaited, submit = ingest._sqlite_group, ingest._awaited_group, ingest._Writer.submit
+
+    def gated(db: Any, jobs: list[Any]) -> Any:
+        sizes.append(len(jobs))
+        if len(sizes) == 1:
+            writing_first.set()
+            assert release_first.wait(10), "the test never released the first group"
+        return on_thread(db, jobs)
+
+    async def gated_awaited(jobs: list[Any]) -> Any:
+        sizes.append(len(jobs))
+        if len(sizes) == 1:
+            writing_first.set()
+            assert await asyncio.to_thread(release_first.wait, 10), "the first group was never released"
+        return await awaited(jobs)
+
+    def counting_submit(self: Any, job: Any) -> None:
+        submit(self, job)
+        submitted.append(job)
+        if len(submitted) == len(convs):
+            all_queued.set()
+
+    monkeypatch.setattr(ingest, "_sqlite_group", gated)
+    monkeypatch.setattr(ingest, "_awaited_group", gated_awaited)
+    monkeypatch.setattr(ingest._Writer, "submit", counting_submit)
+
     first = asyncio.ensure_future(ingest_events(convs[0], ADMIN, now=NOW))
-    await asyncio.sleep(0)  # the writer has taken the first batch alone
-    rest = await _concurrently(*convs[1:])
+    async with asyncio.timeout(10):  # hang guards only
+        assert await asyncio.to_thread(writing_first.wait, 10)  # the writer has taken the first alone
+        rest = [asyncio.ensure_future(ingest_events(c, ADMIN, now=NOW)) for c in convs[1:]]
+        await all_queued.wait()  # all seven are queued behind it
+    assert sizes == [1]
+    release_first.set()
     assert (await first).accepted == len(convs[0])
-    assert all(isinstance(r, IngestResult) and r.accepted == 5 for r in rest)
-    assert groups[0] == 1 and sum(groups) == len(convs) and len(groups) < len(convs)
+    assert [(await r).accepted for r in rest] == [len(c) for c in convs[1:]]
+    assert sizes == [1, 7]
     assert await count("conversations") == len(convs)

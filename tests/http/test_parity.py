@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,21 +17,31 @@ from app.demo import DEMO_BOTS, demo_events
 from app.ingest import ingest_events
 from graphql_schema.schema import schema
 from rest_shim.routes import ROUTES
+from tests.analytics import reference as ref
+from tests.analytics.test_queries import assert_same
 from tests.conftest import bearer
 
 ADMIN = bearer(["admin"])
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 BOT = DEMO_BOTS["support-bot"]
+OTHER_BOT = DEMO_BOTS["sales-bot"]
 ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "realtime")]
+# The demo data: 400 days up to this instant, so every fixed range below has data in it.
+DATA_END = datetime(2025, 6, 30, 12, tzinfo=UTC)
 
 PARAM_SETS: list[dict[str, str]] = [
-    {},
-    {"days": "7", "group_by": "hour"},
-    {"period": "month", "group_by": "week"},
-    {"period": "year", "group_by": "month"},
-    {"start_date": "2026-01-05", "end_date": "2026-02-20", "timezone": "Asia/Kolkata", "group_by": "week"},
-    {"start_date": "2026-01-10T07:07:00", "timezone": "America/New_York", "bot_id": BOT},
-    {"days": "30", "bot_id": BOT},
+    {"start_date": "2025-06-01", "end_date": "2025-06-29"},
+    {"start_date": "2025-06-20", "end_date": "2025-06-26", "group_by": "hour"},
+    {"start_date": "2025-05-01", "end_date": "2025-06-29", "timezone": "Europe/Berlin", "group_by": "week"},
+    {"start_date": "2025-02-15", "end_date": "2025-06-29", "group_by": "month"},
+    {"start_date": "2025-01-05", "end_date": "2025-02-20", "timezone": "Asia/Kolkata", "group_by": "week"},
+    {
+        "start_date": "2025-03-01T07:07:00",
+        "end_date": "2025-04-02T18:30:00",
+        "timezone": "America/New_York",
+        "bot_id": BOT,
+    },
+    {"start_date": "2025-06-01", "end_date": "2025-06-29", "bot_id": BOT},
 ]
 
 
@@ -69,27 +81,46 @@ def _graphql_for(field: str, params: dict[str, str], realtime: bool) -> tuple[st
     return f"query($f: AnalyticsFilter) {{ {field}(filter: $f) {{ {sel} }} }}", {"f": f}
 
 
+@dataclass
+class Loaded:
+    reference: ref.Reference
+    recent: dict[str | None, int]
+    """Active sessions in the realtime window, in all and per bot (hand-counted)."""
+
+
+def _recent_events() -> list[dict[str, Any]]:
+    """Three conversations one to three minutes old (two of BOT for one user, one of OTHER_BOT)."""
+    now = datetime.now(UTC)
+    user = str(uuid.uuid4())
+    out: list[dict[str, Any]] = []
+    for minutes, bot in ((3, BOT), (2, BOT), (1, OTHER_BOT)):
+        base = {"conversation_id": str(uuid.uuid4()), "bot_id": bot, "user_id": user}
+        t = (now - timedelta(minutes=minutes)).isoformat()
+        out.append({"id": str(uuid.uuid4()), "type": "conversation_started", "timestamp": t, **base})
+        out.append({"id": str(uuid.uuid4()), "type": "message", "role": "user", "timestamp": t, **base})
+    return out
+
+
 @pytest.fixture
-async def loaded(db: str) -> None:
-    now = datetime.now(UTC) - timedelta(days=1)
+async def loaded(db: str) -> Loaded:
     loader = Principal(subject="t", roles=frozenset({"admin"}))
-    batch: list[dict[str, Any]] = []
-    for ev in demo_events(now=now, days=400, users=60, per_day=6, seed=3):
-        batch.append(ev)
-        if len(batch) == 1000:
-            await ingest_events(batch, loader)
-            batch = []
-    if batch:
-        await ingest_events(batch, loader)
+    events = list(demo_events(now=DATA_END, days=400, users=60, per_day=6, seed=3))
+    for i in range(0, len(events), 1000):
+        await ingest_events(events[i : i + 1000], loader)
+    await ingest_events(_recent_events(), loader)
+    return Loaded(ref.Reference(events, timedelta(minutes=30)), {None: 3, BOT: 2})
 
 
 @pytest.mark.parametrize(
     "params", PARAM_SETS, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()) or "defaults"
 )
 async def test_rest_and_graphql_agree_on_every_route(
-    client: httpx.AsyncClient, loaded: None, params: dict[str, str]
+    client: httpx.AsyncClient, loaded: Loaded, params: dict[str, str]
 ) -> None:
+    """Same answer over REST and GraphQL, and that answer is the reference's (non-zero: data in range)."""
     checked = 0
+    bots = frozenset({params["bot_id"]}) if "bot_id" in params else None
+    range_params = {k: v for k, v in params.items() if k != "bot_id"}
     for route in ANALYTICS_ROUTES:
         realtime = route.params == "realtime"
         use = dict(params)
@@ -113,14 +144,43 @@ async def test_rest_and_graphql_agree_on_every_route(
         if realtime:  # `as_of` is each request's own clock
             ours.pop("as_of")
             theirs.pop("as_of")
+            assert theirs["active_sessions"] == loaded.recent[params.get("bot_id")], route.name
+        else:
+            rr = ref.resolve_range(
+                datetime.now(UTC),
+                default_group_by="week" if route.name == "engagement/retention" else "day",
+                **{k: v for k, v in use.items() if k != "bot_id"},
+            )
+            expected = ref.ROUTES[route.name](loaded.reference, rr, (bots, None), datetime.now(UTC))
+            assert_same(theirs, expected, route.name)
         assert ours == theirs, route.name
         checked += 1
     assert checked == len(ANALYTICS_ROUTES) == 12
+    # Not 0 == 0: the range holds data (for the reference, hence for both APIs).
+    usage = ref.usage(
+        loaded.reference,
+        ref.resolve_range(datetime.now(UTC), **range_params),
+        (bots, None),
+        datetime.now(UTC),
+    )
+    assert usage["total_conversations"] > 0 and usage["total_messages"] > 0 and usage["active_users"] > 0
 
 
-async def test_the_dataset_is_not_empty(client: httpx.AsyncClient, loaded: None) -> None:
-    usage = (await client.get("/api/v1/analytics/usage", params={"days": "365"}, headers=ADMIN)).json()
+async def test_the_dataset_is_not_empty(client: httpx.AsyncClient, loaded: Loaded) -> None:
+    usage = (
+        await client.get(
+            "/api/v1/analytics/usage",
+            params={"start_date": "2024-07-01", "end_date": "2025-06-29"},
+            headers=ADMIN,
+        )
+    ).json()
     assert usage["total_conversations"] > 100 and usage["active_users"] > 10
+    realtime = (await client.get("/api/v1/analytics/realtime/active", headers=ADMIN)).json()
+    assert realtime["active_sessions"] == 3
+    assert realtime["by_bot"] == [
+        {"bot_id": BOT, "active_sessions": 2},
+        {"bot_id": OTHER_BOT, "active_sessions": 1},
+    ]
 
 
 def test_rest_documents_are_generated_from_the_current_schema() -> None:

@@ -1,4 +1,8 @@
-"""The realtime subscription over graphql-transport-ws against a real server process."""
+"""The realtime subscription over graphql-transport-ws against a real server process.
+
+The server uses a SQLite file, or with `ANALYTICS_TEST_DB=postgres` a fresh PostgreSQL database
+of its own (an unreachable server fails these tests, as it fails the rest of the suite).
+"""
 
 from __future__ import annotations
 
@@ -9,23 +13,33 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 from websockets.typing import Subprotocol
 
 from bench.common import free_port
-from tests.conftest import token_for
+from tests.conftest import _drop_postgres_database, _fresh_postgres_database, token_for
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    db = Path(tmp_path_factory.mktemp("ws")) / "ws.sqlite3"
-    env = {**os.environ, "ANALYTICS_DATABASE_URL": f"sqlite://{db}", "ANALYTICS_PORT": str(port)}
+    postgres = os.environ.get("ANALYTICS_TEST_DB", "sqlite") == "postgres"
+    if postgres:
+        try:
+            url = asyncio.run(_fresh_postgres_database())
+        except Exception as exc:  # any failure to reach the server fails the run
+            pytest.fail(f"ANALYTICS_TEST_DB=postgres but PostgreSQL is unreachable: {exc!r}")
+    else:
+        url = f"sqlite://{Path(tmp_path_factory.mktemp('ws')) / 'ws.sqlite3'}"
+    env = {**os.environ, "ANALYTICS_DATABASE_URL": url, "ANALYTICS_PORT": str(port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve"],
         env=env,
@@ -45,6 +59,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"ws://127.0.0.1:{port}/graphql"
     proc.terminate()
     proc.wait(10)
+    if postgres:
+        asyncio.run(_drop_postgres_database(url))
 
 
 async def _session(
@@ -103,3 +119,46 @@ async def test_upgrade_header_credentials_are_accepted(server: str) -> None:
     headers = {"Authorization": "Bearer " + token_for(["analytics_viewer"])}
     code, msg = await _session(server, None, headers)
     assert code is None and msg is not None and msg["type"] == "next"
+
+
+async def test_pushes_count_the_sessions_ingested_through_the_server(server: str) -> None:
+    """Two conversations of one user, one minute old, posted to the same server: both pushes see them."""
+    bot, user = str(uuid.uuid4()), str(uuid.uuid4())
+    t = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    events = []
+    for _ in range(2):
+        conv = str(uuid.uuid4())
+        base = {"conversation_id": conv, "bot_id": bot, "user_id": user, "timestamp": t}
+        events += [
+            {"id": str(uuid.uuid4()), "type": "conversation_started", **base},
+            {"id": str(uuid.uuid4()), "type": "message", "role": "user", **base},
+        ]
+    http = server.replace("ws://", "http://").removesuffix("/graphql")
+    async with httpx.AsyncClient(base_url=http) as c:
+        posted = await c.post(
+            "/api/v1/analytics/events",
+            json={"events": events},
+            headers={"Authorization": "Bearer " + token_for(["analytics_ingest"])},
+        )
+    assert posted.status_code == 200, posted.text
+    async with websockets.connect(server, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        auth = {"Authorization": "Bearer " + token_for(["analytics_viewer"])}
+        await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        query = (
+            "subscription($b: String) { realtime(intervalSeconds: 1, botId: $b)"
+            " { windowMinutes activeSessions activeUsers conversationsStarted messagesPerMinute } }"
+        )
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"b": bot}}})
+        )
+        for _ in range(2):
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert msg["type"] == "next", msg
+            assert msg["payload"]["data"]["realtime"] == {
+                "windowMinutes": 5,
+                "activeSessions": 2,
+                "activeUsers": 1,
+                "conversationsStarted": 2,
+                "messagesPerMinute": 2 / 5,
+            }

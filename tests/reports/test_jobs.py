@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -96,15 +96,46 @@ async def test_reports_left_running_or_pending_by_a_crash_are_generated_at_start
     assert len(files(reports_dir)) == 2
 
 
-async def test_a_new_report_wakes_the_runner_without_waiting_for_the_poll(db: str) -> None:
-    async with running(poll_seconds=60):
-        await asyncio.sleep(0.05)  # the runner is idle, waiting for a wake-up or its poll
+class _WatchedWake(asyncio.Event):
+    """The runner's wake-up event, telling the test each time the runner starts waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+        self.waiting = asyncio.Event()
+
+    async def wait(self) -> Literal[True]:
+        self.waits += 1
+        self.waiting.set()
+        return await super().wait()
+
+
+async def test_a_new_report_wakes_the_runner_without_waiting_for_the_poll(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    polls: list[str] = []
+    original = ReportRunner._requeue_orphans
+
+    async def requeue(self: ReportRunner) -> None:
+        polls.append("poll")
+        await original(self)
+
+    monkeypatch.setattr(ReportRunner, "_requeue_orphans", requeue)
+    runner = ReportRunner(get_settings(), executor=ThreadPoolExecutor(2), poll_seconds=3600)
+    wake = _WatchedWake()
+    runner._wake = wake
+    await runner.start()
+    try:
+        async with asyncio.timeout(10):  # a hang guard, not a measure: the poll is an hour away
+            await wake.waiting.wait()  # the runner found nothing and is idle
+        assert (wake.waits, polls) == (1, ["poll"])  # the start's orphan check only
         report = await _new()
-        started = asyncio.get_running_loop().time()
         wake_runners()
-        await _until(lambda: _done(report.id), seconds=5)
-        assert asyncio.get_running_loop().time() - started < 5
-        assert await _status(report.id) == "completed"
+        await _until(lambda: _done(report.id))
+        assert await _status(report.id) == "completed" and runner.generated == [report.id]
+        assert polls == ["poll"]  # no poll ran: the wake-up did it
+    finally:
+        await runner.stop()
 
 
 async def test_a_stopped_runner_hands_its_reports_back(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
