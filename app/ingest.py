@@ -597,6 +597,8 @@ class _Job:
     duplicates: int
     now_us: int
     future: asyncio.Future[IngestResult]
+    bot_scope: frozenset[str] | None = None
+    """The caller's bots (None: every bot): the batch may touch no conversation of another bot."""
 
 
 @dataclass(eq=False)
@@ -617,13 +619,23 @@ class _Group:
 
     def add(self, job: _Job) -> IngestResult:
         """Fold one batch in, as if it were applied alone after the batches before it; raise
-        InvalidBody (changing nothing) when one of its events names another bot or user for a
-        conversation."""
+        Forbidden when one of its events touches a conversation of a bot outside the caller's scope
+        (an end event names no bot), InvalidBody when one names another bot or user for a
+        conversation; either changes nothing."""
         seen, convs = self.seen, self.convs
         fresh = [e for e in job.events if e.id not in seen]
         duplicates = job.duplicates + len(job.events) - len(fresh)
         if not fresh:
             return IngestResult(accepted=0, duplicates=duplicates)
+        scope = job.bot_scope
+        if scope is not None:
+            for e in fresh:
+                c = convs.get(e.conversation)
+                if c is not None and c.bot is not None and c.bot not in scope:
+                    raise Forbidden(
+                        f"event {e.index}: conversation_id {e.conversation} belongs to a bot "
+                        "outside this credential's bot scope"
+                    )
         owners: dict[str, list[str | None]] = {}
         errors: list[dict[str, Any]] = []
         for e in fresh:
@@ -639,7 +651,7 @@ class _Group:
                         {
                             "index": e.index,
                             "field": "bot_id",
-                            "message": f"conversation belongs to bot {owner[0]}",
+                            "message": "conversation belongs to another bot",
                         }
                     )
                     continue
@@ -651,7 +663,7 @@ class _Group:
                         {
                             "index": e.index,
                             "field": "user_id",
-                            "message": f"conversation belongs to user {owner[1]}",
+                            "message": "conversation belongs to another user",
                         }
                     )
         if errors:
@@ -789,7 +801,7 @@ def _apply(jobs: list[_Job], postgres: bool) -> _Steps[list[IngestResult | BaseE
     for job in jobs:
         try:
             outcomes.append(group.add(job))
-        except InvalidBody as exc:
+        except (InvalidBody, Forbidden) as exc:
             outcomes.append(exc)
     if group.rows:
         yield from group.write()
@@ -971,7 +983,7 @@ async def ingest_events(raw: Any, principal: Principal, now: datetime | None = N
             seen.add(e.id)
             unique.append(e)
     loop = asyncio.get_running_loop()
-    job = _Job(unique, len(events) - len(unique), now_us, loop.create_future())
+    job = _Job(unique, len(events) - len(unique), now_us, loop.create_future(), principal.bot_scope)
     writer = _writers.get(loop)
     if writer is None:
         writer = _writers[loop] = _Writer()

@@ -13,7 +13,17 @@ from datetime import UTC, datetime, timedelta
 from app.analytics.ranges import ResolvedRange, bucket_bounds, bucket_starts
 from app.models import SLOT_US
 
-__all__ = ["EPOCH", "ONE_US", "Bucket", "SlotSplit", "range_bucket", "series_buckets", "split_slots", "to_us"]
+__all__ = [
+    "EPOCH",
+    "ONE_US",
+    "Bucket",
+    "SlotSplit",
+    "from_us",
+    "range_bucket",
+    "series_buckets",
+    "split_slots",
+    "to_us",
+]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
@@ -24,6 +34,11 @@ def to_us(dt: datetime) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return (dt - EPOCH) // ONE_US
+
+
+def from_us(us: int) -> datetime:
+    """The UTC-aware instant of a count of microseconds since the epoch."""
+    return EPOCH + us * ONE_US
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,15 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.analytics.buckets import Bucket, range_bucket, series_buckets, split_slots, to_us
-from app.analytics.ranges import GROUP_BYS, ResolvedRange, format_datetime
+from app.analytics.buckets import Bucket, from_us, range_bucket, series_buckets, split_slots, to_us
+from app.analytics.ranges import (
+    GROUP_BYS,
+    MAX_COHORTS,
+    ResolvedRange,
+    day_count,
+    days_between,
+    format_datetime,
+)
 from app.analytics.sqlparts import USER_ACTIVITY, Filter, values_cte
 from app.config import get_settings
 from app.db import connection, side_connection, sql
@@ -719,6 +726,18 @@ async def conversation_resolution(r: ResolvedRange, scope: Scope, now: datetime)
 # --------------------------------------------------------------------------- engagement
 
 
+async def _event_extent(conn: BaseDBAsyncClient, bounds: tuple[int, int]) -> tuple[datetime, datetime] | None:
+    """The first and last event timestamp within `[lo, hi)` µs (two index seeks), None when none."""
+    lo, hi = int(bounds[0]), int(bounds[1])
+    where = f"FROM events WHERE ts_us >= {lo} AND ts_us < {hi} ORDER BY ts_us"
+    (row,) = await _rows(
+        conn, f"SELECT (SELECT ts_us {where} LIMIT 1) AS lo, (SELECT ts_us {where} DESC LIMIT 1) AS hi"
+    )
+    if row["lo"] is None:
+        return None
+    return from_us(int(row["lo"])), from_us(int(row["hi"]))
+
+
 async def engagement(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]:
     """`GET /engagement`: active, new and returning users, daily actives, stickiness, per-user rates."""
     conn = connection()
@@ -728,9 +747,14 @@ async def engagement(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str,
     (new,) = await _new_users(conn, whole, f)
     (c,) = await _conversations(conn, whole, f, to_us(now))
     (m,) = await _messages(conn, whole, f)
-    days = _bounds(series_buckets(r, "day"))
-    daily = await _active_users(conn, days, f)
-    avg_daily = sum(daily) / len(days) if days else 0.0
+    avg_daily = 0.0
+    if active:
+        # The mean is over every day the range touches, but only days holding events can have
+        # active users: list the days between the range's first and last event, not the range's.
+        extent = await _event_extent(conn, whole[0])
+        if extent is not None:
+            days = _bounds(series_buckets(days_between(r, *extent), "day"))
+            avg_daily = sum(await _active_users(conn, days, f)) / day_count(r)
     return {
         "range": r.echo(),
         "active_users": active,
@@ -1010,7 +1034,12 @@ RANGE_OPTIONS: dict[str, dict[str, Any]] = {
     "conversations/duration": {},
     "conversations/resolution": {"series": True},
     "engagement": {},
-    "engagement/retention": {"series": True, "default_group_by": "week", "allowed_group_bys": _NO_HOUR},
+    "engagement/retention": {
+        "series": True,
+        "default_group_by": "week",
+        "allowed_group_bys": _NO_HOUR,
+        "max_buckets": MAX_COHORTS,
+    },
     "engagement/satisfaction": {"series": True},
 }
 """`resolve_range` options per route, shared by the GraphQL resolvers and the reports."""

@@ -8,13 +8,16 @@ Conventions (API.md sections 3 and 8):
 - `days`, `period` and the defaults end at the start of tomorrow in that zone, not at `now`.
 - A naive datetime is read in the zone with `fold=0` (the first occurrence of a repeated hour;
   for a skipped hour, the offset in force before the change), as `zoneinfo` does.
+- `start_date` and `end_date` are written with a year from 1970 to 9999 (API.md section 8), and a
+  range ends by the last microsecond of 9999 in UTC and in the zone (the year 10000 cannot be
+  written in RFC 3339): `end_date=9999-12-31`, which ends at the start of 10000, is a 400.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,12 +26,15 @@ from app.errors import InvalidParameter
 __all__ = [
     "GROUP_BYS",
     "MAX_BUCKETS",
+    "MAX_COHORTS",
     "MAX_DAYS",
     "PERIODS",
     "RangeParams",
     "ResolvedRange",
     "bucket_bounds",
     "bucket_starts",
+    "day_count",
+    "days_between",
     "format_datetime",
     "parse_timezone",
     "resolve_range",
@@ -37,7 +43,12 @@ __all__ = [
 GROUP_BYS: tuple[str, ...] = ("hour", "day", "week", "month")
 PERIODS: tuple[str, ...] = ("today", "week", "month", "year")
 MAX_BUCKETS = 10_000
+MAX_COHORTS = 100
+"""Retention's bucket limit: its answer has N(N+1)/2 cohort x period cells for N buckets, so at
+most 5,050 (10,000 buckets would be 50 million)."""
 MAX_DAYS = 3660
+MIN_YEAR, MAX_YEAR = 1970, 9999
+"""The years `start_date` and `end_date` may be written with (API.md section 8)."""
 DEFAULT_TIMEZONE = "UTC"
 
 # The range parameters in the order used to name the later of two mixed ones.
@@ -170,6 +181,9 @@ def _parse_days(value: int | str) -> int:
 def _parse_bound(field: str, value: str) -> date | datetime:
     """A `YYYY-MM-DD` date, or an RFC 3339 datetime (aware if it had an offset, else naive)."""
     message = f"{field} must be a date (YYYY-MM-DD) or an RFC 3339 datetime, got {value!r}"
+    m = _DATE_RE.fullmatch(value) or _DATETIME_RE.fullmatch(value)
+    if m and not MIN_YEAR <= int(m[1]) <= MAX_YEAR:
+        raise InvalidParameter(field, f"{field} must be in the years {MIN_YEAR} to {MAX_YEAR}, got {value!r}")
     try:
         m = _DATE_RE.fullmatch(value)
         if m:
@@ -194,16 +208,32 @@ def _parse_bound(field: str, value: str) -> date | datetime:
         raise InvalidParameter(field, message) from None
 
 
+def _last_instant(tz: ZoneInfo) -> datetime:
+    """The latest instant a range may reach: the last microsecond of the year 9999 both in UTC and
+    in `tz` (the year 10000 can be written neither in RFC 3339 nor in a `datetime`)."""
+    last = datetime.max.replace(tzinfo=UTC)
+    try:
+        return min(last, datetime.max.replace(tzinfo=tz).astimezone(UTC))
+    except OverflowError:  # a zone behind UTC: its year 9999 ends after UTC's
+        return last
+
+
 def _bound_instant(field: str, value: date | datetime, tz: ZoneInfo, *, is_end: bool) -> datetime:
-    """The UTC instant a parsed bound stands for (a date as end: the start of the next local day)."""
+    """The UTC instant a parsed bound stands for (a date as end: the start of the next local day).
+
+    A bound past `_last_instant(tz)` (e.g. `end_date=9999-12-31`, which ends in the year 10000) is a
+    400: its echo could not be written."""
+    message = f"{field} is out of range: a range ends by 9999-12-31T23:59:59.999999 in UTC and in timezone"
     try:
         if isinstance(value, datetime):
-            if value.tzinfo is None:
-                return _localize(value, tz)
-            return value.astimezone(UTC)
-        return _local_midnight(value + timedelta(days=1) if is_end else value, tz)
+            instant = _localize(value, tz) if value.tzinfo is None else value.astimezone(UTC)
+        else:
+            instant = _local_midnight(value + timedelta(days=1) if is_end else value, tz)
     except (ValueError, OverflowError):
-        raise InvalidParameter(field, f"{field} is out of range") from None
+        raise InvalidParameter(field, message) from None
+    if instant > _last_instant(tz):
+        raise InvalidParameter(field, message)
+    return instant
 
 
 def _resolve_group_by(
@@ -238,11 +268,13 @@ def resolve_range(
     series: bool = False,
     bucket_field: str = "group_by",
     allowed_group_bys: tuple[str, ...] = GROUP_BYS,
+    max_buckets: int = MAX_BUCKETS,
 ) -> ResolvedRange:
     """Resolve range parameters at instant `now` (aware; naive is taken as UTC).
 
     `default` is the range when none is given: "days30" (the last 30 days) or "months12" (the current
-    month and the 11 before it). `series=True` enforces the bucket limit, naming `bucket_field`.
+    month and the 11 before it). `series=True` enforces the bucket limit (`max_buckets`), naming
+    `bucket_field`.
     A route that takes no `group_by` passes `bucket_field="end_date"`: then a given `group_by` is
     validated but ignored, and the range's `group_by` is `default_group_by`.
     """
@@ -310,10 +342,12 @@ def resolve_range(
         count = 0
         for _ in _iter_bucket_starts(resolved, group_by):
             count += 1
-            if count > MAX_BUCKETS:
+            if count > max_buckets:
                 raise InvalidParameter(
                     bucket_field,
-                    f"the range has more than {MAX_BUCKETS} {group_by} buckets; "
+                    f"the range has more than {max_buckets} {group_by} buckets"
+                    + (", the most this route answers" if max_buckets < MAX_BUCKETS else "")
+                    + "; "
                     + (
                         "use a larger group_by or a shorter range"
                         if bucket_field == "group_by"
@@ -377,6 +411,25 @@ def _iter_bucket_starts(r: ResolvedRange, group_by: str) -> Iterator[datetime]:
             day = _next_date(day, group_by)
         except (ValueError, OverflowError):
             return
+
+
+def day_count(r: ResolvedRange) -> int:
+    """How many calendar days (in r.tz) the range touches, a cut day counting as one: the number of
+    `day` buckets, worked out without listing them."""
+    first = r.start.astimezone(r.tz).date()
+    last = (r.end - timedelta(microseconds=1)).astimezone(r.tz).date()
+    return (last - first).days + 1
+
+
+def days_between(r: ResolvedRange, first: datetime, last: datetime) -> ResolvedRange:
+    """The part of `r` that covers the whole local days from the one holding `first` to the one
+    holding `last` (instants within `r`): its `day` buckets are those of `r` on those days."""
+    lo = _local_midnight(first.astimezone(r.tz).date(), r.tz)
+    try:
+        hi = _local_midnight(last.astimezone(r.tz).date() + timedelta(days=1), r.tz)
+    except (ValueError, OverflowError):  # the year 9999's last day
+        hi = r.end
+    return replace(r, start=max(r.start, lo), end=min(r.end, hi), group_by="day")
 
 
 def bucket_starts(r: ResolvedRange, group_by: str | None = None) -> list[datetime]:

@@ -242,7 +242,7 @@ def test_bad_date(value: str) -> None:
 
 def test_out_of_range_date() -> None:
     assert (
-        error_field(start_date="0001-01-01", end_date="2025-01-01", timezone="Asia/Kolkata") == "start_date"
+        error_field(start_date="1970-01-01", end_date="2025-01-01", timezone="Asia/Kolkata") == "start_date"
     )
     assert error_field(start_date="2025-01-01", end_date="9999-12-31") == "end_date"
 
@@ -351,7 +351,7 @@ def test_bucket_limit_is_inclusive() -> None:
 def test_too_many_buckets_on_usage_daily_names_end_date() -> None:
     field = error_field(start_date="1990-01-01", end_date="2025-12-31", series=True, bucket_field="end_date")
     assert field == "end_date"
-    field = error_field(start_date="0001-01-01", end_date="9999-12-30", series=True, default_group_by="month")
+    field = error_field(start_date="1970-01-01", end_date="9999-12-30", series=True, default_group_by="month")
     assert field == "group_by"
 
 

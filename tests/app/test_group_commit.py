@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 import app.ingest as ingest
+from app.auth import Principal
 from app.db import connection
-from app.errors import InvalidBody
+from app.errors import Forbidden, InvalidBody
 from app.ingest import IngestResult, ingest_events
 from tests.app.test_ingest import ADMIN, NOW, clear_ingested, conversation, count, snapshot
 
@@ -65,7 +66,7 @@ async def test_a_bad_batch_in_a_group_is_refused_alone(db: str, groups: list[int
     refused = results[2]
     assert isinstance(refused, InvalidBody)
     assert refused.details == [
-        {"index": len(bad) - 1, "field": "bot_id", "message": f"conversation belongs to bot {bot}"}
+        {"index": len(bad) - 1, "field": "bot_id", "message": "conversation belongs to another bot"}
     ]
     assert await count("events") == len(first) + len(second) + len(third)
     grouped = await snapshot()
@@ -76,6 +77,40 @@ async def test_a_bad_batch_in_a_group_is_refused_alone(db: str, groups: list[int
     for batch in (first, second, third):
         await ingest_events(batch, ADMIN, now=NOW)
     assert await snapshot() == grouped
+
+
+async def test_an_end_from_another_bots_credential_in_the_same_group_is_refused_alone(
+    db: str, groups: list[int]
+) -> None:
+    """Bot B's conversation is created by an earlier batch of the same group, so it is not stored
+    yet when the group starts: a credential scoped to bot A still may not end it."""
+    bot_a, bot_b = str(uuid.uuid4()), str(uuid.uuid4())
+    scoped_a = Principal(subject="a", roles=frozenset({"analytics_ingest"}), bot_scope=frozenset({bot_a}))
+    first = conversation(bot_b, str(uuid.uuid4()), NOW - timedelta(minutes=20), 2, end=None)
+    own = conversation(bot_a, str(uuid.uuid4()), NOW - timedelta(minutes=10), 1, end=None)
+    end_b = {
+        "id": str(uuid.uuid4()),
+        "type": "conversation_ended",
+        "timestamp": (NOW - timedelta(minutes=1)).isoformat(),
+        "conversation_id": first[0]["conversation_id"],
+        "resolution": "escalated",
+    }
+    results = list(
+        await asyncio.gather(
+            ingest_events(first, ADMIN, now=NOW),
+            ingest_events([*own, end_b], scoped_a, now=NOW),
+            ingest_events(own, scoped_a, now=NOW),
+            return_exceptions=True,
+        )
+    )
+    assert groups == [3]
+    assert results[0] == IngestResult(accepted=len(first), duplicates=0)
+    assert isinstance(results[1], Forbidden)
+    assert bot_b not in results[1].message
+    assert results[2] == IngestResult(accepted=len(own), duplicates=0)
+    assert await count("events") == len(first) + len(own)
+    rows = await connection().execute_query_dict("SELECT end_us, resolution FROM conversations")
+    assert rows == [{"end_us": None, "resolution": None}] * 2
 
 
 async def test_a_duplicate_id_across_concurrent_batches_is_stored_once(db: str, groups: list[int]) -> None:
