@@ -1,7 +1,9 @@
 """`python -m bench [ingest|queries|reports] [options]`: run one benchmark, or all of them in sequence.
 
 Options after the benchmark's name go to it (`python -m bench ingest --events 50000`); see
-`python -m bench <name> --help`.
+`python -m bench <name> --help`. Each benchmark's `main(argv)` returns its exit status: 0 when
+every check passed, 1 when any is a FAIL. The exit status here is 1 when any benchmark failed,
+crashed or exited non-zero (so `make bench` fails when a target is missed).
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ import importlib
 import sys
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
 
 BENCHMARKS: dict[str, str] = {
     "ingest": "bench.ingest_bench",
@@ -20,53 +20,23 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-def _load(name: str) -> Callable[..., Any] | None:
-    module_name = BENCHMARKS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    entry = getattr(module, "main", None)
-    return entry if callable(entry) else None
-
-
 def run(name: str, args: list[str]) -> bool:
-    entry = _load(name)
-    if entry is None:
-        print(f"== {name}: skipped ({BENCHMARKS[name].replace('.', '/')}.py has no main() yet)\n")
-        return True
+    """Run one benchmark; True only when it returned (or exited with) status 0."""
     t0 = time.perf_counter()
     try:
-        entry(args) if name != "reports" else _call_reports(entry, args)
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            print(f"== {name}: exited with {exc.code}")
-            return False
+        code = importlib.import_module(BENCHMARKS[name]).main(args)
+    except SystemExit as exc:  # argparse: --help (0), a bad option (2)
+        code = 0 if exc.code is None else exc.code
     except Exception:
         traceback.print_exc()
-        print(f"== {name}: crashed")
+        print(f"== {name}: crashed\n")
         return False
-    print(f"== {name}: done in {time.perf_counter() - t0:.0f} s\n")
+    elapsed = time.perf_counter() - t0
+    if code != 0:  # a main() that returns no status is not a pass either
+        print(f"== {name}: FAIL (exit status {code}) after {elapsed:.0f} s\n")
+        return False
+    print(f"== {name}: PASS in {elapsed:.0f} s\n")
     return True
-
-
-def _call_reports(entry: Callable[..., Any], args: list[str]) -> Any:
-    """reports_bench.main() is another engineer's: sync or async; argv only if it takes `argv`."""
-    import asyncio
-    import inspect
-
-    try:
-        takes_argv = "argv" in inspect.signature(entry).parameters
-    except (TypeError, ValueError):
-        takes_argv = False
-    if args and not takes_argv:
-        print(f"  (reports_bench.main() takes no command line: ignoring {' '.join(args)})")
-    result = entry(args) if takes_argv else entry()
-    if inspect.iscoroutine(result):
-        result = asyncio.run(result)
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv:
         print(f"unknown benchmark {argv[0]!r}: choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
-    ok = True
-    for name in BENCHMARKS:
-        ok = run(name, []) and ok
-    return 0 if ok else 1
+    failed = [name for name in BENCHMARKS if not run(name, [])]
+    if failed:
+        print(f"== benchmarks that failed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -88,6 +88,18 @@ def full_event_rows(rows: dict[str, list[tuple[Any, ...]]], received_us: int) ->
 
 
 INSERT_CONVS = f"INSERT INTO conversations ({CONV_COLUMNS}) VALUES ({','.join('?' * 20)})"
+INSERT_BOTS = "INSERT INTO bots (id, uuid) VALUES (?, ?)"
+# The tables besides bots, events and conversations, in the order `load` writes them.
+INSERT_ROLLUPS = {
+    "end_users": "INSERT INTO end_users (id, uuid, first_active_us) VALUES (?, ?, ?)",
+    "bot_users": "INSERT INTO bot_users (bot_id, user_id, first_active_us) VALUES (?, ?, ?)",
+    "message_slots": "INSERT INTO message_slots (slot, bot_id, messages, user_messages, bot_messages, "
+    "fallback_messages) VALUES (?, ?, ?, ?, ?, ?)",
+    "user_slots": "INSERT INTO user_slots (slot, bot_id, user_id, prev_slot) VALUES (?, ?, ?, ?)",
+    "user_slots_all": "INSERT INTO user_slots_all (slot, user_id, prev_slot) VALUES (?, ?, ?)",
+    "conv_slots": "INSERT INTO conv_slots (slot, bot_id, conversations, messages, ended, resolved, escalated, "
+    "abandoned, ended_duration_us, open, open_duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+}
 CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
@@ -230,6 +242,17 @@ class Folder:
             prev_slot = slot
         return out
 
+    def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The rows of each table of `INSERT_ROLLUPS` (call after folding every conversation)."""
+        return {
+            "end_users": list(self.end_user_rows()),
+            "bot_users": list(self.bot_user_rows()),
+            "message_slots": list(self.message_slot_rows()),
+            "user_slots": list(self.user_slot_chain_rows()),
+            "user_slots_all": list(self.user_slot_all_rows()),
+            "conv_slots": self.conv_slot_rows(),
+        }
+
     def conv_slot_rows(self) -> list[tuple[int, ...]]:
         """`conv_slots`: per (start slot, bot) the folded totals of the conversations started there."""
         acc: dict[tuple[int, int], list[int]] = {}
@@ -333,7 +356,7 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     conn.execute("BEGIN")
     for name, _sql in indexes:
         conn.execute(f'DROP INDEX "{name}"')
-    conn.executemany("INSERT INTO bots (id, uuid) VALUES (?, ?)", folder.bot_rows())
+    conn.executemany(INSERT_BOTS, folder.bot_rows())
     writer = _Writer(conn)
     statements = {k: s.format(rec=int(folder.received_us)) for k, s in EVENT_STATEMENTS.items()}
     rows = new_event_rows()
@@ -360,30 +383,9 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
             writer.put(INSERT_CONVS, folder.conv_rows[i : i + CHUNK])
     finally:
         writer.close()
-    conn.executemany(
-        "INSERT INTO end_users (id, uuid, first_active_us) VALUES (?, ?, ?)", folder.end_user_rows()
-    )
-    conn.executemany(
-        "INSERT INTO bot_users (bot_id, user_id, first_active_us) VALUES (?, ?, ?)", folder.bot_user_rows()
-    )
-    conn.executemany(
-        "INSERT INTO message_slots (slot, bot_id, messages, user_messages, bot_messages, fallback_messages) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        folder.message_slot_rows(),
-    )
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    conn.executemany(
-        "INSERT INTO user_slots (slot, bot_id, user_id, prev_slot) VALUES (?, ?, ?, ?)",
-        folder.user_slot_chain_rows(),
-    )
-    conn.executemany(
-        "INSERT INTO user_slots_all (slot, user_id, prev_slot) VALUES (?, ?, ?)", folder.user_slot_all_rows()
-    )
-    conn.executemany(
-        "INSERT INTO conv_slots (slot, bot_id, conversations, messages, ended, resolved, escalated, abandoned, "
-        "ended_duration_us, open, open_duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        folder.conv_slot_rows(),
-    )
+    for table, table_rows in folder.rollup_rows().items():
+        conn.executemany(INSERT_ROLLUPS[table], table_rows)
     unknown = tables - KNOWN_TABLES
     if unknown:
         print(f"  warning: the schema has tables the bulk loader does not fill: {', '.join(sorted(unknown))}")

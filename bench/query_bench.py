@@ -9,8 +9,16 @@ through the API so /realtime has something to count. The server is a uvicorn sub
 
 Per route, sequentially, after warm-up: REST, GraphQL (POST /graphql with the very document and
 variables the REST shim runs) and the hand-written SQL of bench/reference_sql.py, interleaved so
-the machine's noise hits all three alike; p50 and p99 of each. Then /usage under 10 concurrent
-clients, and the server's peak RSS. Writes bench/out/query_results.md.
+the machine's noise hits all three alike; p50 and p99 of each. Each route's numbers are then
+checked against the SQL reference (the reference run just before and just after the request, and
+equal both times, so time passing between the two cannot be mistaken for a wrong answer): a route
+whose numbers differ is a FAIL, whatever its latency.
+
+Throughput: 10 concurrent clients cycling through a mix of every route above with several
+parameter sets (bot filter, time zone, days), with the query cache off (every request computes
+its answer): that is the ">= 200 req/s" verdict. The same mix with the production default cache
+(2 s) is printed as information only. Then the server's peak RSS. Writes
+bench/out/query_results.md. Exit status 1 when any check is a FAIL or a route errors.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,30 +60,78 @@ class RouteCase:
     sql: Callable[..., dict[str, Any]] | None = None
     days: int = 30
     p50_target_ms: float | None = None
-    # REST key -> reference SQL key, to cross-check the API's numbers
-    compare: dict[str, str] = field(default_factory=dict)
+    # reference SQL key -> the same number read from the REST answer: the cross-check
+    compare: dict[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
+
+
+def key(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda body: body.get(name)
+
+
+def total(series: str, name: str) -> Callable[[dict[str, Any]], Any]:
+    """The sum of `name` over the list `series` of the answer."""
+    return lambda body: sum(item[name] for item in body[series])
+
+
+def nonzero(series: str, name: str) -> Callable[[dict[str, Any]], Any]:
+    """How many items of the list `series` have a non-zero `name`."""
+    return lambda body: sum(1 for item in body[series] if item[name])
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal; floats to 1e-9 relative (the API and SQLite may add in another order)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b)
+
+
+def _cohort_sizes(body: dict[str, Any]) -> int:
+    return sum(c["size"] for c in body["cohorts"])
+
+
+def _cohorts(body: dict[str, Any]) -> int:
+    return sum(1 for c in body["cohorts"] if c["size"])
+
+
+def _cells(body: dict[str, Any]) -> int:
+    return sum(1 for c in body["cohorts"] for r in c["retention"] if r["users"])
 
 
 CASES = [
     RouteCase("/usage", "/usage", {}, "usage", sql=reference_sql.usage, p50_target_ms=P50_TARGET_MS,
-              compare={"total_conversations": "total_conversations", "total_messages": "total_messages",
-                       "user_messages": "user_messages", "active_users": "active_users", "new_users": "new_users"}),
+              compare={k: key(k) for k in ("total_conversations", "total_messages", "user_messages", "active_users",
+                                           "new_users", "avg_messages_per_conversation",
+                                           "avg_conversation_duration_seconds")}),
     RouteCase("/usage/daily?days=30", "/usage/daily", {"days": "30"}, "usage_daily", sql=reference_sql.usage_daily,
-              p50_target_ms=P50_TARGET_MS),
+              p50_target_ms=P50_TARGET_MS,
+              compare={"conversations": total("data", "conversations"), "messages": total("data", "messages"),
+                       "active_user_days": total("data", "active_users"), "new_users": total("data", "new_users")}),
     RouteCase("/conversations/volume?group_by=hour&days=7", "/conversations/volume", {"group_by": "hour", "days": "7"},
-              "conversations_volume", sql=reference_sql.volume_hourly, days=7, p50_target_ms=P50_TARGET_MS),
+              "conversations_volume", sql=reference_sql.volume_hourly, days=7, p50_target_ms=P50_TARGET_MS,
+              compare={"conversations": total("data", "conversations"), "messages": total("data", "messages")}),
     RouteCase("/engagement/satisfaction", "/engagement/satisfaction", {}, "engagement_satisfaction",
-              sql=reference_sql.satisfaction, p50_target_ms=P50_TARGET_MS, compare={"responses": "responses"}),
+              sql=reference_sql.satisfaction, p50_target_ms=P50_TARGET_MS,
+              compare={"responses": key("responses"), "average_score": key("average_score"), "csat": key("csat"),
+                       "days": nonzero("data", "responses")}),
     RouteCase("/realtime", "/realtime", {}, "realtime", realtime=True, sql=reference_sql.realtime,
-              p50_target_ms=P50_TARGET_MS),
+              p50_target_ms=P50_TARGET_MS,
+              compare={k: key(k) for k in ("active_sessions", "active_users", "messages_per_minute",
+                                           "conversations_started")}),
     RouteCase("/engagement/retention?days=90", "/engagement/retention", {"days": "90"}, "engagement_retention",
-              sql=reference_sql.retention, days=90, p50_target_ms=RETENTION_TARGET_MS),
+              sql=reference_sql.retention, days=90, p50_target_ms=RETENTION_TARGET_MS,
+              compare={"cohorts": _cohorts, "new_users": _cohort_sizes, "cells": _cells}),
     RouteCase("/conversations", "/conversations", {}, "conversations", sql=reference_sql.conversations,
-              compare={"total_conversations": "total_conversations", "resolved": "resolved", "escalated": "escalated"}),
+              compare={**{k: key(k) for k in ("total_conversations", "active", "resolved", "escalated", "abandoned",
+                                              "avg_duration_seconds", "avg_messages_per_conversation",
+                                              "fallback_rate")},
+                       "channels": nonzero("by_channel", "conversations")}),
     RouteCase("/engagement", "/engagement", {}, "engagement", sql=reference_sql.engagement,
-              compare={"active_users": "active_users", "new_users": "new_users"}),
+              compare={k: key(k) for k in ("active_users", "new_users", "avg_daily_active_users",
+                                           "conversations_per_user", "messages_per_user")}),
     RouteCase("/conversations/duration", "/conversations/duration", {}, "conversations_duration",
-              sql=reference_sql.duration, compare={"count": "count"}),
+              sql=reference_sql.duration,
+              compare={k: key(k) for k in ("count", "avg_seconds", "median_seconds", "p90_seconds", "min_seconds",
+                                           "max_seconds")}),
 ]  # fmt: skip
 
 
@@ -87,6 +145,8 @@ class RouteResult:
     rest_body: Any = None
     sql_numbers: dict[str, Any] | None = None
     rounds: int = 0
+    checked: bool = False  # the API's numbers were compared with a stable reference
+    mismatch: list[str] = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
@@ -95,31 +155,50 @@ class RouteResult:
         return common.median(self.rest_ms) / common.median(self.gql_ms)
 
     def passed(self) -> bool:
-        if self.error or self.ratio is None:
-            return False
-        ok = self.ratio <= RATIO_TARGET
-        if self.case.p50_target_ms is not None:
-            ok = (
-                ok and max(common.median(self.rest_ms), common.median(self.gql_ms)) <= self.case.p50_target_ms
-            )
-        return ok
+        """Within its targets, and its numbers checked against the reference and equal to it."""
+        return not self.failures()
+
+    def failures(self) -> list[str]:
+        """Why the route is a FAIL (empty when it passes)."""
+        if self.error:
+            return ["error"]
+        out = []
+        if not self.checked or self.mismatch:
+            out.append("numbers != SQL")
+        if self.ratio is None or self.ratio > RATIO_TARGET:
+            out.append("ratio")
+        if self.case.p50_target_ms is not None and (
+            max(common.median(self.rest_ms), common.median(self.gql_ms)) > self.case.p50_target_ms
+        ):
+            out.append("p50")
+        return out
 
     def target_text(self) -> str:
         parts = []
         if self.case.p50_target_ms is not None:
             parts.append(f"p50 <= {self.case.p50_target_ms:g} ms")
         parts.append(f"ratio <= {RATIO_TARGET}")
+        parts.append("numbers = SQL")
         return ", ".join(parts)
 
-    def mismatches(self) -> list[str]:
-        out: list[str] = []
-        if not isinstance(self.rest_body, dict) or self.sql_numbers is None:
-            return out
-        for rest_key, sql_key in self.case.compare.items():
-            a, b = self.rest_body.get(rest_key), self.sql_numbers.get(sql_key)
-            if a != b:
-                out.append(f"{rest_key}: API {a} vs SQL {b}")
-        return out
+
+def mismatches(case: RouteCase, body: Any, sql_numbers: dict[str, Any]) -> list[str]:
+    """What differs between the REST answer and the reference (an empty list: nothing)."""
+    if not case.compare:
+        return ["nothing to compare (the case names no numbers)"]
+    if not isinstance(body, dict):
+        return [f"the answer is not an object: {str(body)[:200]}"]
+    out: list[str] = []
+    for sql_key, read in case.compare.items():
+        try:
+            a = read(body)
+        except (KeyError, TypeError) as exc:
+            out.append(f"{sql_key}: not in the answer ({exc!r})")
+            continue
+        b = sql_numbers.get(sql_key)
+        if not same(a, b):
+            out.append(f"{sql_key}: API {a} vs SQL {b}")
+    return out
 
 
 def _graphql_body(case: RouteCase) -> bytes:
@@ -179,6 +258,24 @@ def _measure_route(
         ms, res.sql_numbers = reference_sql.timed(case.sql, conn, w)
         return ms
 
+    def check() -> None:
+        """The reference, the API, the reference again: compared when the reference did not move
+        in between (live conversations time out, the realtime window slides); up to 3 tries."""
+        projection: dict[str, Any] | None = None
+        for _ in range(3):
+            sql()
+            before = res.sql_numbers
+            rest()
+            sql()
+            projection = {k: (before or {}).get(k) for k in case.compare}
+            if all(same(projection[k], (res.sql_numbers or {}).get(k)) for k in case.compare):
+                res.mismatch = mismatches(case, res.rest_body, res.sql_numbers or {})
+                res.checked = True
+                return
+        res.mismatch = [
+            f"the reference kept moving during the request (last: {projection} then {res.sql_numbers})"
+        ]
+
     try:
         t_warm = time.perf_counter()
         for _ in range(max(1, warmup)):
@@ -195,40 +292,87 @@ def _measure_route(
             steps = steps[i % 3 :] + steps[: i % 3]
             for bucket, fn in steps:
                 bucket.append(fn())
+        check()
     except (RuntimeError, httpx.HTTPError) as exc:
         res.error = str(exc)
     return res
 
 
+def mixed_requests(bot_uuids: list[str]) -> list[tuple[str, dict[str, str]]]:
+    """Every benchmarked route with three parameter sets: as measured above, one bot, and another
+    bot in another time zone (plus another `days` where the route has one): 27 distinct queries."""
+    out: list[tuple[str, dict[str, str]]] = []
+    for case in CASES:
+        other_days = {"days": "7" if case.query.get("days") != "7" else "14"} if not case.realtime else {}
+        out.append((case.path, dict(case.query)))
+        out.append((case.path, {**case.query, "bot_id": bot_uuids[0]}))
+        out.append(
+            (case.path, {**case.query, **other_days, "bot_id": bot_uuids[-1], "timezone": "Europe/Berlin"})
+        )
+    return out
+
+
+@dataclass
+class Throughput:
+    done: int
+    errors: int
+    wall: float
+    latencies: list[float]
+    first_error: str | None = None
+
+    @property
+    def rps(self) -> float:
+        return self.done / self.wall if self.wall else 0.0
+
+    def text(self) -> str:
+        return (
+            f"{self.rps:,.0f} req/s, {self.errors} errors, p50 {common.median(self.latencies):.0f} ms, "
+            f"p99 {common.percentile(self.latencies, 99):.0f} ms"
+        )
+
+
 async def _throughput(
-    base_url: str, headers: dict[str, str], clients: int, seconds: float
-) -> tuple[int, int, float, list[float]]:
-    done = errors = 0
-    latencies: list[float] = []
+    base_url: str,
+    headers: dict[str, str],
+    requests: list[tuple[str, dict[str, str]]],
+    clients: int,
+    seconds: float,
+) -> Throughput:
+    """`clients` concurrent clients for `seconds`, client i cycling through `requests` from item i."""
+    res = Throughput(0, 0, 0.0, [])
     stop_at = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30, limits=limits) as client:
 
-        async def worker() -> None:
-            nonlocal done, errors
+        async def worker(offset: int) -> None:
+            i = offset
             while time.perf_counter() < stop_at:
+                path, params = requests[i % len(requests)]
+                i += 1
                 t = time.perf_counter()
                 try:
-                    r = await client.get(common.PREFIX + "/usage")
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append((time.perf_counter() - t) * 1000)
-                done += 1
-                errors += 0 if ok else 1
+                    r = await client.get(common.PREFIX + path, params=params)
+                    problem = (
+                        None
+                        if r.status_code == 200
+                        else f"{path} {params}: HTTP {r.status_code} {r.text[:200]}"
+                    )
+                except httpx.HTTPError as exc:
+                    problem = f"{path} {params}: {exc!r}"
+                res.latencies.append((time.perf_counter() - t) * 1000)
+                res.done += 1
+                if problem is not None:
+                    res.errors += 1
+                    res.first_error = res.first_error or problem
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - t0
-    return done, errors, wall, latencies
+        await asyncio.gather(*(worker(k) for k in range(clients)))
+        res.wall = time.perf_counter() - t0
+    return res
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its tables; 0 when every check passes, 1 otherwise."""
     p = argparse.ArgumentParser(prog="python -m bench queries", description="query latency (issue 3)")
     d = Params()
     p.add_argument("--bots", type=int, default=d.bots)
@@ -245,7 +389,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="seconds per route: slow routes get fewer rounds (at least 5)",
     )
     p.add_argument("--clients", type=int, default=10)
-    p.add_argument("--seconds", type=float, default=10.0, help="duration of the concurrent /usage run")
+    p.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrent run")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
     p.add_argument(
         "--max-age-hours", type=float, default=24.0, help="rebuild a cached database older than this"
@@ -292,16 +436,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     print(f"  {case.label}: {status}", flush=True)
             conn.close()
             rss_after_routes = server.rss_mb()
-            cold = asyncio.run(_throughput(server.base_url, headers, a.clients, a.seconds))
+            mix = mixed_requests(meta["bot_uuids"])
+            uncached = asyncio.run(_throughput(server.base_url, headers, mix, a.clients, a.seconds))
         finally:
             server.stop()
-        # The same load against the production default (2 s single-flight cache).
+        # Information only: the same mix against the production default (2 s single-flight cache).
         cached_server = common.Server(db, workdir).start()
         try:
-            done, errors, wall, lat = asyncio.run(
-                _throughput(cached_server.base_url, headers, a.clients, a.seconds)
-            )
-            rps = done / wall
+            cached = asyncio.run(_throughput(cached_server.base_url, headers, mix, a.clients, a.seconds))
         finally:
             cached_server.stop()
     peak = max(server.peak_rss_mb or 0.0, cached_server.peak_rss_mb or 0.0)
@@ -326,24 +468,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{common.median(r.sql_ms):.1f}",
                 f"{r.ratio:.2f}",
                 r.target_text(),
-                common.verdict(r.passed()),
+                "PASS" if r.passed() else "FAIL (" + ", ".join(r.failures()) + ")",
             ]
         )
-        for m in r.mismatches():
-            notes.append(f"{r.case.label}: numbers differ from the reference SQL: {m}")
-    ok_rps = rps >= RPS_TARGET and errors == 0
+        for m in r.mismatch:
+            notes.append(f"{r.case.label}: reference SQL check: {m}")
+    ok_rps = uncached.rps >= RPS_TARGET and uncached.errors == 0
     ok_rss = peak < RSS_TARGET_MB
-    c_done, c_errors, c_wall, c_lat = cold
+    mix_text = f"{len(mix)} queries over {len(CASES)} routes, {a.clients} concurrent clients, {a.seconds:g} s"
     summary = [
-        [f"/usage, {a.clients} concurrent clients, {a.seconds:g} s, cache off (info)",
-         f"{c_done / c_wall:,.0f} req/s, {c_errors} errors, p50 {common.median(c_lat):.0f} ms",
-         "-", "info"],
-        [f"/usage, {a.clients} concurrent clients, {a.seconds:g} s, default 2 s cache",
-         f"{rps:,.0f} req/s, {errors} errors, p50 {common.median(lat):.0f} ms, p99 {common.percentile(lat, 99):.0f} ms",
-         f">= {RPS_TARGET:g} req/s, 0 errors", common.verdict(ok_rps)],
+        [f"mixed queries, cache off ({mix_text})", uncached.text(), f">= {RPS_TARGET:g} req/s, 0 errors",
+         common.verdict(ok_rps)],
+        [f"mixed queries, default 2 s cache ({mix_text}; information)", cached.text(), "-", "info"],
         ["server peak RSS (VmHWM)", f"{peak:.0f} MB (RSS after sequential runs {rss_after_routes[0]:.0f} MB)",
          f"< {RSS_TARGET_MB:g} MB", common.verdict(ok_rss)],
     ]  # fmt: skip
+    for run in (uncached, cached):
+        if run.first_error:
+            notes.append(f"concurrent run: {run.errors} errors, the first: {run.first_error}")
+    passed = ok_rps and ok_rss and bool(results) and all(r.passed() for r in results)
     print(
         f"\n  times in ms; n sequential requests per path (REST, GraphQL, SQL interleaved) after {a.warmup} warm-up rounds"
     )
@@ -403,8 +546,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     )  # fmt: skip
     print(f"  wrote {common.OUT_DIR / 'query_results.md'}")
-    return {"results": results, "rps": rps, "peak_rss_mb": peak}
+    print(f"  queries: {'PASS' if passed else 'FAIL'}")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
