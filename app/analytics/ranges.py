@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.errors import InvalidParameter
+from app.vocabulary import DAYS, MAX_DAYS, GroupBy, Period
 
 __all__ = [
     "GROUP_BYS",
@@ -34,10 +35,9 @@ __all__ = [
     "resolve_range",
 ]
 
-GROUP_BYS: tuple[str, ...] = ("hour", "day", "week", "month")
-PERIODS: tuple[str, ...] = ("today", "week", "month", "year")
+GROUP_BYS: tuple[str, ...] = tuple(GroupBy)
+PERIODS: tuple[str, ...] = tuple(Period)
 MAX_BUCKETS = 10_000
-MAX_DAYS = 3660
 DEFAULT_TIMEZONE = "UTC"
 
 # The range parameters in the order used to name the later of two mixed ones.
@@ -155,16 +155,11 @@ def _next_date(d: date, group_by: str) -> date:
 
 
 def _parse_days(value: int | str) -> int:
-    message = f"days must be an integer from 1 to {MAX_DAYS}"
-    if isinstance(value, bool):
-        raise InvalidParameter("days", message)
     if isinstance(value, str):
         if not _DAYS_RE.fullmatch(value):
-            raise InvalidParameter("days", message)
+            raise InvalidParameter("days", DAYS.syntax_message)
         value = int(value)
-    if not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
-        raise InvalidParameter("days", message)
-    return value
+    return DAYS.check(value)
 
 
 def _parse_bound(field: str, value: str) -> date | datetime:
