@@ -62,7 +62,7 @@ class ReportRequest:
     """What a client asks for (`POST /reports` body, GraphQL `ReportInput`), enums as lowercase strings."""
 
     type: str
-    format: str = "pdf"
+    format: str = ReportFormat.PDF.value
     start_date: str | None = None
     end_date: str | None = None
     days: int | None = None
