@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,8 +12,9 @@ from typing import Any
 import jwt
 
 from app.config import Settings
-from app.errors import Forbidden, InvalidToken, MissingToken
+from app.errors import Forbidden, InvalidParameter, InvalidToken, MissingToken
 from app.models import ApiKey
+from app.vocabulary import normalise_uuid
 
 __all__ = [
     "KNOWN_ROLES",
@@ -83,10 +83,7 @@ def hash_api_key(key: str) -> str:
 
 
 def _normalise_uuids(values: Iterable[Any]) -> frozenset[str]:
-    out = set()
-    for v in values:
-        out.add(str(uuid.UUID(str(v))))
-    return frozenset(out)
+    return frozenset(normalise_uuid(str(v), "bot_ids") for v in values)
 
 
 async def create_api_key(name: str, roles: list[str], bot_ids: list[str] | None) -> tuple[str, ApiKey]:
@@ -165,7 +162,7 @@ def _from_jwt(token: str, settings: Settings) -> Principal:
             raise InvalidToken("bot_ids claim must be a list of UUIDs")
         try:
             scope = _normalise_uuids(raw)
-        except ValueError:
+        except InvalidParameter:
             raise InvalidToken("bot_ids claim must be a list of UUIDs") from None
     return Principal(
         subject=str(claims.get("sub", "")),

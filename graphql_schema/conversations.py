@@ -9,7 +9,8 @@ from strawberry.types import Info
 
 from app.analytics import queries
 from graphql_schema.context import Context
-from graphql_schema.filters import AnalyticsFilter, GroupBy, RangeEcho, run_range_query
+from graphql_schema.enums import GroupBy
+from graphql_schema.filters import AnalyticsFilter, RangeEcho, run_range_query
 from graphql_schema.permissions import CanRead
 
 __all__ = ["ConversationsQuery"]

@@ -10,30 +10,10 @@ from strawberry.types import Info
 
 from app.ingest import ingest_events
 from graphql_schema.context import Context
+from graphql_schema.enums import EventType, MessageRole, Resolution
 from graphql_schema.permissions import CanIngest
 
 __all__ = ["EventInput", "EventsMutation", "TrackEventsResult"]
-
-
-@strawberry.enum
-class EventType(Enum):
-    CONVERSATION_STARTED = "conversation_started"
-    MESSAGE = "message"
-    CONVERSATION_ENDED = "conversation_ended"
-    SATISFACTION = "satisfaction"
-
-
-@strawberry.enum
-class MessageRole(Enum):
-    USER = "user"
-    BOT = "bot"
-
-
-@strawberry.enum
-class Resolution(Enum):
-    RESOLVED = "resolved"
-    ESCALATED = "escalated"
-    ABANDONED = "abandoned"
 
 
 @strawberry.input(description="One event; see API.md section 4 for the fields each type needs.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from enum import Enum
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
@@ -13,27 +12,13 @@ from app.analytics.cache import cached_query
 from app.analytics.queries import RANGE_OPTIONS, Scope
 from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
 from app.auth import Principal
+from app.vocabulary import normalise_uuid
 from graphql_schema.context import Context
+from graphql_schema.enums import GroupBy, Period
 
-__all__ = ["AnalyticsFilter", "GroupBy", "Period", "RangeEcho", "run_range_query", "scope_for", "to_object"]
+__all__ = ["AnalyticsFilter", "RangeEcho", "run_range_query", "scope_for", "to_object"]
 
 T = TypeVar("T")
-
-
-@strawberry.enum
-class Period(Enum):
-    TODAY = "today"
-    WEEK = "week"
-    MONTH = "month"
-    YEAR = "year"
-
-
-@strawberry.enum
-class GroupBy(Enum):
-    HOUR = "hour"
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
 
 
 @strawberry.input(description="Range and filters (API.md section 3); camelCase names of the REST parameters.")
@@ -55,23 +40,10 @@ class RangeEcho:
     timezone: str
 
 
-def _uuid_param(value: str | None, field: str) -> str | None:
-    import uuid
-
-    from app.errors import InvalidParameter
-
-    if value is None:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidParameter(field, f"{field} must be a UUID") from None
-
-
 def scope_for(principal: Principal, bot_id: str | None, user_id: str | None = None) -> Scope:
     """The bots and user a query covers: the named bot (403 outside scope), else the caller's scope."""
-    bot = _uuid_param(bot_id, "bot_id")
-    user = _uuid_param(user_id, "user_id")
+    bot = normalise_uuid(bot_id, "bot_id") if bot_id is not None else None
+    user = normalise_uuid(user_id, "user_id") if user_id is not None else None
     return Scope(bots=principal.bots_for(bot), user=user)
 
 

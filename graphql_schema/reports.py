@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -12,36 +11,11 @@ from app.models import Report as ReportRow
 from app.reports import store
 from app.reports.jobs import wake_runners
 from graphql_schema.context import Context
-from graphql_schema.filters import GroupBy, Period, RangeEcho
+from graphql_schema.enums import GroupBy, Period, ReportFormat, ReportStatus, ReportType
+from graphql_schema.filters import RangeEcho
 from graphql_schema.permissions import CanReport
 
-__all__ = ["ReportFormat", "ReportStatus", "ReportType", "ReportsMutation", "ReportsQuery"]
-
-
-@strawberry.enum
-class ReportType(Enum):
-    USAGE = "usage"
-    CONVERSATIONS = "conversations"
-    ENGAGEMENT = "engagement"
-    SATISFACTION = "satisfaction"
-    RETENTION = "retention"
-    FULL = "full"
-
-
-@strawberry.enum
-class ReportFormat(Enum):
-    PDF = "pdf"
-    CSV = "csv"
-    JSON = "json"
-    HTML = "html"
-
-
-@strawberry.enum
-class ReportStatus(Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
+__all__ = ["ReportsMutation", "ReportsQuery"]
 
 
 @strawberry.input(description="A report request: its type and format, and the range parameters of API.md 3.")

@@ -13,6 +13,7 @@ from app.errors import InvalidBody
 from app.ingest import ingest_events
 from app.reports.catalog import DOWNLOAD_PATH, MEDIA_TYPES
 from app.reports.store import report_file
+from app.vocabulary import EventType, MessageRole, Resolution
 from graphql_schema.context import build_context
 from graphql_schema.schema import schema
 from rest_shim.executor import (
@@ -22,7 +23,7 @@ from rest_shim.executor import (
     realtime_variables,
     report_list_variables,
 )
-from rest_shim.openapi import ERROR_RESPONSES, PARAM_SCHEMAS, json_schema, query_parameters
+from rest_shim.openapi import ERROR_RESPONSES, PARAM_SCHEMAS, enum_schema, json_schema, query_parameters
 from rest_shim.routes import (
     FILTER_PARAMS,
     PATH_VARIABLES,
@@ -114,29 +115,18 @@ _EVENTS_BODY = {
                             "required": ["type", "timestamp", "conversation_id"],
                             "properties": {
                                 "id": {"type": "string", "format": "uuid"},
-                                "type": {
-                                    "type": "string",
-                                    "enum": [
-                                        "conversation_started",
-                                        "message",
-                                        "conversation_ended",
-                                        "satisfaction",
-                                    ],
-                                },
+                                "type": enum_schema(EventType),
                                 "timestamp": {"type": "string", "format": "date-time"},
                                 "conversation_id": {"type": "string", "format": "uuid"},
                                 "bot_id": {"type": "string", "format": "uuid"},
                                 "user_id": {"type": "string", "format": "uuid"},
                                 "channel": {"type": "string"},
-                                "role": {"type": "string", "enum": ["user", "bot"]},
+                                "role": enum_schema(MessageRole),
                                 "intent": {"type": "string"},
                                 "fallback": {"type": "boolean"},
                                 "latency_ms": {"type": "integer", "minimum": 0},
                                 "tokens": {"type": "integer", "minimum": 0},
-                                "resolution": {
-                                    "type": "string",
-                                    "enum": ["resolved", "escalated", "abandoned"],
-                                },
+                                "resolution": enum_schema(Resolution),
                                 "score": {"type": "integer", "minimum": 1, "maximum": 5},
                                 "comment": {"type": "string", "maxLength": 2000},
                             },
@@ -149,6 +139,15 @@ _EVENTS_BODY = {
 }
 
 
+def _body_property(name: str, doc: str) -> dict[str, Any]:
+    if name == "days":
+        return PARAM_SCHEMAS["days"]
+    out: dict[str, Any] = {"type": "string", "description": doc}
+    if "enum" in PARAM_SCHEMAS.get(name, {}):
+        out["enum"] = PARAM_SCHEMAS[name]["enum"]
+    return out
+
+
 _REPORT_BODY = {
     "required": True,
     "content": {
@@ -157,12 +156,7 @@ _REPORT_BODY = {
                 "type": "object",
                 "required": ["type"],
                 "additionalProperties": False,
-                "properties": {
-                    name: (
-                        PARAM_SCHEMAS["days"] if name == "days" else {"type": "string", "description": doc}
-                    )
-                    for name, (_gql, doc) in REPORT_BODY.items()
-                },
+                "properties": {name: _body_property(name, doc) for name, (_gql, doc) in REPORT_BODY.items()},
             }
         }
     },

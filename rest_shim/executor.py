@@ -3,26 +3,70 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from app.analytics.ranges import GROUP_BYS, MAX_DAYS, PERIODS
+from graphql import (
+    FieldNode,
+    GraphQLEnumType,
+    GraphQLSchema,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    get_named_type,
+    parse,
+    visit,
+)
+
 from app.errors import AppError, InternalError, InvalidBody, InvalidParameter
-from app.reports.catalog import FORMATS, REPORT_TYPES, STATUSES
+from app.vocabulary import (
+    DAYS,
+    REPORT_LIMIT,
+    REPORT_OFFSET,
+    WINDOW_MINUTES,
+    GroupBy,
+    IntRange,
+    Period,
+    ReportFormat,
+    ReportStatus,
+    ReportType,
+)
 from graphql_schema.context import Context
 from graphql_schema.schema import schema
 from rest_shim.documents import load_document
 from rest_shim.routes import FILTER_PARAMS, REALTIME_PARAMS, REPORT_BODY, REPORT_LIST_PARAMS, Route
 
 __all__ = [
+    "EnumPaths",
     "body_variables",
+    "enum_paths",
     "execute_route",
     "filter_variables",
     "realtime_variables",
     "report_list_variables",
+    "restore_enum_values",
 ]
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
+"""The integers a query string may carry: at most 9 digits, so every one fits GraphQL's Int."""
+
+_INT_PARAMS: dict[str, IntRange] = {
+    "days": DAYS,
+    "window_minutes": WINDOW_MINUTES,
+    "limit": REPORT_LIMIT,
+    "offset": REPORT_OFFSET,
+}
+"""The integer parameters; the core checks their ranges, the shim only reads the number."""
+
+_ENUM_PARAMS: dict[str, type[StrEnum]] = {
+    "period": Period,
+    "group_by": GroupBy,
+    "status": ReportStatus,
+    "type": ReportType,
+    "format": ReportFormat,
+}
+"""The enum parameters (query string and report body): REST carries the value, GraphQL the name."""
 
 
 @cache
@@ -30,73 +74,66 @@ def _document(name: str) -> str:
     return load_document(name)
 
 
-def _int_param(name: str, value: str, message: str) -> int:
+def _int_param(name: str, value: str) -> int:
     if not _DIGITS.fullmatch(value):
-        raise InvalidParameter(name, message)
+        raise InvalidParameter(name, _INT_PARAMS[name].syntax_message)
     return int(value)
 
 
-def _enum_param(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise InvalidParameter(name, f"{name} must be one of {', '.join(allowed)}")
-    return value.upper()
+def _enum_name(name: str, value: str) -> str:
+    """The GraphQL name of the enum value `value` of parameter `name` (`day` -> `DAY`)."""
+    kind = _ENUM_PARAMS[name]
+    try:
+        return kind(value).name
+    except ValueError:
+        raise InvalidParameter(name, f"{name} must be one of {', '.join(kind)}") from None
 
 
-def filter_variables(query: dict[str, str]) -> dict[str, Any]:
-    """Query string -> `AnalyticsFilter` (enums upper-cased: the transport's only conversion)."""
-    f: dict[str, Any] = {}
-    for param, (gql_name, _doc) in FILTER_PARAMS.items():
-        value = query.get(param)
-        if value is None:
-            continue
-        if param == "days":
-            f[gql_name] = _int_param("days", value, f"days must be an integer from 1 to {MAX_DAYS}")
-        elif param == "period":
-            f[gql_name] = _enum_param("period", value, PERIODS)
-        elif param == "group_by":
-            f[gql_name] = _enum_param("group_by", value, GROUP_BYS)
-        else:
-            f[gql_name] = value
-    return {"filter": f}
-
-
-def realtime_variables(query: dict[str, str]) -> dict[str, Any]:
+def _query_variables(
+    query: dict[str, str], params: dict[str, tuple[str, str]], *, skip: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for param, (gql_name, _doc) in REALTIME_PARAMS.items():
+    for param, (gql_name, _doc) in params.items():
         value = query.get(param)
-        if value is None:
+        if value is None or param in skip:
             continue
-        if param == "window_minutes":
-            out[gql_name] = _int_param(param, value, "window_minutes must be an integer from 1 to 60")
+        if param in _INT_PARAMS:
+            out[gql_name] = _int_param(param, value)
+        elif param in _ENUM_PARAMS:
+            out[gql_name] = _enum_name(param, value)
         else:
             out[gql_name] = value
     return out
 
 
-def report_list_variables(query: dict[str, str]) -> dict[str, Any]:
-    """`GET /reports` query string -> `reports(limit, offset, status, type)` (the resolver checks ranges)."""
-    out: dict[str, Any] = {}
-    for param, (gql_name, _doc) in REPORT_LIST_PARAMS.items():
-        value = query.get(param)
-        if value is None:
-            continue
-        if param in ("limit", "offset"):
-            out[gql_name] = _int_param(param, value, f"{param} must be a non-negative integer")
-        else:
-            out[gql_name] = _enum_param(param, value, STATUSES if param == "status" else REPORT_TYPES)
+def filter_variables(query: dict[str, str]) -> dict[str, Any]:
+    """Query string -> `AnalyticsFilter` (numbers read, enum values named: the transport's only work)."""
+    return {"filter": _query_variables(query, FILTER_PARAMS)}
+
+
+def realtime_variables(query: dict[str, str]) -> dict[str, Any]:
+    """Query string -> `realtime(windowMinutes, botId, timezone, filter)`.
+
+    The other common parameters go into `filter`, which the resolver validates and ignores
+    (API.md 8: an invalid value is a 400 on every route, also where a valid one would be ignored).
+    """
+    out = _query_variables(query, REALTIME_PARAMS)
+    ignored = _query_variables(query, FILTER_PARAMS, skip=frozenset(REALTIME_PARAMS))
+    if ignored:
+        out["filter"] = ignored
     return out
 
 
-_BODY_ENUMS: dict[str, tuple[str, ...]] = {
-    "type": REPORT_TYPES,
-    "format": FORMATS,
-    "period": PERIODS,
-    "group_by": GROUP_BYS,
-}
+def report_list_variables(query: dict[str, str]) -> dict[str, Any]:
+    """`GET /reports` query string -> `reports(limit, offset, status, type)` (the core checks ranges)."""
+    return _query_variables(query, REPORT_LIST_PARAMS)
+
+
+_INT32 = 2**31
 
 
 def body_variables(body: Any) -> dict[str, Any]:
-    """`POST /reports` JSON body -> `{"input": ReportInput}`: keys camelCased, enums upper-cased.
+    """`POST /reports` JSON body -> `{"input": ReportInput}`: keys camelCased, enums named.
 
     Wrong JSON types, unknown keys and unknown enum values are 400 `invalid_body` naming the field.
     """
@@ -112,17 +149,18 @@ def body_variables(body: Any) -> dict[str, Any]:
         value = body.get(key)
         if value is None:
             continue
-        if key == "days":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
-                raise InvalidBody(f"days must be an integer from 1 to {MAX_DAYS}", [{"field": "days"}])
+        if key in _INT_PARAMS:
+            # Only what GraphQL's Int can carry; the core checks the range.
+            if isinstance(value, bool) or not isinstance(value, int) or not -_INT32 <= value < _INT32:
+                raise InvalidBody(_INT_PARAMS[key].syntax_message, [{"field": key}])
             out[gql_name] = value
         elif not isinstance(value, str):
             raise InvalidBody(f"{key} must be a string", [{"field": key}])
-        elif key in _BODY_ENUMS:
-            if value not in _BODY_ENUMS[key]:
-                allowed = ", ".join(_BODY_ENUMS[key])
-                raise InvalidBody(f"{key} must be one of {allowed}", [{"field": key}])
-            out[gql_name] = value.upper()
+        elif key in _ENUM_PARAMS:
+            try:
+                out[gql_name] = _enum_name(key, value)
+            except InvalidParameter as exc:
+                raise InvalidBody(exc.message, exc.details) from None
         else:
             out[gql_name] = value
     if "type" not in out:
@@ -130,18 +168,53 @@ def body_variables(body: Any) -> dict[str, Any]:
     return {"input": out}
 
 
-_ENUM_KEYS = frozenset({"group_by", "status", "type", "format", "period"})
+# --------------------------------------------------------------------------- enum values in answers
+
+EnumPaths = dict[str, "EnumPaths | GraphQLEnumType"]
+"""Response keys down to the fields whose type is an enum (lists are walked through)."""
 
 
-def _lower_enums(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: (v.lower() if k in _ENUM_KEYS and isinstance(v, str) else _lower_enums(v))
-            for k, v in value.items()
-        }
+def enum_paths(gql: GraphQLSchema, document: str) -> EnumPaths:
+    """Where a document's answer holds enum values: its selection set walked against the schema."""
+    root: EnumPaths = {}
+    stack: list[EnumPaths] = [root]
+    type_info = TypeInfo(gql)
+
+    class _Fields(Visitor):
+        def enter_field(self, node: FieldNode, *_args: Any) -> None:
+            key = node.alias.value if node.alias else node.name.value
+            named = get_named_type(type_info.get_type())
+            if isinstance(named, GraphQLEnumType):
+                stack[-1][key] = named
+            child: EnumPaths = {}
+            stack.append(child)
+
+        def leave_field(self, node: FieldNode, *_args: Any) -> None:
+            child = stack.pop()
+            key = node.alias.value if node.alias else node.name.value
+            if child:
+                stack[-1][key] = child
+
+    visit(parse(document), TypeInfoVisitor(type_info, _Fields()))
+    return root
+
+
+def restore_enum_values(value: Any, paths: EnumPaths | GraphQLEnumType) -> Any:
+    """The answer with each enum name at `paths` replaced by the enum's value (`COMPLETED` -> `completed`)."""
+    if value is None:
+        return None
     if isinstance(value, list):
-        return [_lower_enums(v) for v in value]
+        return [restore_enum_values(v, paths) for v in value]
+    if isinstance(paths, GraphQLEnumType):
+        return paths.values[value].value
+    if isinstance(value, dict):
+        return {k: restore_enum_values(v, paths[k]) if k in paths else v for k, v in value.items()}
     return value
+
+
+@cache
+def _answer_enums(document_name: str) -> EnumPaths:
+    return enum_paths(schema._schema, _document(document_name))
 
 
 async def execute_route(route: Route, variables: dict[str, Any], ctx: Context) -> Any:
@@ -161,4 +234,4 @@ async def execute_route(route: Route, variables: dict[str, Any], ctx: Context) -
         # Already logged with its stack by the schema; the client sees only the request id.
         raise InternalError.for_request(ctx.request_id)
     assert result.data is not None
-    return _lower_enums(result.data["result"])
+    return restore_enum_values(result.data, _answer_enums(route.document_name))["result"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from graphql import (
@@ -13,10 +14,19 @@ from graphql import (
     GraphQLScalarType,
 )
 
-from app.analytics.ranges import MAX_DAYS
+from app.vocabulary import (
+    DAYS,
+    WINDOW_MINUTES,
+    GroupBy,
+    IntRange,
+    Period,
+    ReportFormat,
+    ReportStatus,
+    ReportType,
+)
 from rest_shim.documents import snake
 
-__all__ = ["ERROR_RESPONSES", "json_schema", "query_parameters"]
+__all__ = ["ERROR_RESPONSES", "PARAM_SCHEMAS", "enum_schema", "json_schema", "query_parameters"]
 
 _SCALARS = {"Int": {"type": "integer"}, "Float": {"type": "number"}, "String": {"type": "string"}}
 _SCALARS["Boolean"] = {"type": "boolean"}
@@ -30,7 +40,7 @@ def json_schema(t: GraphQLOutputType, nullable: bool = True) -> dict[str, Any]:
     if isinstance(t, GraphQLList):
         out = {"type": "array", "items": json_schema(t.of_type)}
     elif isinstance(t, GraphQLEnumType):
-        out = {"type": "string", "enum": [str(v.value).lower() for v in t.values.values()]}
+        out = {"type": "string", "enum": [str(v.value) for v in t.values.values()]}
     elif isinstance(t, GraphQLScalarType):
         out = dict(_SCALARS.get(t.name, {}))
     elif isinstance(t, GraphQLObjectType):
@@ -44,11 +54,26 @@ def json_schema(t: GraphQLOutputType, nullable: bool = True) -> dict[str, Any]:
     return out
 
 
+def enum_schema(kind: type[StrEnum]) -> dict[str, Any]:
+    """A string limited to the values of a closed set of `app.vocabulary`."""
+    return {"type": "string", "enum": [m.value for m in kind]}
+
+
+def _int_schema(bounds: IntRange) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "integer", "minimum": bounds.minimum}
+    if bounds.maximum is not None:
+        out["maximum"] = bounds.maximum
+    return out
+
+
 PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
-    "days": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
-    "window_minutes": {"type": "integer", "minimum": 1, "maximum": 60},
-    "period": {"type": "string", "enum": ["today", "week", "month", "year"]},
-    "group_by": {"type": "string", "enum": ["hour", "day", "week", "month"]},
+    "days": _int_schema(DAYS),
+    "window_minutes": _int_schema(WINDOW_MINUTES),
+    "period": enum_schema(Period),
+    "group_by": enum_schema(GroupBy),
+    "status": enum_schema(ReportStatus),
+    "type": enum_schema(ReportType),
+    "format": enum_schema(ReportFormat),
     "bot_id": {"type": "string", "format": "uuid"},
     "user_id": {"type": "string", "format": "uuid"},
     "timezone": {"type": "string", "example": "Europe/Berlin"},

@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from app.vocabulary import (
+    DAYS,
+    WINDOW_MINUTES,
+    GroupBy,
+    Period,
+    ReportFormat,
+    ReportStatus,
+    ReportType,
+    spoken,
+)
+
 __all__ = [
     "FILTER_PARAMS",
     "PATH_VARIABLES",
@@ -24,15 +35,19 @@ PREFIX = "/api/v1/analytics"
 FILTER_PARAMS = {
     "start_date": ("startDate", "Start of the range (inclusive): YYYY-MM-DD or RFC 3339 datetime"),
     "end_date": ("endDate", "End of the range: a date includes that day, a datetime is exclusive"),
-    "days": ("days", "The last N calendar days, today included (1 to 3660)"),
-    "period": ("period", "today, week, month or year"),
-    "group_by": ("groupBy", "hour, day, week or month (bucket size of series)"),
+    "days": ("days", f"The last N calendar days, today included ({DAYS.minimum} to {DAYS.maximum})"),
+    "period": ("period", spoken(Period)),
+    "group_by": ("groupBy", f"{spoken(GroupBy)} (bucket size of series)"),
     "bot_id": ("botId", "Only this bot (UUID)"),
     "user_id": ("userId", "Only this end user (UUID)"),
     "timezone": ("timezone", "IANA zone name, default UTC"),
 }
 REALTIME_PARAMS = {
-    "window_minutes": ("windowMinutes", "Window in minutes, 1 to 60 (default 5)"),
+    "window_minutes": (
+        "windowMinutes",
+        f"Window in minutes, {WINDOW_MINUTES.minimum} to {WINDOW_MINUTES.maximum} "
+        f"(default {WINDOW_MINUTES.default})",
+    ),
     "bot_id": ("botId", "Only this bot (UUID)"),
     "timezone": ("timezone", "IANA zone for as_of, default UTC"),
 }
@@ -40,12 +55,12 @@ REALTIME_PARAMS = {
 REPORT_LIST_PARAMS = {
     "limit": ("limit", "Page size, 1 to 100 (default 20)"),
     "offset": ("offset", "Reports to skip (default 0)"),
-    "status": ("status", "pending, running, completed or failed"),
-    "type": ("type", "usage, conversations, engagement, satisfaction, retention or full"),
+    "status": ("status", spoken(ReportStatus)),
+    "type": ("type", spoken(ReportType)),
 }
 REPORT_BODY = {
-    "type": ("type", "usage, conversations, engagement, satisfaction, retention or full"),
-    "format": ("format", "pdf (default), csv, json or html"),
+    "type": ("type", spoken(ReportType)),
+    "format": ("format", spoken(ReportFormat).replace("pdf", "pdf (default)", 1)),
     **{k: v for k, v in FILTER_PARAMS.items() if k != "user_id"},
     "title": ("title", "Title printed on the report (default: after its type)"),
 }

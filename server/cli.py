@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import sys
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -15,6 +14,8 @@ from pydantic import ValidationError
 from app.auth import KNOWN_ROLES, create_api_key, mint_token
 from app.config import Settings, get_settings
 from app.db import close_db, init_db, migrate_db
+from app.errors import InvalidParameter
+from app.vocabulary import normalise_uuid
 
 __all__ = ["main"]
 
@@ -34,8 +35,8 @@ def _settings() -> Settings:
 
 def _uuid_arg(value: str) -> str:
     try:
-        return str(uuid.UUID(value))
-    except ValueError:
+        return normalise_uuid(value, "bot")
+    except InvalidParameter:
         raise argparse.ArgumentTypeError(f"not a UUID: {value}") from None
 
 

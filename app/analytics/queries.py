@@ -30,7 +30,6 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.buckets import Bucket, from_us, range_bucket, series_buckets, split_slots, to_us
 from app.analytics.ranges import (
-    GROUP_BYS,
     MAX_COHORTS,
     ResolvedRange,
     day_count,
@@ -41,6 +40,7 @@ from app.analytics.sqlparts import USER_ACTIVITY, Filter, values_cte
 from app.config import get_settings
 from app.db import connection, side_connection, sql
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
+from app.vocabulary import ConversationStatus, GroupBy
 
 __all__ = [
     "RANGE_OPTIONS",
@@ -62,7 +62,6 @@ __all__ = [
 
 DURATION_EDGES_SECONDS: tuple[int, ...] = (0, 60, 300, 900, 1800, 3600)
 _US = 1_000_000
-_STATUSES = ("active", "resolved", "escalated", "abandoned")
 
 Row = dict[str, Any]
 Bounds = Sequence[tuple[int, int]]
@@ -410,7 +409,7 @@ def _status_sql(now_us: int, timeout_us: int) -> tuple[str, str]:
     timed_out = f"({int(now_us)} - c.last_activity_us > {int(timeout_us)})"
     status = (
         "CASE WHEN c.end_us IS NOT NULL THEN c.resolution "
-        f"WHEN {timed_out} THEN 'abandoned' ELSE 'active' END"
+        f"WHEN {timed_out} THEN '{ConversationStatus.ABANDONED}' ELSE '{ConversationStatus.ACTIVE}' END"
     )
     duration = (
         "CASE WHEN c.end_us IS NOT NULL THEN "
@@ -446,7 +445,7 @@ async def _conversations(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, now
     exprs = [
         "COUNT(*)",
         "SUM(c.messages)",
-        *(f"SUM(CASE WHEN {status} = '{s}' THEN 1 ELSE 0 END)" for s in _STATUSES),
+        *(f"SUM(CASE WHEN {status} = '{s}' THEN 1 ELSE 0 END)" for s in ConversationStatus),
         f"COUNT({duration})",
         f"SUM({duration})",
     ]
@@ -1018,7 +1017,7 @@ ROUTES: dict[str, RangeQuery] = {
 }
 """Route name (API.md section 6) -> the function that answers it, for the range routes."""
 
-_NO_HOUR = tuple(g for g in GROUP_BYS if g != "hour")
+_NO_HOUR = tuple(g for g in GroupBy if g != GroupBy.HOUR)
 
 RANGE_OPTIONS: dict[str, dict[str, Any]] = {
     "usage": {},

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.errors import InvalidParameter
+from app.vocabulary import DAYS, MAX_DAYS, GroupBy, Period
 
 __all__ = [
     "GROUP_BYS",
@@ -40,13 +41,12 @@ __all__ = [
     "resolve_range",
 ]
 
-GROUP_BYS: tuple[str, ...] = ("hour", "day", "week", "month")
-PERIODS: tuple[str, ...] = ("today", "week", "month", "year")
+GROUP_BYS: tuple[str, ...] = tuple(GroupBy)
+PERIODS: tuple[str, ...] = tuple(Period)
 MAX_BUCKETS = 10_000
 MAX_COHORTS = 100
 """Retention's bucket limit: its answer has N(N+1)/2 cohort x period cells for N buckets, so at
 most 5,050 (10,000 buckets would be 50 million)."""
-MAX_DAYS = 3660
 MIN_YEAR, MAX_YEAR = 1970, 9999
 """The years `start_date` and `end_date` may be written with (API.md section 8)."""
 DEFAULT_TIMEZONE = "UTC"
@@ -166,16 +166,11 @@ def _next_date(d: date, group_by: str) -> date:
 
 
 def _parse_days(value: int | str) -> int:
-    message = f"days must be an integer from 1 to {MAX_DAYS}"
-    if isinstance(value, bool):
-        raise InvalidParameter("days", message)
     if isinstance(value, str):
         if not _DAYS_RE.fullmatch(value):
-            raise InvalidParameter("days", message)
+            raise InvalidParameter("days", DAYS.syntax_message)
         value = int(value)
-    if not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
-        raise InvalidParameter("days", message)
-    return value
+    return DAYS.check(value)
 
 
 def _parse_bound(field: str, value: str) -> date | datetime:

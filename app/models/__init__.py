@@ -11,6 +11,8 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
+from app.vocabulary import ReportStatus
+
 __all__ = [
     "CONV_SLOT_COLUMNS",
     "ApiKey",
@@ -249,7 +251,7 @@ class Report(Model):
     """A report job and, once completed, its file under the reports directory."""
 
     id = fields.CharField(max_length=36, primary_key=True)
-    status = fields.CharField(max_length=16, default="pending")
+    status = fields.CharField(max_length=16, default=ReportStatus.PENDING.value)
     type = fields.CharField(max_length=16)
     format = fields.CharField(max_length=8)
     title = fields.CharField(max_length=200, null=True)

@@ -12,27 +12,24 @@ from datetime import datetime
 
 from app.analytics.queries import RANGE_OPTIONS
 from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
+from app.vocabulary import GroupBy, ReportFormat, ReportType
 
 __all__ = [
     "DOWNLOAD_PATH",
-    "FORMATS",
     "MEDIA_TYPES",
     "REPORT_TYPES",
     "ROUTES_BY_TYPE",
-    "STATUSES",
     "route_range",
 ]
 
-REPORT_TYPES: tuple[str, ...] = ("usage", "conversations", "engagement", "satisfaction", "retention", "full")
-FORMATS: tuple[str, ...] = ("pdf", "csv", "json", "html")
-STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed")
+REPORT_TYPES: tuple[str, ...] = tuple(ReportType)
 DOWNLOAD_PATH = "/api/v1/analytics/reports/{id}/download"
 
 MEDIA_TYPES: dict[str, str] = {
-    "pdf": "application/pdf",
-    "csv": "text/csv; charset=utf-8",
-    "json": "application/json",
-    "html": "text/html; charset=utf-8",
+    ReportFormat.PDF: "application/pdf",
+    ReportFormat.CSV: "text/csv; charset=utf-8",
+    ReportFormat.JSON: "application/json",
+    ReportFormat.HTML: "text/html; charset=utf-8",
 }
 
 _USAGE = ("usage", "usage/daily")
@@ -45,18 +42,18 @@ _CONVERSATIONS = (
 _ENGAGEMENT = ("engagement", "engagement/retention", "engagement/satisfaction")
 
 ROUTES_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "usage": _USAGE,
-    "conversations": _CONVERSATIONS,
-    "engagement": _ENGAGEMENT,
-    "satisfaction": ("engagement/satisfaction",),
-    "retention": ("engagement/retention",),
-    "full": (*_USAGE, "usage/monthly", *_CONVERSATIONS, *_ENGAGEMENT),
+    ReportType.USAGE: _USAGE,
+    ReportType.CONVERSATIONS: _CONVERSATIONS,
+    ReportType.ENGAGEMENT: _ENGAGEMENT,
+    ReportType.SATISFACTION: ("engagement/satisfaction",),
+    ReportType.RETENTION: ("engagement/retention",),
+    ReportType.FULL: (*_USAGE, "usage/monthly", *_CONVERSATIONS, *_ENGAGEMENT),
 }
 """Route names (API.md section 6) of each report type, in the order the report shows them."""
 
 
 def route_range(route: str, params: RangeParams, now: datetime) -> ResolvedRange:
     """The range and buckets of one section of a report (retention uses `week` for `group_by=hour`)."""
-    if route == "engagement/retention" and params.group_by == "hour":
-        params = dataclasses.replace(params, group_by="week")
+    if route == "engagement/retention" and params.group_by == GroupBy.HOUR:
+        params = dataclasses.replace(params, group_by=GroupBy.WEEK.value)
     return resolve_range(params, now, **RANGE_OPTIONS[route])

@@ -20,10 +20,18 @@ from app.analytics.ranges import RangeParams, format_datetime, parse_timezone, r
 from app.auth import Principal
 from app.errors import Conflict, InvalidBody, InvalidParameter, NotFound
 from app.models import Report
-from app.reports.catalog import DOWNLOAD_PATH, FORMATS, MEDIA_TYPES, REPORT_TYPES, ROUTES_BY_TYPE, route_range
+from app.reports.catalog import DOWNLOAD_PATH, MEDIA_TYPES, ROUTES_BY_TYPE, route_range
+from app.vocabulary import (
+    REPORT_LIMIT,
+    REPORT_OFFSET,
+    ReportFormat,
+    ReportStatus,
+    ReportType,
+    member,
+    normalise_uuid,
+)
 
 __all__ = [
-    "MAX_LIMIT",
     "PARAMETER_KEYS",
     "ReportRequest",
     "create_report",
@@ -37,16 +45,15 @@ __all__ = [
     "visible_to",
 ]
 
-MAX_LIMIT = 100
 MAX_TITLE = 200
 PARAMETER_KEYS = ("start_date", "end_date", "days", "period", "group_by", "bot_id", "timezone")
 _TYPE_TITLES = {
-    "usage": "Usage report",
-    "conversations": "Conversations report",
-    "engagement": "Engagement report",
-    "satisfaction": "Satisfaction report",
-    "retention": "Retention report",
-    "full": "Full analytics report",
+    ReportType.USAGE: "Usage report",
+    ReportType.CONVERSATIONS: "Conversations report",
+    ReportType.ENGAGEMENT: "Engagement report",
+    ReportType.SATISFACTION: "Satisfaction report",
+    ReportType.RETENTION: "Retention report",
+    ReportType.FULL: "Full analytics report",
 }
 
 
@@ -55,7 +62,7 @@ class ReportRequest:
     """What a client asks for (`POST /reports` body, GraphQL `ReportInput`), enums as lowercase strings."""
 
     type: str
-    format: str = "pdf"
+    format: str = ReportFormat.PDF.value
     start_date: str | None = None
     end_date: str | None = None
     days: int | None = None
@@ -68,15 +75,6 @@ class ReportRequest:
 
 def _body_error(exc: InvalidParameter) -> InvalidBody:
     return InvalidBody(exc.message, [{"field": exc.field}])
-
-
-def _normalise_bot(bot_id: str | None) -> str | None:
-    if bot_id is None:
-        return None
-    try:
-        return str(uuid.UUID(bot_id))
-    except ValueError:
-        raise InvalidBody("bot_id must be a UUID", [{"field": "bot_id"}]) from None
 
 
 def frozen_params(parameters: dict[str, Any]) -> RangeParams:
@@ -97,13 +95,14 @@ async def create_report(principal: Principal, req: ReportRequest, now: datetime)
     `bot_id` outside the caller's scope is a 403.
     """
     principal.require_reports()
-    if req.type not in REPORT_TYPES:
-        raise InvalidBody(f"type must be one of {', '.join(REPORT_TYPES)}", [{"field": "type"}])
-    if req.format not in FORMATS:
-        raise InvalidBody(f"format must be one of {', '.join(FORMATS)}", [{"field": "format"}])
-    if req.title is not None and len(req.title) > MAX_TITLE:
-        raise InvalidBody(f"title must be at most {MAX_TITLE} characters", [{"field": "title"}])
-    bot = _normalise_bot(req.bot_id)
+    try:
+        report_type = member(ReportType, req.type, "type")
+        report_format = member(ReportFormat, req.format, "format")
+        if req.title is not None and len(req.title) > MAX_TITLE:
+            raise InvalidBody(f"title must be at most {MAX_TITLE} characters", [{"field": "title"}])
+        bot = normalise_uuid(req.bot_id, "bot_id") if req.bot_id is not None else None
+    except InvalidParameter as exc:
+        raise _body_error(exc) from None
     bots = principal.bots_for(bot)
     params = RangeParams(
         start_date=req.start_date,
@@ -126,16 +125,16 @@ async def create_report(principal: Principal, req: ReportRequest, now: datetime)
             "range": resolved.echo(),
         }
         # Every section must be computable on the frozen range (bucket limits differ by route).
-        for route in ROUTES_BY_TYPE[req.type]:
+        for route in ROUTES_BY_TYPE[report_type]:
             route_range(route, frozen_params(parameters), now)
     except InvalidParameter as exc:
         raise _body_error(exc) from None
     return await Report.create(
         id=str(uuid.uuid4()),
-        status="pending",
-        type=req.type,
-        format=req.format,
-        title=req.title if req.title else _TYPE_TITLES[req.type],
+        status=ReportStatus.PENDING.value,
+        type=report_type.value,
+        format=report_format.value,
+        title=req.title if req.title else _TYPE_TITLES[report_type],
         parameters=parameters,
         bot_scope=sorted(bots) if bots is not None else None,
         created_at=now,
@@ -170,10 +169,8 @@ async def list_reports(
 ) -> tuple[list[Report], int]:
     """One page of the caller's visible reports, newest first, and how many there are in all."""
     principal.require_reports()
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidParameter("limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
-    if offset < 0:
-        raise InvalidParameter("offset", "offset must be a non-negative integer")
+    limit = REPORT_LIMIT.check(limit)
+    offset = REPORT_OFFSET.check(offset)
     qs = Report.all()
     if status is not None:
         qs = qs.filter(status=status)
@@ -203,7 +200,7 @@ async def delete_report(principal: Principal, report_id: str, reports_dir: Path)
 async def report_file(principal: Principal, report_id: str, reports_dir: Path) -> tuple[Path, str, str]:
     """Path, media type and download file name of a completed report; 409 `report_not_ready` before."""
     row = await get_report(principal, report_id)
-    if row.status != "completed" or not row.file_path:
+    if row.status != ReportStatus.COMPLETED or not row.file_path:
         raise Conflict(f"report {report_id} is {row.status}, not completed")
     path = reports_dir / row.file_path
     if not path.is_file():
