@@ -1,6 +1,7 @@
-"""The report runner: claims `pending` reports and has a process pool read their numbers and render
-the files, so the API process keeps its CPU for requests while a PDF renders. (With another
-executor, as in tests, the numbers are read in this process on the "reports" connection.)
+"""The report runner: claims `pending` reports and hands each to the render pool
+(`app.reports.workers`), whose worker reads the report's numbers on its own database connection and
+renders the file, so the API keeps answering while a PDF renders. (A runner given another executor,
+as some tests do, reads the numbers in this process: `workers.read_data` says why.)
 
 Exactly once with several instances on one PostgreSQL: a report is claimed by one atomic
 `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING id`, and only the claimer may
@@ -18,52 +19,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
 import uuid
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from app.config import Settings
-from app.db import connection, database_url, dialect, sql, using_connection
+from app.db import connection, dialect, sql
 from app.errors import AppError
 from app.models import Report
 from app.reports import render
-from app.reports.store import data_spec, report_data, report_object
+from app.reports.store import data_spec, report_object
+from app.reports.workers import read_data, render_pool, shutdown_render_pool
 
-__all__ = ["ReportRunner", "render_pool", "shutdown_render_pool", "wake_runners"]
+__all__ = ["ReportRunner", "wake_runners"]
 
 log = logging.getLogger("bot_analytics.reports")
 
 _LOCK_CLASS = 0x6B07
 _RUNNERS: weakref.WeakSet[ReportRunner] = weakref.WeakSet()
-_POOL: ProcessPoolExecutor | None = None
-_DATA_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-def _data_lock() -> asyncio.Lock:
-    """One report of the process reads its numbers at a time (on the "reports" connection), so
-    several reports' reads do not together crowd out the API's queries in this process; rendering
-    still runs in parallel."""
-    loop = asyncio.get_running_loop()
-    lock = _DATA_LOCKS.get(loop)
-    if lock is None:
-        lock = _DATA_LOCKS[loop] = asyncio.Lock()
-    return lock
-
-
 GENERATION_TIMEOUT_SECONDS = 300.0
-_PRELOAD = [
-    "app.reports.render",
-    "matplotlib.figure",
-    "matplotlib.dates",
-    "matplotlib.backends.backend_agg",
-    "xhtml2pdf.pisa",
-]
 MAX_ERROR_CHARS = 500
 
 
@@ -71,31 +49,6 @@ def wake_runners() -> None:
     """Tell the runners of this process that a report is waiting."""
     for runner in list(_RUNNERS):
         runner.wake()
-
-
-def render_pool(workers: int) -> ProcessPoolExecutor:
-    """The process-wide render pool, created once and shared by the runners of this process.
-
-    Workers fork from a clean forkserver that has imported matplotlib and xhtml2pdf (no worker
-    inherits the event loop's threads) and run at a lower CPU priority than the API.
-    """
-    global _POOL
-    if _POOL is None:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
-        _POOL = ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=render.start_worker, initargs=(os.getpid(),)
-        )
-    return _POOL
-
-
-def shutdown_render_pool() -> None:
-    """Stop the render pool's workers (the last runner of the process does it when it stops; the
-    forkserver stays, so a later pool starts quickly)."""
-    global _POOL
-    if _POOL is not None:
-        _POOL.shutdown(wait=False, cancel_futures=True)
-        _POOL = None
 
 
 def _readable(exc: BaseException, stage: str) -> str:
@@ -280,16 +233,9 @@ class ReportRunner:
                 row = await Report.get_or_none(id=report_id)
                 if row is None:
                     return
-                loop = asyncio.get_running_loop()
-                if isinstance(self._executor, ProcessPoolExecutor):
-                    # Read in the render worker: the API process keeps its CPU for requests.
-                    data = await loop.run_in_executor(
-                        self._executor, render.read_report_data, database_url(), data_spec(row)
-                    )
-                else:
-                    async with _data_lock():
-                        with using_connection("reports"):
-                            data = await report_data(row)
+                executor = self._executor
+                assert executor is not None  # set by start()
+                data = await read_data(executor, data_spec(row))
                 completed_at = datetime.now(UTC)
                 payload = {
                     "format": row.format,
@@ -297,7 +243,8 @@ class ReportRunner:
                     "data": data,
                 }
                 stage = "rendering"
-                content: bytes = await loop.run_in_executor(self._executor, render.render_report, payload)
+                loop = asyncio.get_running_loop()
+                content: bytes = await loop.run_in_executor(executor, render.render_report, payload)
                 stage = "storing the file"
                 name = f"{row.id}-{self.instance_id[:8]}.{row.format}"
                 path = self.reports_dir / name

@@ -33,13 +33,16 @@ from app.vocabulary import (
 
 __all__ = [
     "PARAMETER_KEYS",
+    "DataSpec",
+    "ReportData",
     "ReportRequest",
     "create_report",
+    "data_spec",
     "delete_report",
     "download_name",
     "get_report",
     "list_reports",
-    "report_data",
+    "read_report_data",
     "report_file",
     "report_object",
     "visible_to",
@@ -246,31 +249,39 @@ def report_object(row: Report, **override: Any) -> dict[str, Any]:
     return out
 
 
-async def report_data(row: Report) -> dict[str, dict[str, Any]]:
-    """Each route's REST answer for the report's frozen range, from `app.analytics.queries` only.
+@dataclass(frozen=True)
+class DataSpec:
+    """What `read_report_data` needs from a report row, as plain data (it crosses into a worker
+    process)."""
+
+    type: str
+    parameters: dict[str, Any]
+    bot_scope: list[str] | None
+    created_at: datetime
+
+
+ReportData = dict[str, dict[str, Any]]
+"""Each section's REST answer, by route name."""
+
+
+def data_spec(row: Report) -> DataSpec:
+    """The `DataSpec` of a report row."""
+    return DataSpec(
+        type=row.type, parameters=row.parameters, bot_scope=row.bot_scope, created_at=row.created_at
+    )
+
+
+async def read_report_data(spec: DataSpec) -> ReportData:
+    """Each route's REST answer for the report's frozen range, from `app.analytics.queries` only, on
+    the current connection (`app.db.connection()`).
 
     `now` (which decides whether a quiet conversation counts as abandoned) is the report's creation
     time, so a report regenerated after a restart shows what was asked for.
     """
-    return await report_data_for(data_spec(row))
-
-
-def data_spec(row: Report) -> dict[str, Any]:
-    """What `report_data_for` needs, as plain data (it crosses into a worker process)."""
-    return {
-        "type": row.type,
-        "parameters": row.parameters,
-        "bot_scope": row.bot_scope,
-        "created_at": row.created_at.isoformat(),
-    }
-
-
-async def report_data_for(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """`report_data` from a `data_spec`."""
-    params = frozen_params(spec["parameters"])
-    scope = Scope(bots=None if spec["bot_scope"] is None else frozenset(spec["bot_scope"]))
-    now = datetime.fromisoformat(spec["created_at"])
-    out: dict[str, dict[str, Any]] = {}
-    for route in ROUTES_BY_TYPE[spec["type"]]:
+    params = frozen_params(spec.parameters)
+    scope = Scope(bots=None if spec.bot_scope is None else frozenset(spec.bot_scope))
+    now = spec.created_at
+    out: ReportData = {}
+    for route in ROUTES_BY_TYPE[spec.type]:
         out[route] = await queries.ROUTES[route](route_range(route, params, now), scope, now)
     return out

@@ -12,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 
 from app.reports.catalog import REPORT_TYPES, ROUTES_BY_TYPE
-from app.reports.render import CSV_COLUMNS
+from app.reports.csv_export import CSV_COLUMNS
 from tests.reports.conftest import ADMIN, RANGE, create, wait_done
 
 pytestmark = pytest.mark.usefixtures("data")
