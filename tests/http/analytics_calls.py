@@ -9,7 +9,8 @@ the service, so a scope or filter bug that reaches both APIs still fails.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,12 +19,19 @@ from graphql import GraphQLObjectType, get_named_type
 
 from app.analytics.queries import RANGE_OPTIONS
 from app.analytics.ranges import RangeParams, parse_timezone, resolve_range
+from app.auth import Principal
+from app.ingest import ingest_events
 from graphql_schema.schema import schema
 from rest_shim.routes import ROUTES, Route
 from tests.analytics import reference as ref
-from tests.analytics.test_queries import ref_range
+from tests.analytics.test_queries import DATASET, NOW, ref_range, timeout
 
 __all__ = [
+    "BOT_A",
+    "BOT_B",
+    "BOT_C",
+    "EVENTS",
+    "NOW",
     "READ_ROUTES",
     "Filter",
     "assert_nothing_seen",
@@ -31,6 +39,7 @@ __all__ = [
     "expected",
     "freeze_clock",
     "graphql_answer",
+    "load_data_set",
     "rest_answer",
 ]
 
@@ -41,6 +50,7 @@ READ_ROUTES: tuple[Route, ...] = tuple(
 assert len(READ_ROUTES) == 12
 
 Filter = tuple[frozenset[str] | None, str | None]
+BOT_A, BOT_B, BOT_C = DATASET.bots
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _RANGE_KEYS = ("start_date", "end_date", "days", "period", "group_by", "timezone")
 
@@ -62,6 +72,49 @@ def freeze_clock(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
             return now.astimezone(tz) if tz is not None else now.replace(tzinfo=None)
 
     monkeypatch.setattr(context, "datetime", Frozen)
+
+
+# --------------------------------------------------------------------------- the data
+
+
+def near_now_events() -> list[dict[str, Any]]:
+    """Sessions in the last hour for every bot, so that realtime answers tell the bots apart too."""
+    out: list[dict[str, Any]] = []
+    for n, (bot, minutes) in enumerate(((BOT_A, 1), (BOT_B, 4), (BOT_B, 12), (BOT_B, 25), (BOT_C, 20))):
+        base = {
+            "conversation_id": str(uuid.UUID(int=0xC0 << 64 | n, version=4)),
+            "bot_id": bot,
+            "user_id": str(uuid.UUID(int=0xD0 << 64 | n, version=4)),
+        }
+        t0 = NOW - timedelta(minutes=minutes + 2)
+        out.append({"type": "conversation_started", "timestamp": t0.isoformat(), **base})
+        for k in range(n + 1):
+            ts = (t0 + timedelta(seconds=30 * k)).isoformat()
+            out.append({"type": "message", "role": "user", "timestamp": ts, **base})
+        out.append(
+            {
+                "type": "message",
+                "role": "bot",
+                "timestamp": (NOW - timedelta(minutes=minutes)).isoformat(),
+                **base,
+            }
+        )
+    for i, ev in enumerate(out):
+        ev["id"] = str(uuid.UUID(int=0xE0 << 64 | i, version=4))
+    return out
+
+
+EVENTS = [*DATASET.events, *near_now_events()]
+
+
+async def load_data_set(monkeypatch: pytest.MonkeyPatch) -> ref.Reference:
+    """Store `EVENTS` as of `NOW`, freeze the request clock there, and return the reference for them."""
+    freeze_clock(monkeypatch, NOW)
+    loader = Principal(subject="t", roles=frozenset({"admin"}))
+    for batch in DATASET.batches:
+        await ingest_events(batch, loader, now=NOW)
+    await ingest_events(near_now_events(), loader, now=NOW)
+    return ref.Reference(EVENTS, timeout())
 
 
 # --------------------------------------------------------------------------- calls

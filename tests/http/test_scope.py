@@ -30,25 +30,27 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from app.auth import Principal, create_api_key
+from app.auth import create_api_key
 from app.config import get_settings
-from app.ingest import ingest_events
 from bench.common import free_port
 from tests.analytics import reference as ref
-from tests.analytics.test_queries import DATASET, NOW, timeout
+from tests.analytics.test_queries import timeout
 from tests.conftest import bearer, token_for
 from tests.http.analytics_calls import (
+    BOT_A,
+    BOT_B,
+    BOT_C,
+    NOW,
     READ_ROUTES,
     Filter,
     assert_nothing_seen,
     assert_same,
     expected,
-    freeze_clock,
     graphql_answer,
+    load_data_set,
     rest_answer,
 )
 
-BOT_A, BOT_B, BOT_C = DATASET.bots
 ONLY_A: Filter = (frozenset({BOT_A}), None)
 EVERY: Filter = (None, None)
 NOTHING: Filter = (frozenset(), None)
@@ -71,36 +73,6 @@ REALTIME_PARAMS: list[dict[str, str]] = [
 ]
 
 
-def _near_now() -> list[dict[str, Any]]:
-    """Sessions in the last hour for every bot, so that realtime answers tell the bots apart too."""
-    out: list[dict[str, Any]] = []
-    for n, (bot, minutes) in enumerate(((BOT_A, 1), (BOT_B, 4), (BOT_B, 12), (BOT_B, 25), (BOT_C, 20))):
-        base = {
-            "conversation_id": str(uuid.UUID(int=0xC0 << 64 | n, version=4)),
-            "bot_id": bot,
-            "user_id": str(uuid.UUID(int=0xD0 << 64 | n, version=4)),
-        }
-        t0 = NOW - timedelta(minutes=minutes + 2)
-        out.append({"type": "conversation_started", "timestamp": t0.isoformat(), **base})
-        for k in range(n + 1):
-            ts = (t0 + timedelta(seconds=30 * k)).isoformat()
-            out.append({"type": "message", "role": "user", "timestamp": ts, **base})
-        out.append(
-            {
-                "type": "message",
-                "role": "bot",
-                "timestamp": (NOW - timedelta(minutes=minutes)).isoformat(),
-                **base,
-            }
-        )
-    for i, ev in enumerate(out):
-        ev["id"] = str(uuid.UUID(int=0xE0 << 64 | i, version=4))
-    return out
-
-
-EVENTS = [*DATASET.events, *_near_now()]
-
-
 def params_for(route_params: str) -> list[dict[str, str]]:
     return REALTIME_PARAMS if route_params == "realtime" else RANGE_PARAMS
 
@@ -116,14 +88,10 @@ class World:
 
 @pytest.fixture
 async def world(db: str, monkeypatch: pytest.MonkeyPatch) -> World:
-    freeze_clock(monkeypatch, NOW)
-    loader = Principal(subject="t", roles=frozenset({"admin"}))
-    for batch in DATASET.batches:
-        await ingest_events(batch, loader, now=NOW)
-    await ingest_events(_near_now(), loader, now=NOW)
+    reference = await load_data_set(monkeypatch)
     key_a, _ = await create_api_key("bot A", ["analytics_admin"], [BOT_A])
     key_none, _ = await create_api_key("no bot", ["analytics_viewer"], [])
-    return World(ref.Reference(EVENTS, timeout()), key_a, key_none)
+    return World(reference, key_a, key_none)
 
 
 def scoped_a(world: World, kind: str) -> dict[str, str]:
