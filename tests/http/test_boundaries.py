@@ -29,8 +29,10 @@ async def test_a_session_idle_exactly_the_timeout_is_active_one_microsecond_more
 ) -> None:
     freeze_clock(monkeypatch, NOW)
     events = []
+    users = []
     for idle in (timedelta(minutes=30), timedelta(minutes=30, microseconds=1)):
-        base = {"conversation_id": str(uuid.uuid4()), "bot_id": BOT, "user_id": str(uuid.uuid4())}
+        users.append(str(uuid.uuid4()))
+        base = {"conversation_id": str(uuid.uuid4()), "bot_id": BOT, "user_id": users[-1]}
         events.append(
             {
                 "type": "conversation_started",
@@ -56,6 +58,14 @@ async def test_a_session_idle_exactly_the_timeout_is_active_one_microsecond_more
         assert (conv["active"], conv["abandoned"], conv["total_conversations"]) == (1, 1, 2), range_params
         # The abandoned one ended at its last activity: 5 minutes after its start.
         assert conv["avg_duration_seconds"] == 300.0
+    # Per user (the raw-conversation path, not the rollup): the exact one active, the other abandoned.
+    for user, (active_n, abandoned_n) in zip(users, ((1, 0), (0, 1)), strict=True):
+        conv = (
+            await client.get(
+                "/api/v1/analytics/conversations", params={"days": "1", "user_id": user}, headers=ADMIN
+            )
+        ).json()
+        assert (conv["active"], conv["abandoned"]) == (active_n, abandoned_n), user
     gql = await client.post(
         "/graphql",
         json={
