@@ -329,7 +329,7 @@ async def _pushes(url: str, payload: dict[str, str], count: int = 2) -> list[dic
         "subscription { realtime(intervalSeconds: 1, windowMinutes: 30) "
         "{ asOf windowMinutes activeSessions activeUsers messagesPerMinute conversationsStarted } }"
     )
-    out = []
+    out: list[dict[str, Any]] = []
     async with websockets.connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
         ack = json.loads(await asyncio.wait_for(ws.recv(), 10))

@@ -34,7 +34,7 @@ USER_ROUTES = [r for r in READ_ROUTES if r.params == "filter"]
 """The routes that take `user_id`: the ten range routes (realtime takes only `bot_id`)."""
 assert len(USER_ROUTES) == 10
 # The two end users with the most events: both talk to several bots.
-_BUSIEST = [u for u, _ in Counter(e.get("user_id") for e in EVENTS if e.get("user_id")).most_common(2)]
+_BUSIEST = [str(u) for u, _ in Counter(e.get("user_id") for e in EVENTS if e.get("user_id")).most_common(2)]
 USER, OTHER_USER = _BUSIEST
 PARAMS: list[dict[str, str]] = [
     {"days": "30"},
@@ -67,6 +67,7 @@ async def test_user_id_filters_every_route_over_rest_and_graphql(
                 assert_same(await rest_answer(client, route, params, headers), want, f"REST {where}")
                 assert_same(await graphql_answer(client, route, params, headers), want, f"GraphQL {where}")
     # Both users' answers differ from each other, so neither can be the other's.
+    assert USER is not None and OTHER_USER is not None
     for route in USER_ROUTES:
         a = expected(reference, route, {**PARAMS[0], "user_id": USER}, (None, USER), NOW)
         b = expected(reference, route, {**PARAMS[0], "user_id": OTHER_USER}, (None, OTHER_USER), NOW)
