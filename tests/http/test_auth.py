@@ -86,7 +86,8 @@ async def test_revoked_api_key_is_401_and_active_key_works(client: httpx.AsyncCl
 async def test_an_invalid_credential_beside_a_valid_one_is_still_401(client: httpx.AsyncClient) -> None:
     plain, _ = await create_api_key("dash", ["analytics_viewer"], None)
     headers = {"X-API-Key": plain, **bearer(["admin"], iss="someone-else")}
-    assert (await client.get(USAGE, headers=headers)).status_code == 401
+    r = await client.get(USAGE, headers=headers)
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ async def test_read_roles(client: httpx.AsyncClient, roles: list[str], status: i
 
 async def test_token_without_roles_claim_is_403(client: httpx.AsyncClient) -> None:
     r = await client.get(USAGE, headers=bearer(["admin"], roles=None))
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_permissions"
 
 
 @pytest.mark.parametrize(
@@ -126,6 +127,10 @@ async def test_ingest_roles(client: httpx.AsyncClient, roles: list[str], status:
     }
     r = await client.post("/api/v1/analytics/events", json={"events": [ev]}, headers=bearer(roles))
     assert r.status_code == status, r.text
+    if status == 403:
+        assert r.json()["error"] == "insufficient_permissions"
+    else:
+        assert r.json() == {"accepted": 1, "duplicates": 0}
 
 
 async def test_bot_scope_on_reads_and_ingest(client: httpx.AsyncClient) -> None:
@@ -142,14 +147,14 @@ async def test_bot_scope_on_reads_and_ingest(client: httpx.AsyncClient) -> None:
         "user_id": str(uuid.uuid4()),
     }
     r = await client.post("/api/v1/analytics/events", json={"events": [ev]}, headers=headers)
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_permissions"
 
 
 async def test_api_key_bot_scope(client: httpx.AsyncClient) -> None:
     mine, other = str(uuid.uuid4()), str(uuid.uuid4())
     plain, _ = await create_api_key("scoped", ["analytics_viewer"], [mine])
     r = await client.get(USAGE, params={"bot_id": other}, headers={"X-API-Key": plain})
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_permissions"
 
 
 async def test_graphql_errors_carry_extension_codes(client: httpx.AsyncClient) -> None:

@@ -56,7 +56,7 @@ async def test_bad_json_and_bad_shapes_are_400_not_422(client: httpx.AsyncClient
     r = await client.post(EVENTS, json=[_event()], headers=INGEST)
     assert r.status_code == 400 and r.json()["error"] == "invalid_body"
     r = await client.post(EVENTS, json={"events": "x"}, headers=INGEST)
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.json()["error"] == "invalid_body"
 
 
 async def test_bad_event_names_its_index_over_http(client: httpx.AsyncClient) -> None:

@@ -78,5 +78,24 @@ async def test_graphql_reports_the_same_field(client: httpx.AsyncClient, filter_
 
 
 async def test_group_by_is_accepted_and_ignored_where_there_is_no_series(client: httpx.AsyncClient) -> None:
+    import uuid
+
+    from app.auth import Principal
+    from app.ingest import ingest_events
+
+    ev = {
+        "type": "conversation_started",
+        "timestamp": "2025-01-01T00:00:00Z",
+        "conversation_id": str(uuid.uuid4()),
+        "bot_id": str(uuid.uuid4()),
+        "user_id": str(uuid.uuid4()),
+    }
+    await ingest_events([ev], Principal("t", frozenset({"admin"})))
+    for path in ("/usage", "/conversations", "/conversations/duration", "/engagement"):
+        params = {"start_date": "2024-12-01", "end_date": "2025-01-31"}
+        r = await client.get(A + path, params={**params, "group_by": "hour"}, headers=VIEWER)
+        assert r.status_code == 200, r.text
+        assert r.json() == (await client.get(A + path, params=params, headers=VIEWER)).json(), path
     r = await client.get(A + "/usage", params={"group_by": "hour", "days": "3660"}, headers=VIEWER)
     assert r.status_code == 200
+    assert r.json()["total_conversations"] == 1
