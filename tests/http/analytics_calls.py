@@ -18,13 +18,13 @@ import pytest
 from graphql import GraphQLObjectType, get_named_type
 
 from app.analytics.queries import RANGE_OPTIONS
-from app.analytics.ranges import RangeParams, parse_timezone, resolve_range
+from app.analytics.ranges import parse_timezone
 from app.auth import Principal
 from app.ingest import ingest_events
 from graphql_schema.schema import schema
 from rest_shim.routes import ROUTES, Route
 from tests.analytics import reference as ref
-from tests.analytics.test_queries import DATASET, NOW, ref_range, timeout
+from tests.analytics.test_queries import DATASET, NOW
 
 __all__ = [
     "BOT_A",
@@ -114,7 +114,7 @@ async def load_data_set(monkeypatch: pytest.MonkeyPatch) -> ref.Reference:
     for batch in DATASET.batches:
         await ingest_events(batch, loader, now=NOW)
     await ingest_events(near_now_events(), loader, now=NOW)
-    return ref.Reference(EVENTS, timeout())
+    return ref.Reference(EVENTS, ref.DEFAULT_TIMEOUT)
 
 
 # --------------------------------------------------------------------------- calls
@@ -201,9 +201,15 @@ def expected(
         window = int(params.get("window_minutes", "5"))
         fn = ref.realtime if route.name == "realtime" else ref.active_sessions
         return fn(reference, f, now, window, tz, tz_name)
-    rp = RangeParams(**{k: params[k] for k in _RANGE_KEYS if k in params})
-    r = resolve_range(rp, now, **RANGE_OPTIONS[route.name])
-    return ref.ROUTES[route.name](reference, ref_range(r), f, now)
+    # The reference resolves the range itself; only the route's defaults come from its options.
+    options = RANGE_OPTIONS[route.name]
+    r = ref.resolve_range(
+        now,
+        **{k: params[k] for k in _RANGE_KEYS if k in params},
+        default=options.get("default", "days30"),
+        default_group_by=options.get("default_group_by", "day"),
+    )
+    return ref.ROUTES[route.name](reference, r, f, now)
 
 
 def assert_same(actual: Any, want: Any, path: str = "$") -> None:

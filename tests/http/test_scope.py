@@ -34,7 +34,6 @@ from app.auth import create_api_key
 from app.config import get_settings
 from bench.common import free_port
 from tests.analytics import reference as ref
-from tests.analytics.test_queries import timeout
 from tests.conftest import bearer, token_for
 from tests.http.analytics_calls import (
     BOT_A,
@@ -262,7 +261,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         "ANALYTICS_PORT": str(port),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
+        [sys.executable, "-m", "server.cli", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -281,7 +280,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
             [
                 sys.executable,
                 "-m",
-                "app.cli",
+                "server.cli",
                 "apikey",
                 "create",
                 "--name",
@@ -348,7 +347,7 @@ async def test_subscription_pushes_only_the_scoped_bots(live_server: tuple[str, 
     async with httpx.AsyncClient(base_url=f"http://{address}") as http:
         r = await http.post("/api/v1/analytics/events", json={"events": events}, headers=ADMIN)
         assert r.status_code == 200 and r.json()["accepted"] == len(events), r.text
-    reference = ref.Reference(events, timeout())
+    reference = ref.Reference(events, ref.DEFAULT_TIMEOUT)
     url = f"ws://{address}/graphql"
     callers: list[tuple[str, dict[str, str], Filter]] = [
         ("jwt A", {"Authorization": "Bearer " + token_for(["analytics_viewer"], [BOT_A])}, ONLY_A),
