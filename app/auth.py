@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -126,6 +128,30 @@ async def _from_api_key(key: str) -> Principal:
     return Principal(subject=f"key:{row.id}", roles=frozenset(row.roles), bot_scope=scope, kind="api_key")
 
 
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    """A NumericDate claim (RFC 7519: a JSON number of seconds), None when absent; anything else
+    (a string, a boolean, an infinity) makes the token invalid."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidToken(f"{name} claim must be a number of seconds")
+    return float(value)
+
+
+def _check_lifetime(claims: Mapping[str, Any], settings: Settings) -> None:
+    """`exp` is a number at most ANALYTICS_JWT_MAX_LIFETIME_MINUTES after `iat` and after now:
+    a token cannot be made to live for ever (a string `exp`, or `1e30`)."""
+    exp = _numeric_date(claims, "exp")
+    iat = _numeric_date(claims, "iat")
+    assert exp is not None  # required by jwt.decode
+    longest = settings.jwt_max_lifetime_minutes * 60
+    if exp - time.time() > longest or (iat is not None and exp - iat > longest):
+        raise InvalidToken(
+            f"token lifetime exceeds the maximum of {settings.jwt_max_lifetime_minutes} minutes"
+        )
+
+
 def _from_jwt(token: str, settings: Settings) -> Principal:
     try:
         header = jwt.get_unverified_header(token)
@@ -152,6 +178,7 @@ def _from_jwt(token: str, settings: Settings) -> Principal:
         raise InvalidToken("token audience is not accepted") from None
     except jwt.PyJWTError:
         raise InvalidToken("invalid token") from None
+    _check_lifetime(claims, settings)
     roles = claims.get("roles", [])
     if not isinstance(roles, list):
         raise InvalidToken("roles claim must be a list of strings")

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     jwt_issuer: str = "general-bots"
     jwt_audience: str = "general-bots-api"
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    # A token's `exp` may lie at most this far after its `iat` and after now (docs/decisions.md).
+    jwt_max_lifetime_minutes: int = Field(default=24 * 60, ge=1, le=366 * 24 * 60)
     host: str = "127.0.0.1"
     port: int = 9000
     session_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)

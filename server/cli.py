@@ -106,15 +106,18 @@ def _serve(settings: Settings) -> None:
 
 
 def _print_welcome(settings: Settings) -> None:
-    viewer = mint_token(settings, ["analytics_viewer"], ttl_minutes=7 * 24 * 60, subject="demo-viewer")
-    admin = mint_token(settings, ["admin"], ttl_minutes=7 * 24 * 60, subject="demo-admin")
+    # As long as a token may live (ANALYTICS_JWT_MAX_LIFETIME_MINUTES, default 24 hours).
+    ttl = settings.jwt_max_lifetime_minutes
+    viewer = mint_token(settings, ["analytics_viewer"], ttl_minutes=ttl, subject="demo-viewer")
+    admin = mint_token(settings, ["admin"], ttl_minutes=ttl, subject="demo-admin")
+    lifetime = f"{ttl // 60} hours" if ttl % 60 == 0 else f"{ttl} minutes"
     base = f"http://{settings.host}:{settings.port}"
     print(
         f"""
 bot-analytics is starting on {base}
 
-  viewer token (7 days): {viewer}
-  admin token  (7 days): {admin}
+  viewer token ({lifetime}): {viewer}
+  admin token  ({lifetime}): {admin}
 
   GraphiQL:  {base}/graphql   (add the header Authorization: Bearer <token>)
   API docs:  {base}/docs
@@ -162,8 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_serve:
             _serve(settings)
     elif args.command == "token":
-        if args.ttl < 1:
-            print("error: --ttl must be at least 1 minute", file=sys.stderr)
+        if not 1 <= args.ttl <= settings.jwt_max_lifetime_minutes:
+            print(
+                f"error: --ttl must be from 1 to {settings.jwt_max_lifetime_minutes} minutes"
+                " (ANALYTICS_JWT_MAX_LIFETIME_MINUTES)",
+                file=sys.stderr,
+            )
             return 2
         print(mint_token(settings, args.role, args.bot, ttl_minutes=args.ttl))
     elif args.command == "apikey":

@@ -1,0 +1,80 @@
+"""Issue 10's reproductions of items 6, 10, 11 and 12, replayed in-process: bad input is a 400/404 with
+the contract's body (API.md section 2), never a 500; the range echo is RFC 3339; a JWT cannot live for
+ever; a credential header sent twice and a zone that is not an IANA name are refused."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import bearer
+
+API = "/api/v1/analytics"
+VIEWER = bearer(["analytics_viewer"])
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _assert_error(r: httpx.Response, status: int, error: str, field: str | None = None) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert body["error"] == error, body
+    if field is not None:
+        assert body["details"] == [{"field": field}], body
+    return body
+
+
+# --------------------------------------------------------------------------- item 11: JWT lifetime
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": str(int(time.time()) + 600)},  # a string, even a plausible one
+        {"exp": 1e30},
+        {"exp": 2**70},
+        {"exp": int(time.time()) + 25 * 3600, "iat": None},  # 25 h ahead, no iat
+        {"exp": int(time.time()) + 25 * 3600, "iat": int(time.time())},  # lives 25 h
+        {"iat": "yesterday"},
+        {"iat": int(time.time()) - 2 * 86400},  # minted two days ago, expires in ten minutes: lived 2 days
+    ],
+    ids=["string", "1e30", "2**70", "25h-no-iat", "25h", "string-iat", "2-day-old-iat"],
+)
+async def test_a_jwt_beyond_the_maximum_lifetime_is_401(
+    client: httpx.AsyncClient, claims: dict[str, Any]
+) -> None:
+    r = await client.get(f"{API}/usage", headers=bearer(["analytics_viewer"], **claims))
+    _assert_error(r, 401, "invalid_token")
+    doc = {"query": "{ usage { totalMessages } }"}
+    body = (await client.post("/graphql", json=doc, headers=bearer(["analytics_viewer"], **claims))).json()
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
+
+
+async def test_a_jwt_within_the_maximum_lifetime_is_accepted(client: httpx.AsyncClient) -> None:
+    now = int(time.time())
+    for claims in (
+        {"exp": now + 23 * 3600, "iat": now},
+        {"exp": now + 600, "iat": None},
+        {"exp": now + 600.5},
+    ):
+        r = await client.get(f"{API}/usage", headers=bearer(["analytics_viewer"], **claims))
+        assert r.status_code == 200, (claims, r.text)
+
+
+async def test_the_maximum_lifetime_is_a_setting(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.config import get_settings
+
+    monkeypatch.setattr(get_settings(), "jwt_max_lifetime_minutes", 5)
+    now = int(time.time())
+    r = await client.get(f"{API}/usage", headers=bearer(["analytics_viewer"], exp=now + 600, iat=now))
+    body = _assert_error(r, 401, "invalid_token")
+    assert "5 minutes" in body["message"]
+    r = await client.get(f"{API}/usage", headers=bearer(["analytics_viewer"], exp=now + 240, iat=now))
+    assert r.status_code == 200, r.text
