@@ -66,6 +66,8 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         api_key = params.get("X-API-Key") or params.get("x-api-key")
         authorization = params.get("Authorization") or params.get("authorization")
+        if context.extra.get("repeated_credentials"):
+            raise _WsUnauthorized
         if api_key is not None or authorization is not None:
             fresh = await context_from_headers(
                 str(api_key) if api_key is not None else None,

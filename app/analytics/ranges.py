@@ -15,7 +15,9 @@ Conventions (API.md sections 3 and 8):
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -118,13 +120,29 @@ def parse_timezone(name: str | None) -> tuple[ZoneInfo, str]:
     """The zone for an IANA name (None: UTC) and the name as given."""
     if name is None:
         return ZoneInfo(DEFAULT_TIMEZONE), DEFAULT_TIMEZONE
+    if name not in _iana_names():
+        shown = name if len(name) <= 64 else name[:64] + "..."
+        raise InvalidParameter("timezone", f"unknown timezone {shown!r}")
     try:
-        if not name or len(name) > 255:
-            raise ValueError(name)
         tz = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidParameter("timezone", f"unknown timezone {name!r}") from None
     return tz, name
+
+
+_NOT_IANA = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@functools.cache
+def _iana_names() -> frozenset[str]:
+    """The zone names a caller may use: the IANA database's, without the files that are not zones of
+    it (`localtime` and `posixrules` are the host's own zone, `Factory` a placeholder; `right/` and
+    `posix/` are copies of the database under other rules)."""
+    return frozenset(
+        n
+        for n in zoneinfo.available_timezones()
+        if n not in _NOT_IANA and not n.startswith(("right/", "posix/"))
+    )
 
 
 # --------------------------------------------------------------------------- calendar helpers

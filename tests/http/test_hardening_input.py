@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import bearer
+from app.auth import create_api_key
+from tests.conftest import bearer, token_for
 
 API = "/api/v1/analytics"
 VIEWER = bearer(["analytics_viewer"])
@@ -78,3 +79,62 @@ async def test_the_maximum_lifetime_is_a_setting(
     assert "5 minutes" in body["message"]
     r = await client.get(f"{API}/usage", headers=bearer(["analytics_viewer"], exp=now + 240, iat=now))
     assert r.status_code == 200, r.text
+
+
+# --------------------------------------------------------------------------- item 12: one credential
+
+
+def _twice(name: str, first: str, second: str) -> list[tuple[str, str]]:
+    return [(name, first), (name, second)]
+
+
+async def _api_key() -> str:
+    plain, _ = await create_api_key("dash", ["analytics_viewer"], None)
+    return plain
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
+async def test_a_credential_header_sent_twice_is_401(client: httpx.AsyncClient, header: str) -> None:
+    if header == "Authorization":
+        good = "Bearer " + token_for(["analytics_viewer"])
+        headers = _twice(header, good, "Bearer " + token_for(["admin"]))
+    else:
+        good = await _api_key()
+        headers = _twice(header, good, good)  # even the same valid value twice
+    # Each value alone is accepted: the 401 comes from the repetition.
+    assert (await client.get(f"{API}/usage", headers={header: good})).status_code == 200
+    r = await client.get(f"{API}/usage", headers=headers)
+    body = _assert_error(r, 401, "invalid_token")
+    assert header in body["message"]
+    doc = {"query": "{ usage { totalMessages } }"}
+    body = (await client.post("/graphql", json=doc, headers=headers)).json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
+
+
+# --------------------------------------------------------------------------- item 12: IANA zones only
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["localtime", "posixrules", "Factory", "right/UTC", "posix/Europe/Paris", "/etc/localtime", "x" * 300],
+)
+async def test_a_timezone_that_is_not_an_iana_name_is_400(client: httpx.AsyncClient, zone: str) -> None:
+    for route in ("usage", "realtime", "engagement/retention"):
+        r = await client.get(f"{API}/{route}", params={"timezone": zone}, headers=VIEWER)
+        body = _assert_error(r, 400, "invalid_parameter", "timezone")
+        assert len(body["message"]) < 200
+    doc = {
+        "query": "query($z: String) { usage(filter: {timezone: $z}) { totalMessages } }",
+        "variables": {"z": zone},
+    }
+    body = (await client.post("/graphql", json=doc, headers=VIEWER)).json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert body["errors"][0]["extensions"]["details"] == [{"field": "timezone"}]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Etc/GMT+5"])
+async def test_iana_names_are_accepted(client: httpx.AsyncClient, zone: str) -> None:
+    r = await client.get(f"{API}/usage", params={"timezone": zone}, headers=VIEWER)
+    assert r.status_code == 200, r.text
+    assert r.json()["range"]["timezone"] == zone
