@@ -104,11 +104,17 @@ class ResolvedRange:
 def format_datetime(dt: datetime, tz: ZoneInfo, tz_name: str) -> str:
     """RFC 3339 for the instant `dt` in zone `tz`: `Z` when the zone is named `UTC`, else the offset.
 
-    Microseconds are written only when nonzero. A naive `dt` is taken as UTC.
+    Microseconds are written only when nonzero. A naive `dt` is taken as UTC. RFC 3339 offsets are
+    whole minutes: an offset with seconds (Africa/Monrovia's -00:44:30 until 1972) is written cut to
+    the minute towards zero (-00:44), with the wall time of that offset, so the instant is exact.
     """
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     local = dt.astimezone(tz)
+    offset = local.utcoffset()
+    if offset is not None and offset % timedelta(minutes=1):
+        minutes = int(offset.total_seconds() / 60)  # towards zero
+        local = dt.astimezone(timezone(timedelta(minutes=minutes)))
     text = local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
     if tz_name == DEFAULT_TIMEZONE:
         # The zone UTC always has offset +00:00.

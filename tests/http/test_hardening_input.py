@@ -30,6 +30,30 @@ def _assert_error(r: httpx.Response, status: int, error: str, field: str | None 
     return body
 
 
+# --------------------------------------------------------------------------- item 10: RFC 3339 echo
+
+
+async def test_a_zone_whose_offset_has_seconds_still_echoes_rfc_3339(client: httpx.AsyncClient) -> None:
+    """Liberia kept -00:44:30 until 1972: the local midnight of 1970-01-01 is 00:44:30 UTC. RFC 3339
+    offsets are whole minutes, so the echo writes that instant with the offset cut to -00:44."""
+    params = {"start_date": "1970-01-01", "end_date": "1970-01-03", "timezone": "Africa/Monrovia"}
+    for route in ("usage", "engagement", "conversations/volume"):
+        r = await client.get(f"{API}/{route}", params=params, headers=VIEWER)
+        assert r.status_code == 200, r.text
+        rng = r.json()["range"]
+        assert rng == {
+            # 00:44:30Z written at -00:44 is 00:00:30 local (worked out by hand).
+            "start": "1970-01-01T00:00:30-00:44",
+            "end": "1970-01-04T00:00:30-00:44",  # end_date is inclusive,
+            "timezone": "Africa/Monrovia",
+        }
+    r = await client.get(f"{API}/usage/daily", params=params, headers=VIEWER)
+    assert [d["date"] for d in r.json()["data"]] == ["1970-01-01", "1970-01-02", "1970-01-03"]
+    body = (await client.get(f"{API}/conversations/volume", params=params, headers=VIEWER)).json()
+    stamps = [d["bucket_start"] for d in body["data"]]
+    assert stamps and all(RFC3339.fullmatch(s) for s in stamps), stamps
+
+
 # --------------------------------------------------------------------------- item 11: JWT lifetime
 
 
