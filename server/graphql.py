@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth import READ_ROLES
+from app.errors import InvalidBody
 from graphql_schema.context import Context, context_from_headers
 from graphql_schema.errors import format_errors
 
@@ -81,6 +83,14 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
             raise ConnectionRejectionError({"reason": "insufficient_permissions"})
         unset: UnsetType = UNSET
         return unset
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Strawberry's parse, with every unreadable body a 400 `invalid_body` in the contract's form:
+        also bytes that are not UTF-8 and JSON nested too deep for the parser (RecursionError)."""
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise InvalidBody("the request body must be JSON in UTF-8 (nested at most ~900 deep)") from None
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """The errors' JSON form; the schema has already logged the internal ones."""

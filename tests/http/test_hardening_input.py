@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -162,3 +163,172 @@ async def test_iana_names_are_accepted(client: httpx.AsyncClient, zone: str) -> 
     r = await client.get(f"{API}/usage", params={"timezone": zone}, headers=VIEWER)
     assert r.status_code == 200, r.text
     assert r.json()["range"]["timezone"] == zone
+
+
+# --------------------------------------------------------------------------- item 6: no 500 from input
+
+TRACK = "mutation($events: [EventInput!]!) { trackEvents(events: $events) { accepted } }"
+INT_VAR = "query($d: Int) { usage(filter: {days: $d}) { totalMessages } }"
+
+
+def _raw_graphql(body: bytes) -> dict[str, Any]:
+    return {"content": body, "headers": {**VIEWER, "content-type": "application/json"}}
+
+
+async def test_a_graphql_body_that_is_not_utf8_or_too_deep_is_400(client: httpx.AsyncClient) -> None:
+    not_utf8 = b'{"query": "{ usage { totalMessages } }\xff"}'
+    deep = b'{"query": "' + INT_VAR.encode() + b'", "variables": {"d": ' + b"[" * 1000 + b"]" * 1000 + b"}}"
+    for body in (not_utf8, deep, b"\xff\xfe", b"{not json"):
+        r = await client.post("/graphql", **_raw_graphql(body))
+        _assert_error(r, 400, "invalid_body")
+    # The same depth in a GET's variables.
+    params = {"query": INT_VAR, "variables": '{"d": ' + "[" * 1000 + "]" * 1000 + "}"}
+    r = await client.get("/graphql", params=params, headers=VIEWER)
+    _assert_error(r, 400, "invalid_body")
+
+
+async def test_an_events_body_nested_1000_deep_is_400(client: httpx.AsyncClient) -> None:
+    body = b'{"events": [' + b"[" * 1000 + b"]" * 1000 + b"]}"
+    r = await client.post(
+        f"{API}/events",
+        content=body,
+        headers={**bearer(["analytics_ingest"]), "content-type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_body"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (INT_VAR, "NaN"),
+        (INT_VAR, "Infinity"),
+        (INT_VAR, "-Infinity"),
+        (INT_VAR, "1e400"),
+        (INT_VAR, '"seven"'),
+        (INT_VAR, "7.5"),
+        (INT_VAR, str(2**40)),
+        ("query($d: Int!) { usage(filter: {days: $d}) { totalMessages } }", None),
+        ("query($g: GroupBy) { usage(filter: {groupBy: $g}) { totalMessages } }", '"NOPE"'),
+        ("query($g: GroupBy) { usage(filter: {groupBy: $g}) { totalMessages } }", '"day"'),
+        ("query($f: AnalyticsFilter) { usage(filter: $f) { totalMessages } }", '{"nope": 1}'),
+    ],
+)
+async def test_bad_variables_are_bad_user_input(
+    client: httpx.AsyncClient, query: str, variables: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = query.split("$")[1].split(":")[0]
+    extra = "" if variables is None else f', "variables": {{"{name}": {variables}}}'
+    payload = f'{{"query": "{query}"{extra}}}'
+    r = await client.post("/graphql", **_raw_graphql(payload.encode()))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    assert f"${name}" in body["errors"][0]["message"]
+    assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]  # not an incident
+
+
+async def test_a_wrong_output_value_is_still_internal(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coercion rule covers variables only: a resolver's failure stays an INTERNAL_SERVER_ERROR."""
+    from app.analytics import queries
+
+    async def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(queries, "usage", broken)
+    body = (
+        await client.post("/graphql", json={"query": "{ usage { totalMessages } }"}, headers=VIEWER)
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR", body
+
+
+LONG_ID = "a" * 100_000
+REST_LONG_ID = "b" * 60_000  # an httpx URL holds at most 64 KiB
+
+
+@pytest.mark.parametrize("report_id", ["abc", "a" * 37, "0" * 36 + "0", REST_LONG_ID])
+async def test_a_report_id_over_36_characters_is_404_like_any_unknown_id(
+    client: httpx.AsyncClient, report_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = bearer(["admin"])
+    for method, path in (
+        ("GET", f"{API}/reports/{report_id}"),
+        ("DELETE", f"{API}/reports/{report_id}"),
+        ("GET", f"{API}/reports/{report_id}/download"),
+    ):
+        r = await client.request(method, path, headers=admin)
+        body = _assert_error(r, 404, "not_found")
+        assert len(body["message"]) < 100
+    assert not [rec for rec in caplog.records if report_id in rec.getMessage()]
+
+
+@pytest.mark.parametrize("report_id", ["abc", "a" * 37, LONG_ID, "a\x00b"])
+async def test_graphql_report_and_delete_report_with_a_bad_id_are_not_found(
+    client: httpx.AsyncClient, report_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = bearer(["admin"])
+    for doc in (
+        "query($i: String!) { report(id: $i) { id } }",
+        "mutation($i: String!) { deleteReport(id: $i) }",
+    ):
+        r = await client.post("/graphql", json={"query": doc, "variables": {"i": report_id}}, headers=admin)
+        body = r.json()
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND", body
+        assert len(body["errors"][0]["message"]) < 100
+    text = caplog.text
+    assert LONG_ID not in text
+
+
+def _event_with(field: str, value: str) -> dict[str, Any]:
+    ids = {k: str(uuid.uuid4()) for k in ("conversation_id", "bot_id", "user_id")}
+    ev: dict[str, Any] = {"type": "conversation_started", "timestamp": "2026-01-01T00:00:00Z", **ids}
+    if field == "intent":
+        ev.update(type="message", role="user")
+    if field == "comment":
+        ev.update(type="satisfaction", score=4)
+    ev[field] = value
+    return ev
+
+
+@pytest.mark.parametrize("field", ["intent", "channel", "comment"])
+async def test_nul_in_an_event_string_is_400_naming_the_field(client: httpx.AsyncClient, field: str) -> None:
+    ingest = bearer(["analytics_ingest"])
+    r = await client.post(f"{API}/events", json={"events": [_event_with(field, "a\x00b")]}, headers=ingest)
+    body = _assert_error(r, 400, "invalid_body")
+    assert [(d["index"], d["field"]) for d in body["details"]] == [(0, field)]
+    doc = {"query": TRACK, "variables": {"events": [_graphql_event(_event_with(field, "a\x00b"))]}}
+    body = (await client.post("/graphql", json=doc, headers=ingest)).json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+    # Nothing was stored, on either path; the same value without NUL is stored.
+    usage = (await client.get(f"{API}/usage", params={"start_date": "2025-12-31"}, headers=VIEWER)).json()
+    assert usage["total_conversations"] == 0, usage
+    r = await client.post(f"{API}/events", json={"events": [_event_with(field, "ab")]}, headers=ingest)
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+
+
+def _graphql_event(ev: dict[str, Any]) -> dict[str, Any]:
+    out = {"".join(w.capitalize() if i else w for i, w in enumerate(k.split("_"))): v for k, v in ev.items()}
+    out["type"] = ev["type"].upper()
+    if "role" in ev:
+        out["role"] = ev["role"].upper()
+    return out
+
+
+async def test_nul_in_a_report_title_is_400_naming_title(client: httpx.AsyncClient) -> None:
+    admin = bearer(["admin"])
+    r = await client.post(
+        f"{API}/reports", json={"type": "usage", "format": "json", "title": "a\x00b"}, headers=admin
+    )
+    _assert_error(r, 400, "invalid_body", "title")
+    doc = {
+        "query": "mutation($t: String) { createReport(input: {type: USAGE, format: JSON, title: $t}) { id } }",
+        "variables": {"t": "a\x00b"},
+    }
+    body = (await client.post("/graphql", json=doc, headers=admin)).json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert body["errors"][0]["extensions"]["details"] == [{"field": "title"}]
+    assert (await client.get(f"{API}/reports", headers=admin)).json()["total"] == 0
