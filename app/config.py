@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # Render processes; the default leaves one core to the API so it keeps answering while PDFs render.
     report_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1, le=16)
     max_body_bytes: int = 1024 * 1024
+    # Request heads under `serve` (server/http_limits.py; docs/decisions.md): larger or slower is refused.
+    http_max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    http_max_headers: int = Field(default=100, ge=10, le=10_000)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     max_query_depth: int = Field(default=12, ge=1)
     query_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     log_level: str = "INFO"

@@ -100,8 +100,19 @@ def _serve(settings: Settings) -> None:
     # The service's own loggers (bot_analytics.*) and the libraries' share the root handler;
     # uvicorn configures its loggers itself, at the same level.
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(name)s: %(message)s")
+    from server.http_limits import HeadLimits, bounded_protocol
+
+    limits = HeadLimits(
+        settings.http_max_header_bytes, settings.http_max_headers, settings.http_header_timeout_seconds
+    )
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        # Heads bounded in size, count and time; idle kept-alive connections closed (README "Limits").
+        http=bounded_protocol(limits),
+        timeout_keep_alive=settings.http_keep_alive_seconds,
     )
 
 

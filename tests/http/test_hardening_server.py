@@ -1,0 +1,200 @@
+"""Issue 10's reproductions of item 8, replayed against a real
+`bot-analytics serve` process with small limits: credentials checked again while a socket is open,
+subscription caps, clients that do not read, and bounded request heads (docs/decisions.md).
+
+The server uses a SQLite file, or with `ANALYTICS_TEST_DB=postgres` a fresh PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
+
+from bench.common import free_port
+from tests.conftest import _drop_postgres_database, _fresh_postgres_database
+
+PER_CONNECTION = 3
+PER_CREDENTIAL = 5
+MAX_HEADERS = 50
+MAX_HEAD_BYTES = 8192
+SETTINGS = {
+    "ANALYTICS_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION": str(PER_CONNECTION),
+    "ANALYTICS_WS_MAX_SUBSCRIPTIONS_PER_CREDENTIAL": str(PER_CREDENTIAL),
+    "ANALYTICS_WS_PING_SECONDS": "1",
+    "ANALYTICS_WS_SEND_TIMEOUT_SECONDS": "2",
+    "ANALYTICS_HTTP_MAX_HEADERS": str(MAX_HEADERS),
+    "ANALYTICS_HTTP_MAX_HEADER_BYTES": str(MAX_HEAD_BYTES),
+    "ANALYTICS_HTTP_HEADER_TIMEOUT_SECONDS": "1",
+}
+SUBSCRIPTION = "subscription { realtime(intervalSeconds: 1) { windowMinutes } }"
+
+
+class Server:
+    def __init__(self, port: int, env: dict[str, str]) -> None:
+        self.port = port
+        self.env = env
+        self.ws = f"ws://127.0.0.1:{port}/graphql"
+
+    def cli(self, *args: str) -> str:
+        """Run `bot-analytics ...` against the server's database."""
+        done = subprocess.run(
+            [sys.executable, "-m", "server.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    port = free_port()
+    postgres = os.environ.get("ANALYTICS_TEST_DB", "sqlite") == "postgres"
+    if postgres:
+        try:
+            url = asyncio.run(_fresh_postgres_database())
+        except Exception as exc:  # any failure to reach the server fails the run
+            pytest.fail(f"ANALYTICS_TEST_DB=postgres but PostgreSQL is unreachable: {exc!r}")
+    else:
+        url = f"sqlite://{Path(tmp_path_factory.mktemp('hardening')) / 'h.sqlite3'}"
+    env = {**os.environ, **SETTINGS, "ANALYTICS_DATABASE_URL": url, "ANALYTICS_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("server did not start")
+    yield Server(port, env)
+    proc.terminate()
+    proc.wait(10)
+    if postgres:
+        asyncio.run(_drop_postgres_database(url))
+
+
+def _connect(server: Server, headers: Any = None) -> Any:
+    return websockets.connect(
+        server.ws, subprotocols=[Subprotocol("graphql-transport-ws")], additional_headers=headers
+    )
+
+
+async def _init(ws: ClientConnection, payload: dict[str, str]) -> dict[str, Any]:
+    await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+    return dict(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+
+
+async def _subscribe(ws: ClientConnection, op_id: str, query: str = SUBSCRIPTION) -> None:
+    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
+
+
+async def _until_closed(ws: ClientConnection, seconds: float = 30) -> tuple[int | None, list[dict[str, Any]]]:
+    """Read until the server closes the socket: its close code and the messages received before."""
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            messages.append(json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic())))
+    except websockets.ConnectionClosed as closed:
+        return (closed.rcvd.code if closed.rcvd else None), messages
+    raise AssertionError(f"the socket was still open after {seconds} s: {messages[-3:]}")
+
+
+async def _next_for(ws: ClientConnection, op_id: str) -> dict[str, Any]:
+    """The next message for operation `op_id` (others are skipped)."""
+    while True:
+        msg = dict(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+        if msg.get("id") == op_id:
+            return msg
+
+
+# --------------------------------------------------------------------------- item 8: request heads
+
+
+def _exchange(server: Server, head: bytes, timeout: float = 10) -> bytes:
+    """Send raw bytes, then read until the server closes or `timeout` passes."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout) as s:
+        try:
+            s.sendall(head)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        chunks = []
+        try:
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass  # a timeout is not caught: the server did not close
+        return b"".join(chunks)
+
+
+def _request(headers: list[tuple[str, str]]) -> bytes:
+    lines = [b"GET /health HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    lines += [f"{k}: {v}".encode() for k, v in headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def test_a_request_within_the_header_limits_is_answered(server: Server) -> None:
+    headers = [(f"X-H{i}", "v" * 100) for i in range(MAX_HEADERS - 3)]
+    answer = _exchange(server, _request(headers))
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+
+def test_too_many_header_lines_are_431(server: Server) -> None:
+    answer = _exchange(server, _request([(f"X-H{i}", "v") for i in range(MAX_HEADERS + 1)]))
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+
+
+def test_a_header_larger_than_the_limit_is_431(server: Server) -> None:
+    answer = _exchange(server, _request([("X-Big", "v" * (MAX_HEAD_BYTES + 1))]))
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+
+
+def test_a_10_mb_header_is_refused_before_it_is_read(server: Server) -> None:
+    """The head never ends: the server answers 431 after the limit and closes, without the rest."""
+    with socket.create_connection(("127.0.0.1", server.port), 10) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        sent = 0
+        try:
+            while sent < 10 * 1024 * 1024:
+                s.sendall(b"v" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            answer = s.recv(65536)
+        except ConnectionResetError:
+            answer = b""
+    assert sent < 10 * 1024 * 1024, "the server read a 10 MB header"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer[:200]
+
+
+def test_a_head_that_never_ends_is_closed(server: Server) -> None:
+    """Slowloris: a request line, then nothing. The server closes the connection after its header
+    timeout (1 s here); the socket's own timeout (10 s) only stops a broken test."""
+    answer = _exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    assert answer == b""
+    with socket.create_connection(("127.0.0.1", server.port), 10) as s:
+        assert s.recv(1) == b""  # a connection that sends nothing at all is closed too
