@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     http_max_headers: int = Field(default=100, ge=10, le=10_000)
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    # WebSocket subscriptions (server/graphql.py; docs/decisions.md).
+    ws_max_subscriptions_per_connection: int = Field(default=10, ge=1, le=1000)
+    ws_max_subscriptions_per_credential: int = Field(default=50, ge=1, le=100_000)
+    ws_ping_seconds: float = Field(default=20.0, gt=0, le=600)
+    ws_send_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     max_query_depth: int = Field(default=12, ge=1)
     query_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     log_level: str = "INFO"

@@ -113,6 +113,11 @@ def _serve(settings: Settings) -> None:
         # Heads bounded in size, count and time; idle kept-alive connections closed (README "Limits").
         http=bounded_protocol(limits),
         timeout_keep_alive=settings.http_keep_alive_seconds,
+        # A WebSocket message is a GraphQL operation: no larger than an HTTP body may be.
+        ws_max_size=settings.max_body_bytes,
+        # A WebSocket client that does not answer a ping within the interval is closed.
+        ws_ping_interval=settings.ws_ping_seconds,
+        ws_ping_timeout=settings.ws_ping_seconds,
     )
 
 

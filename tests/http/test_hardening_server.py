@@ -1,4 +1,4 @@
-"""Issue 10's reproductions of item 8, replayed against a real
+"""Issue 10's reproductions of items 4, 5, 8 and 12 (WebSocket upgrade), replayed against a real
 `bot-analytics serve` process with small limits: credentials checked again while a socket is open,
 subscription caps, clients that do not read, and bounded request heads (docs/decisions.md).
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
 from bench.common import free_port
-from tests.conftest import _drop_postgres_database, _fresh_postgres_database
+from tests.conftest import _drop_postgres_database, _fresh_postgres_database, token_for
 
 PER_CONNECTION = 3
 PER_CREDENTIAL = 5
@@ -129,6 +130,131 @@ async def _next_for(ws: ClientConnection, op_id: str) -> dict[str, Any]:
         msg = dict(json.loads(await asyncio.wait_for(ws.recv(), 10)))
         if msg.get("id") == op_id:
             return msg
+
+
+# --------------------------------------------------------------------------- item 4: credentials
+
+
+async def test_a_jwt_that_expires_on_an_open_socket_closes_it_with_4401(server: Server) -> None:
+    exp = int(time.time()) + 3
+    async with _connect(server) as ws:
+        ack = await _init(ws, {"Authorization": "Bearer " + token_for(["analytics_viewer"], exp=exp)})
+        assert ack["type"] == "connection_ack"
+        await _subscribe(ws, "1")
+        code, messages = await _until_closed(ws)
+    assert code == 4401
+    assert messages and all(m["type"] == "next" for m in messages)
+    # Nothing was pushed once the token had expired (the pushes are one a second: a handful at most).
+    assert len(messages) <= 4, messages
+
+
+async def test_a_revoked_api_key_on_an_open_socket_closes_it_with_4401(server: Server) -> None:
+    out = server.cli("apikey", "create", "--name", "dashboard", "--role", "analytics_viewer")
+    key_id = re.search(r"created key ([0-9]+)", out)
+    assert key_id is not None, out
+    plain = out.strip().splitlines()[-1]
+    async with _connect(server) as ws:
+        assert (await _init(ws, {"X-API-Key": plain}))["type"] == "connection_ack"
+        await _subscribe(ws, "1")
+        assert (await _next_for(ws, "1"))["type"] == "next"
+        server.cli("apikey", "revoke", key_id.group(1))
+        code, _ = await _until_closed(ws)
+    assert code == 4401
+    # The key no longer opens a socket either.
+    async with _connect(server) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await _init(ws, {"X-API-Key": plain})
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+# --------------------------------------------------------------------------- item 5: subscription caps
+
+
+async def test_subscriptions_per_connection_are_capped(server: Server) -> None:
+    auth = {"Authorization": "Bearer " + token_for(["analytics_viewer"], sub="per-connection")}
+    async with _connect(server) as ws:
+        assert (await _init(ws, auth))["type"] == "connection_ack"
+        for i in range(1, PER_CONNECTION + 1):
+            await _subscribe(ws, str(i))
+            assert (await _next_for(ws, str(i)))["type"] == "next"
+        await _subscribe(ws, "extra")
+        refused = await _next_for(ws, "extra")
+        assert refused["type"] == "error"
+        assert refused["payload"][0]["message"] == f"at most {PER_CONNECTION} operations per connection"
+        assert refused["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        # The socket stays open and keeps pushing; a completed subscription frees its place.
+        assert (await _next_for(ws, "1"))["type"] == "next"
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))
+        await _subscribe(ws, "again")
+        assert (await _next_for(ws, "again"))["type"] == "next"
+
+
+async def test_subscriptions_per_credential_are_capped_across_connections(server: Server) -> None:
+    token = token_for(["analytics_viewer"], sub="per-credential")
+    auth = {"Authorization": "Bearer " + token}
+    async with _connect(server) as first, _connect(server) as second:
+        for ws in (first, second):
+            assert (await _init(ws, auth))["type"] == "connection_ack"
+        for i in range(PER_CONNECTION):
+            await _subscribe(first, f"a{i}")
+            assert (await _next_for(first, f"a{i}"))["type"] == "next"
+        for i in range(PER_CREDENTIAL - PER_CONNECTION):
+            await _subscribe(second, f"b{i}")
+            assert (await _next_for(second, f"b{i}"))["type"] == "next"
+        await _subscribe(second, "over")
+        refused = await _next_for(second, "over")
+        assert refused["type"] == "error"
+        assert refused["payload"][0]["message"] == f"at most {PER_CREDENTIAL} subscriptions per credential"
+        # Another credential is not affected.
+        async with _connect(server) as other:
+            other_auth = {"Authorization": "Bearer " + token_for(["analytics_viewer"], sub="someone-else")}
+            assert (await _init(other, other_auth))["type"] == "connection_ack"
+            await _subscribe(other, "x")
+            assert (await _next_for(other, "x"))["type"] == "next"
+        await first.close()
+        # The closed connection's subscriptions are released (once the server has seen the close).
+        for attempt in range(20):
+            await _subscribe(second, f"retry{attempt}")
+            if (await _next_for(second, f"retry{attempt}"))["type"] == "next":
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError("the subscriptions of a closed connection were not released")
+
+
+async def test_a_client_that_does_not_read_is_closed(server: Server) -> None:
+    """The client stops reading after one queued message (and answers no ping): the server closes the
+    socket (keepalive timeout, 1011, or the send timeout, 1008) instead of holding it for ever."""
+    auth = {"Authorization": "Bearer " + token_for(["analytics_viewer"], sub="slow")}
+    async with websockets.connect(
+        server.ws,
+        subprotocols=[Subprotocol("graphql-transport-ws")],
+        max_queue=1,
+        ping_interval=None,
+    ) as ws:
+        assert (await _init(ws, auth))["type"] == "connection_ack"
+        for i in range(PER_CONNECTION):
+            await _subscribe(ws, str(i))
+        await asyncio.sleep(6)  # not reading: pushes and pings pile up
+        code, _ = await _until_closed(ws)
+    assert code in (1011, 1008), code
+
+
+# --------------------------------------------------------------------------- item 12: the upgrade
+
+
+async def test_two_authorization_headers_on_the_upgrade_close_4401(server: Server) -> None:
+    headers = [
+        ("Authorization", "Bearer " + token_for(["analytics_viewer"])),
+        ("Authorization", "Bearer " + token_for(["admin"])),
+    ]
+    async with _connect(server, headers) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await _init(ws, {})
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    # Each alone is accepted.
+    async with _connect(server, headers[:1]) as ws:
+        assert (await _init(ws, {}))["type"] == "connection_ack"
 
 
 # --------------------------------------------------------------------------- item 8: request heads
