@@ -148,6 +148,18 @@ async def test_a_jwt_that_expires_on_an_open_socket_closes_it_with_4401(server: 
     assert len(messages) <= 4, messages
 
 
+async def test_a_new_operation_after_the_jwt_expired_closes_the_socket_with_4401(server: Server) -> None:
+    exp = int(time.time()) + 2
+    async with _connect(server) as ws:
+        ack = await _init(ws, {"Authorization": "Bearer " + token_for(["analytics_viewer"], exp=exp)})
+        assert ack["type"] == "connection_ack"
+        await asyncio.sleep(max(0.0, exp + 0.5 - time.time()))
+        await _subscribe(ws, "late", "{ realtime { windowMinutes } }")
+        code, messages = await _until_closed(ws)
+    assert code == 4401
+    assert messages == []
+
+
 async def test_a_revoked_api_key_on_an_open_socket_closes_it_with_4401(server: Server) -> None:
     out = server.cli("apikey", "create", "--name", "dashboard", "--role", "analytics_viewer")
     key_id = re.search(r"created key ([0-9]+)", out)
