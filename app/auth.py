@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +25,7 @@ __all__ = [
     "create_api_key",
     "hash_api_key",
     "mint_token",
+    "still_valid",
 ]
 
 READ_ROLES = frozenset({"analytics_viewer", "analytics_admin", "admin"})
@@ -42,6 +45,10 @@ class Principal:
     bot_scope: frozenset[str] | None = None
     kind: str = "jwt"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    expires_at: float | None = None
+    """A JWT's `exp` (seconds since the epoch); None for an API key."""
+    key_id: int | None = None
+    """An API key's id; None for a JWT."""
 
     def has_any(self, allowed: Iterable[str]) -> bool:
         return bool(self.roles & frozenset(allowed))
@@ -123,7 +130,34 @@ async def _from_api_key(key: str) -> Principal:
     if row is None or row.revoked_at is not None:
         raise InvalidToken("unknown or revoked API key")
     scope = frozenset(row.bot_ids) if row.bot_ids is not None else None
-    return Principal(subject=f"key:{row.id}", roles=frozenset(row.roles), bot_scope=scope, kind="api_key")
+    return Principal(
+        subject=f"key:{row.id}", roles=frozenset(row.roles), bot_scope=scope, kind="api_key", key_id=row.id
+    )
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    """A NumericDate claim (RFC 7519: a JSON number of seconds), None when absent; anything else
+    (a string, a boolean, an infinity) makes the token invalid."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidToken(f"{name} claim must be a number of seconds")
+    return float(value)
+
+
+def _check_lifetime(claims: Mapping[str, Any], settings: Settings) -> float:
+    """`exp` is a number at most ANALYTICS_JWT_MAX_LIFETIME_MINUTES after `iat` and after now:
+    a token cannot be made to live for ever (a string `exp`, or `1e30`)."""
+    exp = _numeric_date(claims, "exp")
+    iat = _numeric_date(claims, "iat")
+    assert exp is not None  # required by jwt.decode
+    longest = settings.jwt_max_lifetime_minutes * 60
+    if exp - time.time() > longest or (iat is not None and exp - iat > longest):
+        raise InvalidToken(
+            f"token lifetime exceeds the maximum of {settings.jwt_max_lifetime_minutes} minutes"
+        )
+    return exp
 
 
 def _from_jwt(token: str, settings: Settings) -> Principal:
@@ -152,6 +186,7 @@ def _from_jwt(token: str, settings: Settings) -> Principal:
         raise InvalidToken("token audience is not accepted") from None
     except jwt.PyJWTError:
         raise InvalidToken("invalid token") from None
+    expires_at = _check_lifetime(claims, settings)
     roles = claims.get("roles", [])
     if not isinstance(roles, list):
         raise InvalidToken("roles claim must be a list of strings")
@@ -169,6 +204,7 @@ def _from_jwt(token: str, settings: Settings) -> Principal:
         roles=frozenset(r for r in roles if isinstance(r, str)),
         bot_scope=scope,
         kind="jwt",
+        expires_at=expires_at,
     )
 
 
@@ -187,3 +223,13 @@ async def authenticate(api_key: str | None, authorization: str | None, settings:
     if jwt_principal is not None:
         return jwt_principal
     raise MissingToken("credentials required: X-API-Key or Authorization: Bearer <token>")
+
+
+async def still_valid(principal: Principal) -> bool:
+    """Whether a credential accepted earlier still holds: a JWT until its `exp`, an API key until it
+    is revoked (one indexed read). Long-lived connections ask this before each push."""
+    if principal.expires_at is not None and time.time() >= principal.expires_at:
+        return False
+    if principal.key_id is not None:
+        return await ApiKey.filter(id=principal.key_id, revoked_at=None).exists()
+    return True

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     jwt_issuer: str = "general-bots"
     jwt_audience: str = "general-bots-api"
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    # A token's `exp` may lie at most this far after its `iat` and after now (docs/decisions.md).
+    jwt_max_lifetime_minutes: int = Field(default=24 * 60, ge=1, le=366 * 24 * 60)
     host: str = "127.0.0.1"
     port: int = 9000
     session_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -40,6 +42,16 @@ class Settings(BaseSettings):
     # Render processes; the default leaves one core to the API so it keeps answering while PDFs render.
     report_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1, le=16)
     max_body_bytes: int = 1024 * 1024
+    # Request heads under `serve` (server/http_limits.py; docs/decisions.md): larger or slower is refused.
+    http_max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    http_max_headers: int = Field(default=100, ge=10, le=10_000)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    # WebSocket subscriptions (server/graphql.py; docs/decisions.md).
+    ws_max_subscriptions_per_connection: int = Field(default=10, ge=1, le=1000)
+    ws_max_subscriptions_per_credential: int = Field(default=50, ge=1, le=100_000)
+    ws_ping_seconds: float = Field(default=20.0, gt=0, le=600)
+    ws_send_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     max_query_depth: int = Field(default=12, ge=1)
     query_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     log_level: str = "INFO"

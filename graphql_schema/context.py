@@ -12,9 +12,11 @@ from strawberry.fastapi import BaseContext
 
 from app.auth import Principal, authenticate
 from app.config import Settings, get_settings
-from app.errors import AppError
+from app.errors import AppError, InvalidToken
 
-__all__ = ["Context", "build_context", "context_from_headers"]
+__all__ = ["CREDENTIAL_HEADERS", "Context", "build_context", "context_from_headers"]
+
+CREDENTIAL_HEADERS = ("X-API-Key", "Authorization")
 
 
 @dataclass
@@ -68,9 +70,16 @@ async def build_context(request: HTTPConnection) -> Context:
     headers = request.headers
     state = getattr(request, "state", None)
     request_id = getattr(state, "request_id", None) if state is not None else None
-    return await context_from_headers(
+    context = await context_from_headers(
         headers.get("x-api-key"),
         headers.get("authorization"),
         request_id=request_id,
         base_url=str(request.base_url).rstrip("/"),
     )
+    repeated = [name for name in CREDENTIAL_HEADERS if len(headers.getlist(name)) > 1]
+    if repeated:
+        # Which of two credentials counts would be a guess: neither does (issue 10 item 12).
+        context.principal = None
+        context.auth_error = InvalidToken(f"the {repeated[0]} header may be sent only once")
+        context.extra["repeated_credentials"] = True
+    return context

@@ -12,12 +12,23 @@ from graphql import GraphQLError
 
 from app.errors import AppError, InternalError
 
-__all__ = ["format_error", "format_errors", "is_internal"]
+__all__ = ["format_error", "format_errors", "is_coercion_error", "is_internal"]
+
+
+def is_coercion_error(error: GraphQLError) -> bool:
+    """A variable of the wrong type, a missing required one or an unknown enum value: graphql-core
+    3.3 wraps the coercion's GraphQLError as `original_error` of an error outside execution (no
+    `path`). The client's input is at fault, as for any error without an `original_error`."""
+    return isinstance(error.original_error, GraphQLError) and error.path is None
 
 
 def is_internal(error: GraphQLError) -> bool:
     """An unexpected failure of the service, as opposed to an answer the contract defines."""
-    return error.original_error is not None and not isinstance(error.original_error, AppError)
+    return (
+        error.original_error is not None
+        and not isinstance(error.original_error, AppError)
+        and not is_coercion_error(error)
+    )
 
 
 def format_error(error: GraphQLError, request_id: str = "") -> dict[str, Any]:
@@ -33,7 +44,7 @@ def format_error(error: GraphQLError, request_id: str = "") -> dict[str, Any]:
         if original.details:
             ext["details"] = original.details
         out["extensions"] = ext
-    elif original is None:
+    elif original is None or is_coercion_error(error):
         # Syntax, validation and variable-coercion errors: the client's document is at fault.
         out["extensions"] = {"code": "BAD_USER_INPUT", "rest_error": "invalid_parameter"}
     else:

@@ -100,21 +100,40 @@ def _serve(settings: Settings) -> None:
     # The service's own loggers (bot_analytics.*) and the libraries' share the root handler;
     # uvicorn configures its loggers itself, at the same level.
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(name)s: %(message)s")
+    from server.http_limits import HeadLimits, bounded_protocol
+
+    limits = HeadLimits(
+        settings.http_max_header_bytes, settings.http_max_headers, settings.http_header_timeout_seconds
+    )
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        # Heads bounded in size, count and time; idle kept-alive connections closed (README "Limits").
+        http=bounded_protocol(limits),
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        # A WebSocket message is a GraphQL operation: no larger than an HTTP body may be.
+        ws_max_size=settings.max_body_bytes,
+        # A WebSocket client that does not answer a ping within the interval is closed.
+        ws_ping_interval=settings.ws_ping_seconds,
+        ws_ping_timeout=settings.ws_ping_seconds,
     )
 
 
 def _print_welcome(settings: Settings) -> None:
-    viewer = mint_token(settings, ["analytics_viewer"], ttl_minutes=7 * 24 * 60, subject="demo-viewer")
-    admin = mint_token(settings, ["admin"], ttl_minutes=7 * 24 * 60, subject="demo-admin")
+    # As long as a token may live (ANALYTICS_JWT_MAX_LIFETIME_MINUTES, default 24 hours).
+    ttl = settings.jwt_max_lifetime_minutes
+    viewer = mint_token(settings, ["analytics_viewer"], ttl_minutes=ttl, subject="demo-viewer")
+    admin = mint_token(settings, ["admin"], ttl_minutes=ttl, subject="demo-admin")
+    lifetime = f"{ttl // 60} hours" if ttl % 60 == 0 else f"{ttl} minutes"
     base = f"http://{settings.host}:{settings.port}"
     print(
         f"""
 bot-analytics is starting on {base}
 
-  viewer token (7 days): {viewer}
-  admin token  (7 days): {admin}
+  viewer token ({lifetime}): {viewer}
+  admin token  ({lifetime}): {admin}
 
   GraphiQL:  {base}/graphql   (add the header Authorization: Bearer <token>)
   API docs:  {base}/docs
@@ -162,8 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_serve:
             _serve(settings)
     elif args.command == "token":
-        if args.ttl < 1:
-            print("error: --ttl must be at least 1 minute", file=sys.stderr)
+        if not 1 <= args.ttl <= settings.jwt_max_lifetime_minutes:
+            print(
+                f"error: --ttl must be from 1 to {settings.jwt_max_lifetime_minutes} minutes"
+                " (ANALYTICS_JWT_MAX_LIFETIME_MINUTES)",
+                file=sys.stderr,
+            )
             return 2
         print(mint_token(settings, args.role, args.bot, ttl_minutes=args.ttl))
     elif args.command == "apikey":

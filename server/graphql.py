@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import json
+import time
+from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
+from graphql import GraphQLError
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    _OperationStreamClosed,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    Message,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.auth import READ_ROLES
+from app.auth import READ_ROLES, still_valid
+from app.errors import InvalidBody
 from graphql_schema.context import Context, context_from_headers
 from graphql_schema.errors import format_errors
 
@@ -36,8 +50,25 @@ class _WsUnauthorized(Exception):
     pass
 
 
+_CREDENTIAL_RECHECK_SECONDS = 1.0
+"""How long an API key found unrevoked is trusted on an open socket before it is read again."""
+_LIMIT_EXTENSIONS: dict[str, object] = {"code": "BAD_USER_INPUT", "rest_error": "invalid_parameter"}
+
+
 class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with the contract's close codes: 4401 bad credentials, 4403 missing role."""
+    """graphql-transport-ws with the contract's close codes (4401 bad credentials, 4403 missing role)
+    and bounds (docs/decisions.md, issue 10 items 4 and 5):
+
+    - the credential is checked again before each push and each new operation: a JWT past its `exp`
+      or a revoked API key closes the socket with 4401;
+    - at most ANALYTICS_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION operations per socket and
+      ANALYTICS_WS_MAX_SUBSCRIPTIONS_PER_CREDENTIAL per credential (per process); one more is
+      refused with an `error` message for its id, the socket stays open;
+    - a push that cannot be written within ANALYTICS_WS_SEND_TIMEOUT_SECONDS (a client that does not
+      read) closes the socket with 1008; a client that does not answer pings is closed by uvicorn.
+    """
+
+    _credential_checked_at = float("-inf")
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -45,11 +76,93 @@ class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         except _WsUnauthorized:
             await self.websocket.close(code=4401, reason="Unauthorized")
 
+    @property
+    def _router(self) -> AnalyticsGraphQLRouter:
+        return cast(AnalyticsGraphQLRouter, self.view)
+
+    def _credential_key(self) -> str:
+        principal = self.context.principal
+        return f"{principal.kind}:{principal.subject}" if principal is not None else ""
+
+    async def _credential_holds(self) -> bool:
+        principal = self.context.principal
+        if principal is None:
+            return True  # before connection_ack: Strawberry refuses operations itself
+        if principal.key_id is not None:
+            now = time.monotonic()
+            if now - self._credential_checked_at < _CREDENTIAL_RECHECK_SECONDS:
+                return True
+            if await still_valid(principal):
+                self._credential_checked_at = now
+                return True
+            return False
+        return await still_valid(principal)
+
+    async def _close(self, code: int, reason: str) -> None:
+        # A client that does not read may never let the close frame out: do not wait for it for ever.
+        with suppress(Exception):
+            await asyncio.wait_for(self.websocket.close(code=code, reason=reason), timeout=1)
+
+    async def _refuse(self, operation_id: str, message: str) -> None:
+        error = GraphQLError(message, extensions=_LIMIT_EXTENSIONS)
+        await self.send_message(ErrorMessage(id=operation_id, type="error", payload=[error.formatted]))
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if not self.connection_acknowledged or message["id"] in self.operations:
+            await super().handle_subscribe(message)
+            return
+        if not await self._credential_holds():
+            await self._close(4401, "credentials expired or revoked")
+            return
+        settings = self.context.settings
+        counts = self._router.subscriptions_by_credential
+        key = self._credential_key()
+        if len(self.operations) >= settings.ws_max_subscriptions_per_connection:
+            limit = settings.ws_max_subscriptions_per_connection
+            await self._refuse(message["id"], f"at most {limit} operations per connection")
+            return
+        if counts.get(key, 0) >= settings.ws_max_subscriptions_per_credential:
+            limit = settings.ws_max_subscriptions_per_credential
+            await self._refuse(message["id"], f"at most {limit} subscriptions per credential")
+            return
+        await super().handle_subscribe(message)
+        operation = self.operations.get(message["id"])
+        if operation is not None and operation.task is not None:
+            counts[key] = counts.get(key, 0) + 1
+            operation.task.add_done_callback(lambda _task: self._router.release_subscription(key))
+
+    async def send_message(self, message: Message) -> None:
+        in_operation = "id" in message
+        if message["type"] == "next" and not await self._credential_holds():
+            await self._close(4401, "credentials expired or revoked")
+            raise _OperationStreamClosed
+        try:
+            await asyncio.wait_for(
+                super().send_message(message), timeout=self.context.settings.ws_send_timeout_seconds
+            )
+        except TimeoutError:
+            await self._close(1008, "slow consumer: messages are not read")
+            if in_operation:
+                raise _OperationStreamClosed from None
+
 
 class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
     """/graphql with the contract's error extensions and no leaked internals."""
 
     graphql_transport_ws_handler_class = _AuthenticatingWSHandler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The handler applies the configured per-connection limit itself (with the contract's codes).
+        self.max_subscriptions_per_connection = None
+        self.subscriptions_by_credential: dict[str, int] = {}
+
+    def release_subscription(self, key: str) -> None:
+        left = self.subscriptions_by_credential.get(key, 0) - 1
+        if left > 0:
+            self.subscriptions_by_credential[key] = left
+        else:
+            self.subscriptions_by_credential.pop(key, None)
 
     @functools.cached_property
     def graphql_ide_html(self) -> str:
@@ -66,6 +179,8 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         api_key = params.get("X-API-Key") or params.get("x-api-key")
         authorization = params.get("Authorization") or params.get("authorization")
+        if context.extra.get("repeated_credentials"):
+            raise _WsUnauthorized
         if api_key is not None or authorization is not None:
             fresh = await context_from_headers(
                 str(api_key) if api_key is not None else None,
@@ -79,6 +194,14 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
             raise ConnectionRejectionError({"reason": "insufficient_permissions"})
         unset: UnsetType = UNSET
         return unset
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Strawberry's parse, with every unreadable body a 400 `invalid_body` in the contract's form:
+        also bytes that are not UTF-8 and JSON nested too deep for the parser (RecursionError)."""
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise InvalidBody("the request body must be JSON in UTF-8 (nested at most ~900 deep)") from None
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """The errors' JSON form; the schema has already logged the internal ones."""
