@@ -11,13 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from app.ingest.fold import Conv
+from app.ingest.fold import Conv, Group
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
-
-if TYPE_CHECKING:
-    from app.ingest.fold import Group
 
 T = TypeVar("T")
 
