@@ -122,9 +122,9 @@ def schema_fingerprint() -> str:
 
 @dataclass
 class Folder:
-    """Folds conversations into table rows the way `app.ingest._apply` does, with row ids assigned
-    in order of first appearance (ingestion's ids differ but nothing reads them across tables by
-    value: the check compares through the UUIDs)."""
+    """Folds conversations into table rows the way ingestion does (`app/ingest/fold.py` and
+    `statements.py`), with row ids assigned in order of first appearance (ingestion's ids differ
+    but nothing reads them across tables by value: the check compares through the UUIDs)."""
 
     ds: Dataset
     received_us: int

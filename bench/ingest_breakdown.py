@@ -1,6 +1,6 @@
 """Where a batch's time goes inside `app.ingest.ingest_events` (in-process, no HTTP): parsing,
 each SQL statement of a group's transaction (run on aiosqlite's thread), the Python between them,
-and the rest (the thread hand-off, the writer's queue).
+and the rest (the thread hand-off, the writer's queue). It watches through `app.ingest.IngestHooks`.
 
     python -m bench.ingest_breakdown [--events 50000] [--batch 500]
 """
@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import sqlite3
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from app.ingest import IngestHooks
 from bench import common
 from bench.datagen import time_ordered_events
 from bench.ingest_bench import dataset
@@ -66,6 +68,34 @@ class _Fetched:
         return self.rows
 
 
+class _Breakdown(IngestHooks):
+    """Times validation, and each group's statements (through `_TimedDb`) and the Python between
+    them (the group's time less its SQL)."""
+
+    def __init__(self, totals: dict[str, float], counts: dict[str, int]) -> None:
+        self.totals, self.counts = totals, counts
+        self.started = (0.0, 0.0)
+
+    def _sql(self) -> float:
+        return sum(v for k, v in self.totals.items() if k.startswith("execute"))
+
+    def batch_parsed(self, events: int, seconds: float) -> None:
+        self.totals["parse_events (validation)"] += seconds
+        self.counts["parse_events (validation)"] += 1
+
+    def group_started(self, batches: int) -> None:
+        self.started = (time.perf_counter(), self._sql())
+
+    def group_ended(self, batches: int) -> None:
+        t, sql_before = self.started
+        sql_in = self._sql() - sql_before
+        self.totals["group Python (folding, row building)"] += time.perf_counter() - t - sql_in
+        self.counts["group Python (folding, row building)"] += 1
+
+    def sqlite_connection(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        return _TimedDb(db, self.totals, self.counts)  # type: ignore[return-value]
+
+
 async def _run(events: list[dict[str, Any]], batch: int, db: Path, pragmas: list[str]) -> None:
     import app.ingest as ingest
     from app.auth import Principal
@@ -78,30 +108,7 @@ async def _run(events: list[dict[str, Any]], batch: int, db: Path, pragmas: list
         await connection().execute_script(f"PRAGMA {pragma}")
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
-    original_run = ingest._run_sqlite_transaction
-
-    def run_timed(db: Any, steps: Any) -> Any:
-        t = time.perf_counter()
-        sql_before = sum(v for k, v in totals.items() if k.startswith("execute"))
-        try:
-            return original_run(_TimedDb(db, totals, counts), steps)  # type: ignore[arg-type]
-        finally:
-            sql_in = sum(v for k, v in totals.items() if k.startswith("execute")) - sql_before
-            totals["group Python (folding, row building)"] += time.perf_counter() - t - sql_in
-            counts["group Python (folding, row building)"] += 1
-
-    ingest._run_sqlite_transaction = run_timed
-    original_parse = ingest.parse_events
-
-    def parse_timed(raw: Any, now_us: int) -> Any:
-        t = time.perf_counter()
-        try:
-            return original_parse(raw, now_us)
-        finally:
-            totals["parse_events (validation)"] += time.perf_counter() - t
-            counts["parse_events (validation)"] += 1
-
-    ingest.parse_events = parse_timed
+    previous = ingest.install_hooks(_Breakdown(totals, counts))
     admin = Principal(subject="bench", roles=frozenset({"admin"}))
     n_batches = 0
     t0 = time.perf_counter()
@@ -109,8 +116,7 @@ async def _run(events: list[dict[str, Any]], batch: int, db: Path, pragmas: list
         await ingest.ingest_events(events[i : i + batch], admin)
         n_batches += 1
     wall = time.perf_counter() - t0
-    ingest.parse_events = original_parse
-    ingest._run_sqlite_transaction = original_run
+    ingest.install_hooks(previous)
     await close_db()
     accounted = sum(totals.values())
     rows = [

@@ -84,10 +84,13 @@ def _schema_key() -> str:
     set built by other code is not reused."""
     digest = hashlib.sha256()
     for source in sorted(
-        [*(REPO / "app" / "migrations").glob("*.py"), REPO / "app" / "models" / "__init__.py"]
+        [
+            *(REPO / "app" / "migrations").glob("*.py"),
+            REPO / "app" / "models" / "__init__.py",
+            *(REPO / "app" / "ingest").glob("*.py"),
+        ]
     ):
         digest.update(source.read_bytes())
-    digest.update((REPO / "app" / "ingest.py").read_bytes())
     return digest.hexdigest()[:10]
 
 

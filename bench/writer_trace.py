@@ -3,47 +3,58 @@
     BENCH_FACTORY=bench.writer_trace:create python -m bench ingest --repeat 1 --no-profile
 
 On exit the server appends to `bench/out/writer-trace.txt` how much of the run the SQLite writer
-thread was busy, how much CPU it used meanwhile (busy but off the CPU: waiting for the GIL or
-for I/O), and the groups it wrote. A diagnostic: the benchmark's numbers come from the plain app.
+thread was busy writing groups, how much CPU it used meanwhile (busy but off the CPU: waiting for
+the GIL or for I/O), and the groups it wrote. It watches through `app.ingest.IngestHooks`. A diagnostic: the benchmark's numbers come from the plain app.
 """
 
 from __future__ import annotations
 
 import atexit
 import time
-from typing import Any
 
 from fastapi import FastAPI
 
+from app.ingest import IngestHooks, install_hooks
 from bench.common import OUT_DIR
 
 
+class _Trace(IngestHooks):
+    """Times each group on the writer's thread (SQLite: `group_started` and `group_ended` run there)."""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, float] = {
+            "busy": 0.0,
+            "cpu": 0.0,
+            "first": 0.0,
+            "last": 0.0,
+            "groups": 0,
+            "batches": 0,
+        }
+        self.started = (0.0, 0.0)
+
+    def group_started(self, batches: int) -> None:
+        stats = self.stats
+        stats["groups"] += 1
+        stats["batches"] += batches
+        t = time.perf_counter()
+        self.started = (t, time.thread_time())
+        stats["first"] = stats["first"] or t
+
+    def group_ended(self, batches: int) -> None:
+        t, cpu = self.started
+        stats = self.stats
+        stats["last"] = time.perf_counter()
+        stats["busy"] += stats["last"] - t
+        stats["cpu"] += time.thread_time() - cpu
+
+
 def create() -> FastAPI:
-    import app.ingest as ingest
     from app.config import get_settings
     from server.app import create_app
 
-    stats: dict[str, float] = {"busy": 0.0, "cpu": 0.0, "first": 0.0, "last": 0.0, "groups": 0, "batches": 0}
-    on_thread = ingest._Writer.write_on_thread
-    group = ingest._sqlite_group
-
-    def timed_on_thread(self: Any, db: Any, loop: Any, jobs: Any) -> None:
-        t, cpu = time.perf_counter(), time.thread_time()
-        stats["first"] = stats["first"] or t
-        try:
-            on_thread(self, db, loop, jobs)
-        finally:
-            stats["last"] = time.perf_counter()
-            stats["busy"] += stats["last"] - t
-            stats["cpu"] += time.thread_time() - cpu
-
-    def counted_group(db: Any, jobs: list[Any]) -> Any:
-        stats["groups"] += 1
-        stats["batches"] += len(jobs)
-        return group(db, jobs)
-
-    ingest._Writer.write_on_thread = timed_on_thread  # type: ignore[method-assign]
-    ingest._sqlite_group = counted_group
+    trace = _Trace()
+    stats = trace.stats
+    install_hooks(trace)
 
     def report() -> None:
         span = max(stats["last"] - stats["first"], 1e-9)

@@ -4,6 +4,7 @@ idempotent and answered on its own (API.md section 4)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,32 +13,38 @@ from typing import Any
 
 import pytest
 
-import app.ingest as ingest
 from app.auth import Principal
 from app.db import connection
 from app.errors import Forbidden, InvalidBody
-from app.ingest import IngestResult, ingest_events
+from app.ingest import IngestHooks, IngestResult, ingest_events, install_hooks
 from tests.app.test_ingest import ADMIN, NOW, clear_ingested, conversation, count, snapshot
 
 
+@contextlib.contextmanager
+def installed(hooks: IngestHooks) -> Iterator[None]:
+    previous = install_hooks(hooks)
+    try:
+        yield
+    finally:
+        install_hooks(previous)
+
+
+class Recording(IngestHooks):
+    """The number of batches in each group the writer applies (retries included)."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def group_started(self, batches: int) -> None:
+        self.sizes.append(batches)
+
+
 @pytest.fixture
-def groups(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The number of batches in each group the writer applies (SQLite: on the writer's thread)."""
-    sizes: list[int] = []
-    on_thread = ingest._sqlite_group
-    awaited = ingest._awaited_group
-
-    def recording(db: Any, jobs: list[Any]) -> Any:
-        sizes.append(len(jobs))
-        return on_thread(db, jobs)
-
-    async def recording_awaited(jobs: list[Any]) -> Any:
-        sizes.append(len(jobs))
-        return await awaited(jobs)
-
-    monkeypatch.setattr(ingest, "_sqlite_group", recording)
-    monkeypatch.setattr(ingest, "_awaited_group", recording_awaited)
-    yield sizes
+def groups() -> Iterator[list[int]]:
+    """The number of batches in each group the writer applies."""
+    recording = Recording()
+    with installed(recording):
+        yield recording.sizes
 
 
 async def _concurrently(*batches: list[dict[str, Any]]) -> list[IngestResult | BaseException]:
@@ -139,25 +146,23 @@ async def test_a_duplicate_id_across_concurrent_batches_is_stored_once(db: str, 
     assert await snapshot() == before
 
 
-async def test_a_failing_group_retries_each_batch_alone(
-    db: str, groups: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_failing_group_retries_each_batch_alone(db: str) -> None:
     """A database error while writing a group fails only the batch that causes it."""
     bot = str(uuid.uuid4())
     ok1 = conversation(bot, str(uuid.uuid4()), NOW - timedelta(hours=2), 2)
     poison = conversation(bot, str(uuid.uuid4()), NOW - timedelta(hours=1), 2)
     ok2 = conversation(bot, str(uuid.uuid4()), NOW - timedelta(minutes=20), 1)
     poison_id = poison[1]["id"]
-    original = ingest._Group.write
 
-    def failing(self: Any) -> Any:
-        yield from original(self)  # written, then rolled back
-        if any(e.id == poison_id for e, *_ in self.rows):
-            raise RuntimeError("disk on fire")
+    class Failing(Recording):
+        def group_written(self, event_ids: list[str]) -> None:
+            if poison_id in event_ids:  # written, then rolled back
+                raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ingest._Group, "write", failing)
-    results = await _concurrently(ok1, poison, ok2)
-    assert groups == [3, 1, 1, 1]
+    failing = Failing()
+    with installed(failing):
+        results = await _concurrently(ok1, poison, ok2)
+    assert failing.sizes == [3, 1, 1, 1]
     assert results[0] == IngestResult(accepted=len(ok1), duplicates=0)
     assert isinstance(results[1], RuntimeError)
     assert results[2] == IngestResult(accepted=len(ok2), duplicates=0)
@@ -165,51 +170,39 @@ async def test_a_failing_group_retries_each_batch_alone(
     assert await count("conversations") == 2
 
 
-async def test_batches_arriving_while_a_group_is_written_form_the_next(
-    db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_batches_arriving_while_a_group_is_written_form_the_next(db: str) -> None:
     """The writer holds the first batch alone; the seven sent while it writes form the next group."""
     bot = str(uuid.uuid4())
     convs = [conversation(bot, str(uuid.uuid4()), NOW - timedelta(minutes=10 * i), 3) for i in range(1, 9)]
-    sizes: list[int] = []
-    writing_first = threading.Event()  # set on the writer's side (SQLite: its thread)
+    writing_first = threading.Event()  # set on the writer's side (off the event loop)
     release_first = threading.Event()
     all_queued = asyncio.Event()
-    submitted: list[Any] = []
-    on_thread, awaited, submit = ingest._sqlite_group, ingest._awaited_group, ingest._Writer.submit
 
-    def gated(db: Any, jobs: list[Any]) -> Any:
-        sizes.append(len(jobs))
-        if len(sizes) == 1:
-            writing_first.set()
-            assert release_first.wait(10), "the test never released the first group"
-        return on_thread(db, jobs)
+    class Gated(Recording):
+        queued = 0
 
-    async def gated_awaited(jobs: list[Any]) -> Any:
-        sizes.append(len(jobs))
-        if len(sizes) == 1:
-            writing_first.set()
-            assert await asyncio.to_thread(release_first.wait, 10), "the first group was never released"
-        return await awaited(jobs)
+        def group_started(self, batches: int) -> None:
+            super().group_started(batches)
+            if len(self.sizes) == 1:
+                writing_first.set()
+                assert release_first.wait(10), "the test never released the first group"
 
-    def counting_submit(self: Any, job: Any) -> None:
-        submit(self, job)
-        submitted.append(job)
-        if len(submitted) == len(convs):
-            all_queued.set()
+        def batch_queued(self, events: int) -> None:
+            self.queued += 1
+            if self.queued == len(convs):
+                all_queued.set()
 
-    monkeypatch.setattr(ingest, "_sqlite_group", gated)
-    monkeypatch.setattr(ingest, "_awaited_group", gated_awaited)
-    monkeypatch.setattr(ingest._Writer, "submit", counting_submit)
-
-    first = asyncio.ensure_future(ingest_events(convs[0], ADMIN, now=NOW))
-    async with asyncio.timeout(10):  # hang guards only
-        assert await asyncio.to_thread(writing_first.wait, 10)  # the writer has taken the first alone
-        rest = [asyncio.ensure_future(ingest_events(c, ADMIN, now=NOW)) for c in convs[1:]]
-        await all_queued.wait()  # all seven are queued behind it
-    assert sizes == [1]
-    release_first.set()
-    assert (await first).accepted == len(convs[0])
-    assert [(await r).accepted for r in rest] == [len(c) for c in convs[1:]]
-    assert sizes == [1, 7]
-    assert await count("conversations") == len(convs)
+    gated = Gated()
+    sizes = gated.sizes
+    with installed(gated):
+        first = asyncio.ensure_future(ingest_events(convs[0], ADMIN, now=NOW))
+        async with asyncio.timeout(10):  # hang guards only
+            assert await asyncio.to_thread(writing_first.wait, 10)  # the writer has taken the first alone
+            rest = [asyncio.ensure_future(ingest_events(c, ADMIN, now=NOW)) for c in convs[1:]]
+            await all_queued.wait()  # all seven are queued behind it
+        assert sizes == [1]
+        release_first.set()
+        assert (await first).accepted == len(convs[0])
+        assert [(await r).accepted for r in rest] == [len(c) for c in convs[1:]]
+        assert sizes == [1, 7]
+        assert await count("conversations") == len(convs)

@@ -6,36 +6,44 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 
-import app.ingest as ingest
+from app.ingest import IngestHooks, install_hooks
 from tests.app.test_ingest import conversation
 from tests.conftest import bearer
 
 
+class Held(IngestHooks):
+    """Holds the writer at the start of each group until released (off the event loop)."""
+
+    def __init__(self) -> None:
+        self.inside = threading.Event()
+        self.release = threading.Event()
+
+    def group_started(self, batches: int) -> None:
+        self.inside.set()
+        self.release.wait(10)
+
+
+@pytest.fixture
+def held() -> Iterator[Held]:
+    hooks = Held()
+    previous = install_hooks(hooks)
+    try:
+        yield hooks
+    finally:
+        hooks.release.set()
+        install_hooks(previous)
+
+
 async def test_a_read_is_answered_while_a_group_is_being_written(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, held: Held
 ) -> None:
-    inside = threading.Event()
-    release = threading.Event()
-    on_thread, awaited = ingest._sqlite_group, ingest._awaited_group
-
-    def held(db: Any, jobs: list[Any]) -> Any:  # SQLite: on the writer's thread
-        inside.set()
-        release.wait(10)
-        return on_thread(db, jobs)
-
-    async def held_awaited(jobs: list[Any]) -> Any:  # PostgreSQL
-        inside.set()
-        await asyncio.to_thread(release.wait, 10)
-        return await awaited(jobs)
-
-    monkeypatch.setattr(ingest, "_sqlite_group", held)
-    monkeypatch.setattr(ingest, "_awaited_group", held_awaited)
+    inside, release = held.inside, held.release
     events = conversation(str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC) - timedelta(hours=1), 4)
     viewer = bearer(["analytics_viewer"])
     post = asyncio.ensure_future(

@@ -1,0 +1,78 @@
+"""Event ingestion (API.md section 4): validate a batch, then fold it into storage atomically.
+
+The batch is validated in full before anything is written. Batches are written by one writer task
+per event loop (group commit): batches that arrive while a group is being written queue up, and
+the next group folds each of them in turn (a batch sees every id stored or accepted before it, and
+one whose events conflict with a conversation's owner is refused alone, before anything is
+written), then writes all the accepted ones in one transaction. The conversation state, the raw
+events and the rollup tables change together; should the group's transaction fail, each of its
+batches is retried in a transaction of its own, so a batch's outcome never depends on another's.
+On PostgreSQL a transaction-scoped advisory lock also serialises groups from every process, so
+concurrent ingesters neither lose nor double-count. On SQLite the writer runs on the thread of
+ingestion's own connection, a whole transaction per call, beside the connections the API reads on.
+
+This module is the package's only public face; its modules, one concern each, are private:
+`parse` (validation of an event and a batch), `fold` (conversation folding: a group's state),
+`statements` (the SQL of a group's transaction, as generators of statements), `group` (group
+commit: jobs, a group's transaction body, settling callers), `writer` (the writer per event loop,
+the SQLite thread and the PostgreSQL driver), `events` (`NewEvent`, `IngestResult`) and `hooks`
+(`IngestHooks`, the seam tests and benchmarks watch the writer through).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from app.analytics.buckets import to_us
+from app.analytics.cache import note_data_changed
+from app.auth import Principal
+from app.errors import Forbidden
+from app.ingest.events import IngestResult, NewEvent
+from app.ingest.group import Job
+from app.ingest.hooks import IngestHooks, install_hooks, installed_hooks
+from app.ingest.parse import MAX_BATCH, parse_events
+from app.ingest.writer import submit
+
+__all__ = [
+    "MAX_BATCH",
+    "IngestHooks",
+    "IngestResult",
+    "NewEvent",
+    "ingest_events",
+    "install_hooks",
+    "parse_events",
+]
+
+
+async def ingest_events(raw: Any, principal: Principal, now: datetime | None = None) -> IngestResult:
+    """Validate and store a batch atomically; ids stored before (or repeated in the batch) are duplicates."""
+    principal.require_ingest()
+    now_us = to_us(now or datetime.now(UTC))
+    hooks = installed_hooks()
+    if hooks is None:
+        events = parse_events(raw, now_us)
+    else:
+        t = time.perf_counter()
+        events = parse_events(raw, now_us)
+        hooks.batch_parsed(len(events), time.perf_counter() - t)
+    for e in events:
+        if e.bot is not None and not principal.may_see_bot(e.bot):
+            raise Forbidden(f"event {e.index}: bot_id {e.bot} is outside this credential's bot scope")
+    seen: set[str] = set()
+    unique: list[NewEvent] = []
+    for e in events:
+        if e.id not in seen:
+            seen.add(e.id)
+            unique.append(e)
+    future = asyncio.get_running_loop().create_future()
+    job = Job(unique, len(events) - len(unique), now_us, future, principal.bot_scope)
+    submit(job)
+    if hooks is not None:
+        hooks.batch_queued(len(unique))
+    result: IngestResult = await job.future
+    if result.accepted:
+        note_data_changed()  # cached answers of this process are stale now
+    return result

@@ -1,0 +1,205 @@
+"""The writer: one per event loop, applying the queued batches group after group, and the two
+database drivers of a group's statements.
+
+On SQLite the writer runs on the thread of ingestion's own connection (`ingest`, beside the
+connections the API reads on), a whole transaction per call and as many groups per hand-off as
+keep arriving; this is the only code that uses aiosqlite's privates (`Connection._execute`,
+`_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL each statement is awaited through
+Tortoise's pool, and a transaction-scoped advisory lock serialises groups from every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from app.db import dialect, ingest_connection, sql
+from app.ingest.events import IngestResult
+from app.ingest.group import MAX_GROUP_EVENTS, Job, apply_group, settle
+from app.ingest.hooks import IngestHooks, installed_hooks
+from app.ingest.statements import Query, Steps
+
+T = TypeVar("T")
+
+
+async def run_awaiting(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
+    """Drive `steps` statement by statement through a Tortoise connection (PostgreSQL)."""
+    result: list[dict[str, Any]] | None = None
+    while True:
+        try:
+            step = steps.send(result)
+        except StopIteration as stop:
+            value: T = stop.value
+            return value
+        if isinstance(step, Query):
+            result = await conn.execute_query_dict(sql(step.text, conn), step.params)
+        else:
+            # asyncpg takes any sequence of rows (Tortoise annotates lists)
+            await conn.execute_many(sql(step.text, conn), cast("list[list[Any]]", step.rows))
+            result = None
+
+
+def run_sqlite_transaction(db: sqlite3.Connection, steps: Steps[T]) -> T:
+    """Drive `steps` in one SQLite transaction, on the thread that owns `db` (aiosqlite's)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result: list[dict[str, Any]] | None = None
+        while True:
+            try:
+                step = steps.send(result)
+            except StopIteration as stop:
+                value: T = stop.value
+                break
+            if isinstance(step, Query):
+                cursor = db.execute(step.text, step.params)
+                names = [d[0] for d in cursor.description]
+                result = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            else:
+                db.executemany(step.text, step.rows)
+                result = None
+        db.execute("COMMIT")
+        return value
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def sqlite_group(
+    db: sqlite3.Connection, jobs: list[Job], hooks: IngestHooks | None = None
+) -> list[IngestResult | BaseException]:
+    """Apply the batches in one transaction (on aiosqlite's thread). Should it fail, each batch is
+    retried in a transaction of its own, so one batch's failure cannot fail another."""
+    try:
+        if hooks is None:
+            return run_sqlite_transaction(db, apply_group(jobs, postgres=False))
+        hooks.group_started(len(jobs))
+        try:
+            return run_sqlite_transaction(hooks.sqlite_connection(db), apply_group(jobs, False, hooks))
+        finally:
+            hooks.group_ended(len(jobs))
+    except Exception as exc:
+        if len(jobs) == 1:
+            return [exc]
+        return [outcome for job in jobs for outcome in sqlite_group(db, [job], hooks)]
+
+
+async def awaited_group(
+    jobs: list[Job], hooks: IngestHooks | None = None
+) -> list[IngestResult | BaseException]:
+    """`sqlite_group` for PostgreSQL: each statement awaited through Tortoise's pool."""
+    try:
+        if hooks is not None:
+            await asyncio.to_thread(hooks.group_started, len(jobs))
+        try:
+            async with in_transaction("default") as conn:
+                return await run_awaiting(conn, apply_group(jobs, True, hooks))
+        finally:
+            if hooks is not None:
+                hooks.group_ended(len(jobs))
+    except Exception as exc:
+        if len(jobs) == 1:
+            return [exc]
+        return [outcome for job in jobs for outcome in await awaited_group([job], hooks)]
+
+
+@dataclass(eq=False)
+class Writer:
+    """The batches waiting in one event loop and the writer applying them, group after group.
+
+    On SQLite the writer runs on the thread of the ingestion connection: once it has applied a
+    group it takes the batches queued meanwhile and goes on, without a round trip through the
+    event loop (which may be busy parsing the next requests), until the queue is empty. Hence
+    the lock: the queue is shared by the loop and that thread."""
+
+    pending: deque[Job] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    running: bool = False
+    """A drain is scheduled or running (it empties `pending` before it stops)."""
+    task: asyncio.Task[None] | None = None
+
+    def submit(self, job: Job) -> None:
+        with self.lock:
+            self.pending.append(job)
+            if self.running:
+                return
+            self.running = True
+        self.task = asyncio.get_running_loop().create_task(self.drain())
+
+    def next_group(self) -> list[Job]:
+        """Take the next group off the queue: queued batches up to MAX_GROUP_EVENTS events (at
+        least one batch), skipping those whose caller gave up while they waited."""
+        jobs: list[Job] = []
+        size = 0
+        with self.lock:
+            pending = self.pending
+            while pending and (not jobs or size + len(pending[0].events) <= MAX_GROUP_EVENTS):
+                job = pending.popleft()
+                if not job.future.done():
+                    jobs.append(job)
+                    size += len(job.events)
+        return jobs
+
+    def write_on_thread(
+        self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop, jobs: list[Job]
+    ) -> None:
+        """On the ingestion connection's thread: apply groups until the queue is empty."""
+        while jobs:
+            outcomes = sqlite_group(db, jobs, installed_hooks())
+            try:
+                loop.call_soon_threadsafe(settle, jobs, outcomes)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                return
+            jobs = self.next_group()
+
+    async def drain(self) -> None:
+        jobs: list[Job] = []
+        try:
+            while True:
+                jobs = self.next_group()
+                if not jobs:
+                    with self.lock:
+                        if not self.pending:
+                            self.running = False
+                            return
+                    continue
+                client = ingest_connection()
+                if dialect(client) == "postgres":
+                    settle(jobs, await awaited_group(jobs, installed_hooks()))
+                    continue
+                # One hand-off for as many groups as keep arriving (a hand-off per statement cost
+                # ~20% of the throughput), holding Tortoise's lock on the connection so that no
+                # other statement runs inside a transaction. Shielded: once queued, the work runs
+                # to its end on the thread (a cancelled caller's outcome is discarded by settle).
+                async with client.acquire_connection() as aconn:
+                    await asyncio.shield(
+                        aconn._execute(self.write_on_thread, aconn._conn, asyncio.get_running_loop(), jobs)
+                    )
+        except BaseException:
+            # Only cancellation (the loop shutting down) gets here.
+            with self.lock:
+                for job in (*jobs, *self.pending):
+                    job.future.cancel()
+                self.pending.clear()
+                self.running = False
+            raise
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Writer] = weakref.WeakKeyDictionary()
+
+
+def submit(job: Job) -> None:
+    """Queue a batch for the writer of the running event loop (started on first use)."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = Writer()
+    writer.submit(job)
