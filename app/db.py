@@ -147,8 +147,8 @@ class Readers:
 
 
 def readers(name: str = "default") -> Readers:
-    """ "default" (the API) reads with "side" beside it; any other connection (a report's "reports")
-    serves both, so a report's reads stay on their own connection."""
+    """The readers of connection `name`: the API's "default" with "side" beside it; any other one
+    (a report's "reports") serves both, so a report's reads stay on their own connection."""
     main: BaseDBAsyncClient = connections.get(name)
     side: BaseDBAsyncClient = connections.get("side" if name == "default" else name)
     return Readers(main=main, side=side)

@@ -8,7 +8,6 @@ import itertools
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from app.analytics import catalog
 from app.reports.formatting import fmt_count, local_time
 
 __all__ = ["categories_chart", "report_charts"]
@@ -129,32 +128,30 @@ def categories_chart(title: str, labels: list[str], values: list[float]) -> str:
 def report_charts(data: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The charts of the series present in the report, as PNG data URIs, by route name."""
     charts: dict[str, str] = {}
-    if catalog.USAGE_DAILY.name in data and data[catalog.USAGE_DAILY.name]["data"]:
-        charts[catalog.USAGE_DAILY.name] = _daily_chart(data[catalog.USAGE_DAILY.name])
-    if catalog.CONVERSATION_VOLUME.name in data:
-        v = data[catalog.CONVERSATION_VOLUME.name]
+    if "usage/daily" in data and data["usage/daily"]["data"]:
+        charts["usage/daily"] = _daily_chart(data["usage/daily"])
+    if "conversations/volume" in data:
+        v = data["conversations/volume"]
         xs = [local_time(p["bucket_start"]) for p in v["data"]]
-        charts[catalog.CONVERSATION_VOLUME.name] = _series_chart(
+        charts["conversations/volume"] = _series_chart(
             f"Conversations and messages per {v['group_by']}",
             xs,
             {"Conversations": [p["conversations"] for p in v["data"]]},
             ("Messages", [p["messages"] for p in v["data"]]),
         )
-    if catalog.CONVERSATION_RESOLUTION.name in data:
-        res = data[catalog.CONVERSATION_RESOLUTION.name]
-        group_by = data.get(catalog.CONVERSATION_VOLUME.name, {}).get("group_by") or _guess_group_by(
-            res["data"]
-        )
+    if "conversations/resolution" in data:
+        res = data["conversations/resolution"]
+        group_by = data.get("conversations/volume", {}).get("group_by") or _guess_group_by(res["data"])
         xs = [local_time(p["bucket_start"]) for p in res["data"]]
-        charts[catalog.CONVERSATION_RESOLUTION.name] = _series_chart(
+        charts["conversations/resolution"] = _series_chart(
             f"Outcomes per {group_by} (conversations by start)",
             xs,
             {k.capitalize(): [p[k] for p in res["data"]] for k in ("resolved", "escalated", "abandoned")},
             None,
         )
-    if catalog.SATISFACTION.name in data:
-        dist = data[catalog.SATISFACTION.name]["distribution"]
-        charts[catalog.SATISFACTION.name] = categories_chart(
+    if "engagement/satisfaction" in data:
+        dist = data["engagement/satisfaction"]["distribution"]
+        charts["engagement/satisfaction"] = categories_chart(
             "Ratings by score", [str(d["score"]) for d in dist], [d["count"] for d in dist]
         )
     return charts

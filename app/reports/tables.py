@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.analytics import catalog
 from app.reports.formatting import fmt_avg, fmt_bucket, fmt_count, fmt_rate
 
 __all__ = [
@@ -43,10 +42,7 @@ def _rating_cells(p: dict[str, Any], group_by: str) -> list[str]:
 def series_grids(data: dict[str, dict[str, Any]], group_by: str) -> dict[str, Grid]:
     """The series tables of the report, by route name (the resolution series joins the volume one)."""
     grids: dict[str, Grid] = {}
-    for route, key, label in (
-        (catalog.USAGE_DAILY.name, "date", "Day"),
-        (catalog.USAGE_MONTHLY.name, "month", "Month"),
-    ):
+    for route, key, label in (("usage/daily", "date", "Day"), ("usage/monthly", "month", "Month")):
         if route in data:
             grids[route] = Grid(
                 [label, "Conversations", "Messages", "Active users", "New users"],
@@ -62,7 +58,7 @@ def series_grids(data: dict[str, dict[str, Any]], group_by: str) -> dict[str, Gr
                 ],
             )
     outcomes = ["Resolved", "Escalated", "Abandoned", "Resolution rate"]
-    res = data.get(catalog.CONVERSATION_RESOLUTION.name)
+    res = data.get("conversations/resolution")
 
     def outcome_cells(q: dict[str, Any]) -> list[str]:
         return [
@@ -70,24 +66,24 @@ def series_grids(data: dict[str, dict[str, Any]], group_by: str) -> dict[str, Gr
             fmt_rate(q["resolution_rate"]),
         ]
 
-    if catalog.CONVERSATION_VOLUME.name in data:
-        v = data[catalog.CONVERSATION_VOLUME.name]
+    if "conversations/volume" in data:
+        v = data["conversations/volume"]
         rows = []
         for i, p in enumerate(v["data"]):
             row = [fmt_bucket(p["bucket_start"], v["group_by"]), fmt_count(p["conversations"])]
             row.append(fmt_count(p["messages"]))
             rows.append(row + (outcome_cells(res["data"][i]) if res else []))
         headers = [f"{v['group_by'].capitalize()} starting", "Conversations", "Messages"]
-        grids[catalog.CONVERSATION_VOLUME.name] = Grid(headers + (outcomes if res else []), rows)
+        grids["conversations/volume"] = Grid(headers + (outcomes if res else []), rows)
     elif res is not None:
-        grids[catalog.CONVERSATION_RESOLUTION.name] = Grid(
+        grids["conversations/resolution"] = Grid(
             [f"{group_by.capitalize()} starting", *outcomes],
             [[fmt_bucket(q["bucket_start"], group_by), *outcome_cells(q)] for q in res["data"]],
         )
-    if catalog.SATISFACTION.name in data:
-        grids[catalog.SATISFACTION.name] = Grid(
+    if "engagement/satisfaction" in data:
+        grids["engagement/satisfaction"] = Grid(
             [f"{group_by.capitalize()} starting", "Ratings", "Average score"],
-            [_rating_cells(p, group_by) for p in data[catalog.SATISFACTION.name]["data"]],
+            [_rating_cells(p, group_by) for p in data["engagement/satisfaction"]["data"]],
         )
     return grids
 
