@@ -3,30 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
-
-from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.answers import Question, RangeEcho, range_echo, ratio
-from app.analytics.buckets import Bucket, series_buckets, to_us
-from app.analytics.counters.conversations import count_conversations
+from app.analytics.buckets import series_buckets, to_us
+from app.analytics.counters.conversations import count_conversations, count_ratings
 from app.analytics.counters.messages import count_messages
-from app.analytics.counters.users import active_pairs, active_users, event_extent, new_pairs, new_users
+from app.analytics.counters.retention import cohort_activity
+from app.analytics.counters.users import active_users, event_extent, new_users
 from app.analytics.ranges import day_count, days_between, format_datetime
 from app.analytics.scope import resolve_filter
 from app.analytics.sqlparts import (
-    Filter,
-    aligned_slots,
-    as_int,
     bounds_of,
-    fetch_rows,
-    per_bucket,
-    values_cte,
 )
 from app.db import Readers
-from app.models import SLOT_US
 from app.vocabulary import GroupBy
 
 __all__ = [
@@ -128,85 +118,6 @@ async def engagement(db: Readers, q: Question) -> Engagement:
     )
 
 
-def _uniform_slots(buckets: Sequence[Bucket]) -> tuple[int, int] | None:
-    """`(origin, length)` in slots when every bucket's aligned start is `origin + i * length` (days
-    and weeks in a zone without a DST change in the range), else None."""
-    starts = [to_us(b.start) for b in buckets]
-    if not starts or any(x % SLOT_US for x in starts):
-        return None
-    if len(starts) == 1:
-        return starts[0] // SLOT_US, max(1, -(-(buckets[0].hi - starts[0]) // SLOT_US))
-    steps = {b - a for a, b in pairwise(starts)}
-    if len(steps) != 1:
-        return None
-    return starts[0] // SLOT_US, steps.pop() // SLOT_US
-
-
-async def _retention_uniform(
-    conn: BaseDBAsyncClient, uniform: tuple[int, int], slots: list[tuple[int, int, int]], f: Filter
-) -> dict[tuple[int, int], int]:
-    """Cohort x bucket counts when buckets are equally long: bucket numbers are arithmetic, so one
-    pass over the cohorts' activity rows (index seek per user) counts every pair."""
-    origin, length = uniform
-    lo, hi = min(x[1] for x in slots), max(x[2] for x in slots)
-    o, n, lo_us, hi_us = int(origin), int(length), int(lo) * SLOT_US, int(hi) * SLOT_US
-    if f.bots is None:
-        cohort = (
-            f"SELECT u.id AS id, (u.first_active_us / {SLOT_US} - {o}) / {n} AS c FROM end_users u "
-            f"WHERE u.first_active_us >= {lo_us} AND u.first_active_us < {hi_us}"
-        )
-        activity = "user_slots_all a ON a.user_id = fa.id"
-    else:
-        bot = int(f.bots[0])
-        cohort = (
-            f"SELECT u.user_id AS id, (u.first_active_us / {SLOT_US} - {o}) / {n} AS c FROM bot_users u "
-            f"WHERE u.bot_id = {bot} AND u.first_active_us >= {lo_us} AND u.first_active_us < {hi_us}"
-        )
-        activity = f"user_slots a ON a.bot_id = {bot} AND a.user_id = fa.id"
-    bucket = f"((a.slot - {o}) / {n})"
-    rows = await fetch_rows(
-        conn,
-        f"WITH fa(id, c) AS MATERIALIZED ({cohort}) "
-        f"SELECT fa.c AS c, {bucket} AS a, COUNT(*) AS n FROM fa JOIN {activity} "
-        f"AND a.slot >= {int(lo)} AND a.slot < {int(hi)} "
-        f"WHERE (a.prev_slot IS NULL OR a.prev_slot < {int(lo)} OR a.prev_slot < {o} + {bucket} * {n}) "
-        f"AND {bucket} > fa.c GROUP BY fa.c, {bucket}",
-    )
-    return {(int(row["c"]), int(row["a"])): as_int(row["n"]) for row in rows}
-
-
-async def _retention_by_chain(
-    conn: BaseDBAsyncClient, slots: list[tuple[int, int, int]], live: list[tuple[int, int, int]], f: Filter
-) -> dict[tuple[int, int], int]:
-    """Cohort x bucket counts for slot-aligned buckets, driven from the cohorts' users: for each user
-    new in the range, its activity rows (index seek on user and slot) that are its first in a bucket
-    by the `prev_slot` chain. Materialising the cohort first keeps SQLite from probing the users
-    table once per activity row (4x slower at 10M messages)."""
-    if f.bots is None:
-        cohort = (
-            "SELECT u.id AS id, cb.idx AS c FROM cb JOIN end_users u "
-            "ON u.first_active_us >= cb.lo AND u.first_active_us < cb.hi"
-        )
-        activity = "user_slots_all a ON a.user_id = fa.id"
-    else:
-        bot = int(f.bots[0])
-        cohort = (
-            "SELECT u.user_id AS id, cb.idx AS c FROM cb JOIN bot_users u "
-            f"ON u.bot_id = {bot} AND u.first_active_us >= cb.lo AND u.first_active_us < cb.hi"
-        )
-        activity = f"user_slots a ON a.bot_id = {bot} AND a.user_id = fa.id"
-    lo, hi = min(s[1] for s in slots), max(s[2] for s in slots)
-    rows = await fetch_rows(
-        conn,
-        f"WITH {values_cte('b', ('idx', 'lo', 'hi'), slots)}, {values_cte('cb', ('idx', 'lo', 'hi'), live)}, "
-        f"fa(id, c) AS MATERIALIZED ({cohort}) "
-        f"SELECT fa.c AS c, b.idx AS a, COUNT(*) AS n FROM fa JOIN {activity} "
-        f"AND a.slot >= {int(lo)} AND a.slot < {int(hi)} JOIN b ON a.slot >= b.lo AND a.slot < b.hi "
-        "WHERE (a.prev_slot IS NULL OR a.prev_slot < b.lo) AND fa.c < b.idx GROUP BY fa.c, b.idx",
-    )
-    return {(int(row["c"]), int(row["a"])): as_int(row["n"]) for row in rows}
-
-
 async def retention(db: Readers, q: Question) -> Retention:
     """`GET /engagement/retention`: per bucket, the users new in it and how many came back later."""
     conn, r = db.main, q.range
@@ -214,27 +125,7 @@ async def retention(db: Readers, q: Question) -> Retention:
     buckets = series_buckets(r)
     bounds = bounds_of(buckets)
     sizes = await new_users(conn, bounds, f)
-    counts: dict[tuple[int, int], int] = {}
-    pairs = active_pairs(bounds, f)
-    live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
-    slots = aligned_slots(bounds) if f.user is None and (f.bots is None or len(f.bots) == 1) else None
-    if slots and not f.empty and any(sizes):
-        uniform = _uniform_slots(buckets)
-        if uniform is not None:
-            counts = await _retention_uniform(conn, uniform, slots, f)
-        else:
-            counts = await _retention_by_chain(conn, slots, live, f)
-    elif pairs is not None and live and any(sizes):
-        ctes, select = pairs
-        rows = await fetch_rows(
-            conn,
-            f"WITH {values_cte('b', ('idx', 'lo', 'hi'), live)}, {', '.join(ctes)}, "
-            f"cohort AS ({new_pairs(f)}), act AS ({select}) "
-            "SELECT cohort.idx AS c, act.idx AS a, COUNT(DISTINCT act.user_id) AS n "
-            "FROM cohort JOIN act ON act.user_id = cohort.user_id AND act.idx >= cohort.idx "
-            "GROUP BY cohort.idx, act.idx",
-        )
-        counts = {(int(row["c"]), int(row["a"])): as_int(row["n"]) for row in rows}
+    counts = await cohort_activity(conn, buckets, sizes, f)
     cohorts = []
     for i, b in enumerate(buckets):
         size = sizes[i]
@@ -253,21 +144,10 @@ async def satisfaction(db: Readers, q: Question) -> Satisfaction:
     buckets = series_buckets(r)
     by_score = dict.fromkeys(range(1, 6), 0)
     series: dict[int, tuple[int, int]] = {}
-    live = [(i, b.lo, b.hi) for i, b in enumerate(buckets) if b.lo < b.hi]
-    if not f.empty and live:
-        rows = await per_bucket(
-            conn,
-            [values_cte("b", ("idx", "lo", "hi"), live)],
-            [f"SUM(CASE WHEN c.rating_score = {k} THEN 1 ELSE 0 END)" for k in range(1, 6)],
-            "FROM conversations c WHERE c.rating_us >= b.lo AND c.rating_us < b.hi "
-            f"AND c.rating_score IS NOT NULL AND {f.where('c')}",
-            len(buckets),
-        )
-        for idx, row in enumerate(rows):
-            per_score = [as_int(x) for x in row]
-            for k, n in enumerate(per_score, start=1):
-                by_score[k] += n
-            series[idx] = (sum(per_score), sum(k * n for k, n in enumerate(per_score, start=1)))
+    for idx, per_score in enumerate(await count_ratings(conn, bounds_of(buckets), f)):
+        for k, n in enumerate(per_score, start=1):
+            by_score[k] += n
+        series[idx] = (sum(per_score), sum(k * n for k, n in enumerate(per_score, start=1)))
     responses = sum(by_score.values())
     total_score = sum(s * n for s, n in by_score.items())
     return Satisfaction(

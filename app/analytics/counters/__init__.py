@@ -7,8 +7,9 @@ Where the numbers come from:
   slots have no user);
 - active and new users (`users.py`): `user_slots` plus raw edges, `COUNT(DISTINCT user_id)` per
   bucket; new users from `end_users.first_active_us` for every bot, else the earliest
-  `bot_users.first_active_us` over the covered bots;
-- conversations, durations, statuses, channels (`conversations.py`): the folded `conversations`
+  `bot_users.first_active_us` over the covered bots; retention's returning users
+  (`retention.py`) from the `prev_slot` chains of `user_slots`;
+- conversations, durations, statuses, channels, ratings (`conversations.py`): the folded `conversations`
   rows (or the `conv_slots` rollup), with the status computed in SQL from `now` and the session
   timeout, both passed in.
 

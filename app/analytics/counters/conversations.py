@@ -1,4 +1,4 @@
-"""Conversations per bucket (by start): counts by status, messages, durations; and channels.
+"""Conversations per bucket (by start): counts by status, messages, durations; channels; ratings.
 
 A conversation's status depends on `now` and the session timeout (API.md section 5), both passed in
 as arguments: a quiet conversation without an end event is active within the timeout, abandoned
@@ -16,7 +16,7 @@ from app.analytics.sqlparts import Bounds, Filter, aligned_slots, as_int, fetch_
 from app.models import CONV_SLOT_COLUMNS
 from app.vocabulary import ConversationStatus
 
-__all__ = ["Convs", "count_channels", "count_conversations", "started_in"]
+__all__ = ["Convs", "count_channels", "count_conversations", "count_ratings", "started_in"]
 
 
 @dataclass
@@ -147,3 +147,20 @@ async def count_channels(conn: BaseDBAsyncClient, b: Bucket, f: Filter) -> list[
     pairs = [(str(r["channel"]), as_int(r["n"])) for r in rows if as_int(r["n"])]
     pairs.sort(key=lambda p: (-p[1], p[0]))
     return pairs
+
+
+async def count_ratings(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[list[int]]:
+    """Per `[lo, hi)`: the conversations whose kept rating falls in it, by score 1 to 5."""
+    out = [[0] * 5 for _ in bounds]
+    live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
+    if f.empty or not live:
+        return out
+    found = await per_bucket(
+        conn,
+        [values_cte("b", ("idx", "lo", "hi"), live)],
+        [f"SUM(CASE WHEN c.rating_score = {k} THEN 1 ELSE 0 END)" for k in range(1, 6)],
+        "FROM conversations c WHERE c.rating_us >= b.lo AND c.rating_us < b.hi "
+        f"AND c.rating_score IS NOT NULL AND {f.where('c')}",
+        len(bounds),
+    )
+    return [[as_int(x) for x in row] for row in found]
