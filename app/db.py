@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 __all__ = [
+    "Readers",
     "close_db",
     "connection",
     "database_url",
@@ -19,10 +18,9 @@ __all__ = [
     "ingest_connection",
     "init_db",
     "migrate_db",
-    "side_connection",
+    "readers",
     "sql",
     "tortoise_config",
-    "using_connection",
 ]
 
 MODELS = ["app.models"]
@@ -125,12 +123,9 @@ async def close_db() -> None:
     await Tortoise.close_connections()
 
 
-_current_connection: ContextVar[str] = ContextVar("analytics_connection", default="default")
-
-
 def connection() -> BaseDBAsyncClient:
-    """The connection of the current task: "default", or the one `using_connection` chose."""
-    conn: BaseDBAsyncClient = connections.get(_current_connection.get())
+    """The "default" connection (the API's reader; migrations and tests use it too)."""
+    conn: BaseDBAsyncClient = connections.get("default")
     return conn
 
 
@@ -141,21 +136,22 @@ def ingest_connection() -> BaseDBAsyncClient:
     return conn
 
 
-def side_connection() -> BaseDBAsyncClient:
-    """A second reader for work that can run beside `connection()` (reports keep their own one)."""
-    name = _current_connection.get()
-    conn: BaseDBAsyncClient = connections.get("side" if name == "default" else name)
-    return conn
+@dataclass(frozen=True)
+class Readers:
+    """The connections an analytics answer reads on, passed in by the caller: `main`, and `side` for
+    the independent parts of one answer that run at the same time (e.g. the distinct users beside
+    the sums, on two cores)."""
+
+    main: BaseDBAsyncClient
+    side: BaseDBAsyncClient
 
 
-@contextmanager
-def using_connection(name: str) -> Iterator[None]:
-    """Run the analytics reads of this task (and the tasks it starts) on connection `name`."""
-    token = _current_connection.set(name)
-    try:
-        yield
-    finally:
-        _current_connection.reset(token)
+def readers(name: str = "default") -> Readers:
+    """The readers of connection `name`: the API's "default" with "side" beside it; any other one
+    (a report's "reports") serves both, so a report's reads stay on their own connection."""
+    main: BaseDBAsyncClient = connections.get(name)
+    side: BaseDBAsyncClient = connections.get("side" if name == "default" else name)
+    return Readers(main=main, side=side)
 
 
 def dialect(conn: BaseDBAsyncClient | None = None) -> Literal["sqlite", "postgres"]:

@@ -12,6 +12,7 @@ from strawberry.fastapi import BaseContext
 
 from app.auth import Principal, authenticate
 from app.config import Settings, get_settings
+from app.db import Readers, readers
 from app.errors import AppError, InvalidToken
 
 __all__ = ["CREDENTIAL_HEADERS", "Context", "build_context", "context_from_headers"]
@@ -31,6 +32,11 @@ class Context(BaseContext):
     base_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     connection_params: Any = None
+
+    @property
+    def readers(self) -> Readers:
+        """The connections analytics answers read on: the API's "default", with "side" beside it."""
+        return readers()
 
     def require_principal(self) -> Principal:
         """The authenticated principal, or the 401 that explains why there is none."""

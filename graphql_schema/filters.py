@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 import strawberry
 
+from app.analytics.answers import Question, RangeEcho
 from app.analytics.cache import cached_query
-from app.analytics.queries import RANGE_OPTIONS, Scope
-from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
+from app.analytics.catalog import Metric
+from app.analytics.ranges import RangeParams
+from app.analytics.scope import Scope
 from app.auth import Principal
 from app.vocabulary import normalise_uuid
 from graphql_schema.context import Context
 from graphql_schema.enums import GroupBy, Period
 
-__all__ = ["AnalyticsFilter", "RangeEcho", "run_range_query", "scope_for", "to_object"]
+__all__ = ["AnalyticsFilter", "RangeEcho", "run_range_query", "scope_for"]
 
-T = TypeVar("T")
+A = TypeVar("A")
+
+strawberry.type(RangeEcho, name="RangeEcho")
 
 
 @strawberry.input(description="Range and filters (API.md section 3); camelCase names of the REST parameters.")
@@ -31,13 +33,6 @@ class AnalyticsFilter:
     bot_id: str | None = None
     user_id: str | None = None
     timezone: str | None = None
-
-
-@strawberry.type
-class RangeEcho:
-    start: str
-    end: str
-    timezone: str
 
 
 def scope_for(principal: Principal, bot_id: str | None, user_id: str | None = None) -> Scope:
@@ -60,29 +55,12 @@ def range_params(f: AnalyticsFilter | None) -> RangeParams:
     )
 
 
-def to_object(value: Any) -> Any:
-    """Wrap a query-layer dict so Strawberry's attribute resolvers can read it."""
-    if isinstance(value, dict):
-        return SimpleNamespace(**{k: to_object(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return [to_object(v) for v in value]
-    return value
-
-
-async def run_range_query(
-    ctx: Context,
-    f: AnalyticsFilter | None,
-    route: str,
-    query: Callable[[ResolvedRange, Scope, Any], Awaitable[dict[str, Any]]],
-    result_type: type[T],
-) -> T:
-    """Resolve the range (with the route's options), apply scope, run one query of app/analytics
-    and shape it for GraphQL."""
+async def run_range_query(ctx: Context, f: AnalyticsFilter | None, metric: Metric[A]) -> A:
+    """Resolve the range (with the metric's options), apply scope, and answer from app/analytics
+    (through the cache) on the API's connections with the configured session timeout."""
     principal = ctx.require_principal()
     principal.require_read()
-    r = resolve_range(range_params(f), ctx.now, **RANGE_OPTIONS[route])
+    r = metric.resolve(range_params(f), ctx.now)
     scope = scope_for(principal, f.bot_id if f else None, f.user_id if f else None)
-    data = await cached_query(query, r, scope, ctx.now)
-    if "group_by" in data and isinstance(data["group_by"], str):
-        data = {**data, "group_by": GroupBy(data["group_by"])}
-    return cast(T, to_object(data))
+    question = Question(r, scope, ctx.now, ctx.settings.session_timeout_us)
+    return await cached_query(metric, ctx.readers, question)

@@ -3,46 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
-from app.analytics import queries
+from app.analytics import catalog
+from app.analytics.answers import LiveQuestion
+from app.analytics.answers.realtime import ActiveSessions, BotSessions, Realtime
+from app.analytics.catalog import LiveMetric
 from app.analytics.ranges import parse_timezone, resolve_range
 from app.errors import InvalidParameter
 from app.vocabulary import WINDOW_MINUTES, normalise_uuid
 from graphql_schema.context import Context
-from graphql_schema.filters import AnalyticsFilter, range_params, scope_for, to_object
+from graphql_schema.filters import AnalyticsFilter, range_params, scope_for
 from graphql_schema.permissions import CanRead
 
 __all__ = ["RealtimeQuery", "RealtimeSubscription"]
 
-
-@strawberry.type
-class Realtime:
-    as_of: str
-    window_minutes: int
-    active_sessions: int
-    active_users: int
-    messages_per_minute: float
-    conversations_started: int
+A = TypeVar("A")
 
 
-@strawberry.type
-class BotSessions:
-    bot_id: str
-    active_sessions: int
-
-
-@strawberry.type
-class ActiveSessions:
-    as_of: str
-    window_minutes: int
-    active_sessions: int
-    by_bot: list[BotSessions]
+for _answer in (Realtime, BotSessions, ActiveSessions):
+    strawberry.type(_answer, name=_answer.__name__)
 
 
 _FILTER_ARG = strawberry.argument(
@@ -56,13 +41,14 @@ _FILTER_ARG = strawberry.argument(
 
 async def realtime_answer(
     ctx: Context,
+    metric: LiveMetric[A],
     window_minutes: int | None,
     bot_id: str | None,
     timezone: str | None,
     f: AnalyticsFilter | None = None,
-    query: Callable[..., Awaitable[dict[str, Any]]] = queries.realtime,
-) -> dict[str, Any]:
-    """Check the caller and the parameters, then run a realtime query (`realtime` or `active_sessions`).
+) -> A:
+    """Check the caller and the parameters, then answer a realtime metric (`REALTIME` or
+    `ACTIVE_SESSIONS`) on the API's connections with the configured session timeout.
 
     A `filter` is checked as on a range field (API.md 8: an invalid value is a 400 on every route,
     also where a valid one would be ignored); then only its `botId` and `timezone` are used, and
@@ -81,7 +67,10 @@ async def realtime_answer(
         if timezone is None:
             timezone = f.timezone
     tz, tz_name = parse_timezone(timezone)
-    return await query(scope_for(principal, bot_id), ctx.now, window, tz, tz_name)
+    question = LiveQuestion(
+        scope_for(principal, bot_id), ctx.now, window, tz, tz_name, ctx.settings.session_timeout_us
+    )
+    return await metric.answer(ctx.readers, question)
 
 
 @strawberry.type
@@ -95,8 +84,7 @@ class RealtimeQuery:
         timezone: str | None = None,
         filter: Annotated[AnalyticsFilter | None, _FILTER_ARG] = None,
     ) -> Realtime:
-        data = await realtime_answer(info.context, window_minutes, bot_id, timezone, filter)
-        return cast(Realtime, to_object(data))
+        return await realtime_answer(info.context, catalog.REALTIME, window_minutes, bot_id, timezone, filter)
 
     @strawberry.field(permission_classes=[CanRead])
     async def active_sessions(
@@ -107,10 +95,9 @@ class RealtimeQuery:
         timezone: str | None = None,
         filter: Annotated[AnalyticsFilter | None, _FILTER_ARG] = None,
     ) -> ActiveSessions:
-        data = await realtime_answer(
-            info.context, window_minutes, bot_id, timezone, filter, queries.active_sessions
+        return await realtime_answer(
+            info.context, catalog.ACTIVE_SESSIONS, window_minutes, bot_id, timezone, filter
         )
-        return cast(ActiveSessions, to_object(data))
 
 
 @strawberry.type
@@ -130,6 +117,5 @@ class RealtimeSubscription:
         ctx = info.context
         while True:
             ctx.now = datetime.now(UTC)
-            data = await realtime_answer(ctx, window_minutes, bot_id, timezone, filter)
-            yield cast(Realtime, to_object(data))
+            yield await realtime_answer(ctx, catalog.REALTIME, window_minutes, bot_id, timezone, filter)
             await asyncio.sleep(interval_seconds)

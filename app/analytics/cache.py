@@ -5,28 +5,31 @@ Dashboards poll the same questions over and over, often from several viewers at 
 kept for `ANALYTICS_QUERY_CACHE_SECONDS` (default 2 s; 0 turns the cache off) and dropped at once
 when this process ingests events; concurrent identical questions wait for one computation
 (single flight). Another process's events show within the TTL.
+
+Answers are frozen dataclasses (tuples for their series), so every caller gets the same object and
+none can change what another one sees: no copies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from app.analytics.queries import Scope
-from app.analytics.ranges import ResolvedRange
+from app.analytics.answers import Question
 from app.config import get_settings
+from app.db import Readers
+
+if TYPE_CHECKING:
+    from app.analytics.catalog import Metric
 
 __all__ = ["cached_query", "clear", "note_data_changed"]
 
-Query = Callable[[ResolvedRange, Scope, datetime], Awaitable[dict[str, Any]]]
+A = TypeVar("A")
 
 _MAX_ENTRIES = 512
-_entries: OrderedDict[tuple[Any, ...], tuple[float, asyncio.Future[dict[str, Any]]]] = OrderedDict()
+_entries: OrderedDict[tuple[Any, ...], tuple[float, asyncio.Future[Any]]] = OrderedDict()
 _version = 0
 
 
@@ -41,36 +44,39 @@ def clear() -> None:
     _entries.clear()
 
 
-async def cached_query(query: Query, r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]:
-    """`query(r, scope, now)`, answered from the cache when the same question was asked just now."""
+async def cached_query(metric: Metric[A], db: Readers, q: Question) -> A:
+    """`metric.answer(db, q)`, answered from the cache when the same question was asked just now."""
     ttl = get_settings().query_cache_seconds
     if ttl <= 0:
-        return await query(r, scope, now)
+        return await metric.answer(db, q)
+    r, scope = q.range, q.scope
     key = (
-        getattr(query, "__qualname__", repr(query)),
+        metric.name,
         r.start,
         r.end,
         r.tz_name,
         r.group_by,
         scope.bots,
         scope.user,
+        q.session_timeout_us,
         _version,
     )
     clock = time.monotonic()
     hit = _entries.get(key)
     if hit is not None and hit[0] > clock:
         _entries.move_to_end(key)
-        return copy.deepcopy(await asyncio.shield(hit[1]))
-    future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        found: A = await asyncio.shield(hit[1])
+        return found
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     _entries[key] = (clock + ttl, future)
     while len(_entries) > _MAX_ENTRIES:
         _entries.popitem(last=False)
     try:
-        result = await query(r, scope, now)
+        result = await metric.answer(db, q)
     except BaseException as exc:
         _entries.pop(key, None)
         future.set_exception(exc)
         future.exception()  # retrieved: waiters re-raise it, nobody logs "never retrieved"
         raise
     future.set_result(result)
-    return copy.deepcopy(result)
+    return result

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import Any
 
-from app.analytics.queries import RANGE_OPTIONS
-from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
+from app.analytics import catalog
+from app.analytics.catalog import Metric
+from app.analytics.ranges import RangeParams, ResolvedRange
 from app.vocabulary import GroupBy, ReportFormat, ReportType
 
 __all__ = [
@@ -32,28 +34,28 @@ MEDIA_TYPES: dict[str, str] = {
     ReportFormat.HTML: "text/html; charset=utf-8",
 }
 
-_USAGE = ("usage", "usage/daily")
+_USAGE = (catalog.USAGE, catalog.USAGE_DAILY)
 _CONVERSATIONS = (
-    "conversations",
-    "conversations/volume",
-    "conversations/duration",
-    "conversations/resolution",
+    catalog.CONVERSATIONS,
+    catalog.CONVERSATION_VOLUME,
+    catalog.CONVERSATION_DURATION,
+    catalog.CONVERSATION_RESOLUTION,
 )
-_ENGAGEMENT = ("engagement", "engagement/retention", "engagement/satisfaction")
+_ENGAGEMENT = (catalog.ENGAGEMENT, catalog.RETENTION, catalog.SATISFACTION)
 
-ROUTES_BY_TYPE: dict[str, tuple[str, ...]] = {
+ROUTES_BY_TYPE: dict[str, tuple[Metric[Any], ...]] = {
     ReportType.USAGE: _USAGE,
     ReportType.CONVERSATIONS: _CONVERSATIONS,
     ReportType.ENGAGEMENT: _ENGAGEMENT,
-    ReportType.SATISFACTION: ("engagement/satisfaction",),
-    ReportType.RETENTION: ("engagement/retention",),
-    ReportType.FULL: (*_USAGE, "usage/monthly", *_CONVERSATIONS, *_ENGAGEMENT),
+    ReportType.SATISFACTION: (catalog.SATISFACTION,),
+    ReportType.RETENTION: (catalog.RETENTION,),
+    ReportType.FULL: (*_USAGE, catalog.USAGE_MONTHLY, *_CONVERSATIONS, *_ENGAGEMENT),
 }
-"""Route names (API.md section 6) of each report type, in the order the report shows them."""
+"""The metrics (API.md section 6) of each report type, in the order the report shows them."""
 
 
-def route_range(route: str, params: RangeParams, now: datetime) -> ResolvedRange:
+def route_range(metric: Metric[Any], params: RangeParams, now: datetime) -> ResolvedRange:
     """The range and buckets of one section of a report (retention uses `week` for `group_by=hour`)."""
-    if route == "engagement/retention" and params.group_by == GroupBy.HOUR:
+    if metric is catalog.RETENTION and params.group_by == GroupBy.HOUR:
         params = dataclasses.replace(params, group_by=GroupBy.WEEK.value)
-    return resolve_range(params, now, **RANGE_OPTIONS[route])
+    return metric.resolve(params, now)

@@ -235,7 +235,7 @@ class ReportRunner:
                     return
                 executor = self._executor
                 assert executor is not None  # set by start()
-                data = await read_data(executor, data_spec(row))
+                data = await read_data(executor, data_spec(row, self.settings.session_timeout_us))
                 completed_at = datetime.now(UTC)
                 payload = {
                     "format": row.format,

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from jinja2 import Environment, FileSystemLoader
 
+from app.analytics import catalog
 from app.reports.charts import report_charts
 from app.reports.csv_export import render_csv
 from app.reports.formatting import (
@@ -48,18 +49,7 @@ __all__ = [
 ]
 
 TEMPLATES = Path(__file__).parent / "templates"
-_SECTION_TITLES = {
-    "usage": "Usage",
-    "usage/daily": "Usage per day",
-    "usage/monthly": "Usage per month",
-    "conversations": "Conversations",
-    "conversations/volume": "Conversation volume",
-    "conversations/duration": "Conversation duration",
-    "conversations/resolution": "Outcomes over time",
-    "engagement": "Engagement",
-    "engagement/retention": "Retention",
-    "engagement/satisfaction": "Satisfaction",
-}
+_SECTION_TITLES = {m.name: m.title for m in catalog.METRICS}
 
 
 @functools.cache

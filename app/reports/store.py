@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from app.analytics import queries
-from app.analytics.queries import Scope
+from app.analytics.answers import Question, rest_dict
 from app.analytics.ranges import RangeParams, format_datetime, parse_timezone, resolve_range
+from app.analytics.scope import Scope
 from app.auth import Principal
+from app.db import Readers
 from app.errors import Conflict, InvalidBody, InvalidParameter, NotFound
 from app.models import Report
 from app.reports.catalog import DOWNLOAD_PATH, MEDIA_TYPES, ROUTES_BY_TYPE, route_range
@@ -132,8 +133,8 @@ async def create_report(principal: Principal, req: ReportRequest, now: datetime)
             "range": resolved.echo(),
         }
         # Every section must be computable on the frozen range (bucket limits differ by route).
-        for route in ROUTES_BY_TYPE[report_type]:
-            route_range(route, frozen_params(parameters), now)
+        for metric in ROUTES_BY_TYPE[report_type]:
+            route_range(metric, frozen_params(parameters), now)
     except InvalidParameter as exc:
         raise _body_error(exc) from None
     return await Report.create(
@@ -264,22 +265,27 @@ class DataSpec:
     parameters: dict[str, Any]
     bot_scope: list[str] | None
     created_at: datetime
+    session_timeout_us: int
 
 
 ReportData = dict[str, dict[str, Any]]
 """Each section's REST answer, by route name."""
 
 
-def data_spec(row: Report) -> DataSpec:
-    """The `DataSpec` of a report row."""
+def data_spec(row: Report, session_timeout_us: int) -> DataSpec:
+    """The `DataSpec` of a report row, read with the service's session timeout."""
     return DataSpec(
-        type=row.type, parameters=row.parameters, bot_scope=row.bot_scope, created_at=row.created_at
+        type=row.type,
+        parameters=row.parameters,
+        bot_scope=row.bot_scope,
+        created_at=row.created_at,
+        session_timeout_us=session_timeout_us,
     )
 
 
-async def read_report_data(spec: DataSpec) -> ReportData:
-    """Each route's REST answer for the report's frozen range, from `app.analytics.queries` only, on
-    the current connection (`app.db.connection()`).
+async def read_report_data(spec: DataSpec, db: Readers) -> ReportData:
+    """Each section's REST answer for the report's frozen range, from the metric catalog, on the
+    connections `db`.
 
     `now` (which decides whether a quiet conversation counts as abandoned) is the report's creation
     time, so a report regenerated after a restart shows what was asked for.
@@ -288,6 +294,7 @@ async def read_report_data(spec: DataSpec) -> ReportData:
     scope = Scope(bots=None if spec.bot_scope is None else frozenset(spec.bot_scope))
     now = spec.created_at
     out: ReportData = {}
-    for route in ROUTES_BY_TYPE[spec.type]:
-        out[route] = await queries.ROUTES[route](route_range(route, params, now), scope, now)
+    for metric in ROUTES_BY_TYPE[spec.type]:
+        question = Question(route_range(metric, params, now), scope, now, spec.session_timeout_us)
+        out[metric.name] = rest_dict(await metric.answer(db, question))
     return out

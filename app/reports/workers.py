@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 
-from app.db import close_db, database_url, init_db, using_connection
+from app.db import close_db, database_url, init_db, readers
 from app.reports import render
 from app.reports.charts import categories_chart
 from app.reports.store import DataSpec, ReportData, read_report_data
@@ -76,8 +76,7 @@ async def read_data(executor: Executor, spec: DataSpec) -> ReportData:
     if isinstance(executor, ProcessPoolExecutor):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, read_in_worker, database_url(), spec)
-    with using_connection("reports"):
-        return await read_report_data(spec)
+    return await read_report_data(spec, readers("reports"))
 
 
 def read_in_worker(db_url: str, spec: DataSpec) -> ReportData:
@@ -88,7 +87,7 @@ def read_in_worker(db_url: str, spec: DataSpec) -> ReportData:
 async def _read_in_worker(db_url: str, spec: DataSpec) -> ReportData:
     await init_db(db_url, migrate=False)
     try:
-        return await read_report_data(spec)
+        return await read_report_data(spec, readers())
     finally:
         await close_db()
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from app.analytics import cache
-from app.analytics.queries import Scope
+from app.analytics import cache, catalog
+from app.analytics.answers import Question
+from app.analytics.catalog import Metric
 from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
+from app.analytics.scope import Scope
 from app.config import get_settings
+from app.db import Readers
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+TIMEOUT_US = 30 * 60 * 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    n: int
+    data: tuple[int, ...] = ()
 
 
 @pytest.fixture
@@ -22,71 +32,78 @@ def enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     cache.clear()
 
 
-def _range(days: int = 7) -> ResolvedRange:
-    return resolve_range(RangeParams(days=days), NOW)
+def _question(days: int = 7, scope: Scope = Scope(None)) -> Question:
+    r: ResolvedRange = resolve_range(RangeParams(days=days), NOW)
+    return Question(r, scope, NOW, TIMEOUT_US)
+
+
+NO_DB = Readers(main=None, side=None)  # type: ignore[arg-type]  # the fake answers read nothing
 
 
 async def test_same_question_is_computed_once_even_concurrently(enabled: None) -> None:
     calls = 0
 
-    async def query(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]:
+    async def query(db: Readers, q: Question) -> Answer:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0.01)
-        return {"n": calls, "data": [1, 2]}
+        return Answer(calls, (1, 2))
 
-    results = await asyncio.gather(
-        *(cache.cached_query(query, _range(), Scope(None), NOW) for _ in range(10))
-    )
-    assert calls == 1 and all(r == {"n": 1, "data": [1, 2]} for r in results)
-    results[0]["data"].append(3)  # callers get their own copy
-    assert (await cache.cached_query(query, _range(), Scope(None), NOW))["data"] == [1, 2]
-    await cache.cached_query(query, _range(8), Scope(None), NOW)
-    await cache.cached_query(query, _range(), Scope(frozenset({"b"})), NOW)
+    metric = Metric("test", query, Answer, "Test")
+    results = await asyncio.gather(*(cache.cached_query(metric, NO_DB, _question()) for _ in range(10)))
+    assert calls == 1 and all(r == Answer(1, (1, 2)) for r in results)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        results[0].data = (1, 2, 3)  # type: ignore[misc]  # no caller can change another's answer
+    assert (await cache.cached_query(metric, NO_DB, _question())).data == (1, 2)
+    await cache.cached_query(metric, NO_DB, _question(8))
+    await cache.cached_query(metric, NO_DB, _question(scope=Scope(frozenset({"b"}))))
     assert calls == 3  # another range, another scope: other answers
     cache.note_data_changed()
-    assert (await cache.cached_query(query, _range(), Scope(None), NOW))["n"] == 4
+    assert (await cache.cached_query(metric, NO_DB, _question())).n == 4
 
 
 async def test_errors_are_not_cached(enabled: None) -> None:
     calls = 0
 
-    async def query(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]:
+    async def query(db: Readers, q: Question) -> Answer:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("database away")
-        return {"ok": True}
+        return Answer(1)
 
+    metric = Metric("test", query, Answer, "Test")
     with pytest.raises(RuntimeError):
-        await cache.cached_query(query, _range(), Scope(None), NOW)
-    assert await cache.cached_query(query, _range(), Scope(None), NOW) == {"ok": True}
+        await cache.cached_query(metric, NO_DB, _question())
+    assert await cache.cached_query(metric, NO_DB, _question()) == Answer(1)
 
 
 async def test_zero_seconds_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(get_settings(), "query_cache_seconds", 0.0)
     calls = 0
 
-    async def query(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]:
+    async def query(db: Readers, q: Question) -> Answer:
         nonlocal calls
         calls += 1
-        return {}
+        return Answer(calls)
 
+    metric = Metric("test", query, Answer, "Test")
     for _ in range(3):
-        await cache.cached_query(query, _range(), Scope(None), NOW)
+        await cache.cached_query(metric, NO_DB, _question())
     assert calls == 3
 
 
 async def test_ingesting_drops_cached_answers(db: str, enabled: None) -> None:
     import uuid
 
-    from app.analytics.queries import usage
     from app.auth import Principal
+    from app.db import readers
     from app.ingest import ingest_events
 
     r = resolve_range(RangeParams(start_date="2025-05-01", end_date="2025-06-01"), NOW)
-    before = await cache.cached_query(usage, r, Scope(None), NOW)
-    assert before["total_conversations"] == 0
+    q = Question(r, Scope(None), NOW, TIMEOUT_US)
+    before = await cache.cached_query(catalog.USAGE, readers(), q)
+    assert before.total_conversations == 0
     ev = {
         "type": "conversation_started",
         "timestamp": "2025-05-20T10:00:00Z",
@@ -95,5 +112,5 @@ async def test_ingesting_drops_cached_answers(db: str, enabled: None) -> None:
         "user_id": str(uuid.uuid4()),
     }
     await ingest_events([ev], Principal("t", frozenset({"admin"})), now=NOW)
-    after = await cache.cached_query(usage, r, Scope(None), NOW)
-    assert after["total_conversations"] == 1
+    after = await cache.cached_query(catalog.USAGE, readers(), q)
+    assert after.total_conversations == 1

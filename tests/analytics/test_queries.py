@@ -8,17 +8,21 @@ from __future__ import annotations
 import dataclasses
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.analytics import queries as q
+from app.analytics import catalog
+from app.analytics.answers import LiveQuestion, Question, rest_dict
 from app.analytics.buckets import split_slots
-from app.analytics.queries import Scope
 from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
+from app.analytics.scope import Scope
 from app.auth import Principal
+from app.config import get_settings
+from app.db import readers
 from app.ingest import ingest_events
 from app.models import SLOT_US
 from tests.analytics import reference as ref
@@ -27,6 +31,53 @@ ADMIN = Principal(subject="t", roles=frozenset({"admin"}))
 UTC_ZONE = ZoneInfo("UTC")
 NY = ZoneInfo("America/New_York")
 KOLKATA = ZoneInfo("Asia/Kolkata")
+
+# --------------------------------------------------------------------------- the answers as REST dicts
+
+RangeAnswer = Callable[[ResolvedRange, Scope, datetime], Awaitable[dict[str, Any]]]
+LiveAnswer = Callable[[Scope, datetime, int, ZoneInfo, str], Awaitable[dict[str, Any]]]
+
+
+def _range_answer(metric: catalog.Metric[Any]) -> RangeAnswer:
+    async def answer(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]:
+        question = Question(r, scope, now, get_settings().session_timeout_us)
+        out: dict[str, Any] = rest_dict(await metric.answer(readers(), question))
+        return out
+
+    return answer
+
+
+def _live_answer(metric: catalog.LiveMetric[Any]) -> LiveAnswer:
+    async def answer(scope: Scope, now: datetime, window: int, tz: ZoneInfo, tz_name: str) -> dict[str, Any]:
+        question = LiveQuestion(scope, now, window, tz, tz_name, get_settings().session_timeout_us)
+        out: dict[str, Any] = rest_dict(await metric.answer(readers(), question))
+        return out
+
+    return answer
+
+
+class _RestAnswers:
+    """Each metric of the catalog answered as its REST dict (`rest_dict`), on the API's connections
+    with the configured session timeout, as the resolvers ask: `q.usage(range, scope, now)`,
+    `q.realtime(scope, now, window, tz, tz_name)`, `q.ROUTES[name]`."""
+
+    def __init__(self) -> None:
+        self.ROUTES = {m.name: _range_answer(m) for m in catalog.METRICS}
+        self.usage = _range_answer(catalog.USAGE)
+        self.usage_daily = _range_answer(catalog.USAGE_DAILY)
+        self.usage_monthly = _range_answer(catalog.USAGE_MONTHLY)
+        self.conversations = _range_answer(catalog.CONVERSATIONS)
+        self.conversation_volume = _range_answer(catalog.CONVERSATION_VOLUME)
+        self.conversation_duration = _range_answer(catalog.CONVERSATION_DURATION)
+        self.conversation_resolution = _range_answer(catalog.CONVERSATION_RESOLUTION)
+        self.engagement = _range_answer(catalog.ENGAGEMENT)
+        self.retention = _range_answer(catalog.RETENTION)
+        self.satisfaction = _range_answer(catalog.SATISFACTION)
+        self.realtime = _live_answer(catalog.REALTIME)
+        self.active_sessions = _live_answer(catalog.ACTIVE_SESSIONS)
+
+
+q = _RestAnswers()
 
 # --------------------------------------------------------------------------- comparison
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from graphql import GraphQLObjectType, get_named_type
 
-from app.analytics.queries import RANGE_OPTIONS
+from app.analytics.catalog import METRICS
 from app.analytics.ranges import parse_timezone
 from app.auth import Principal
 from app.ingest import ingest_events
@@ -202,12 +202,12 @@ def expected(
         fn = ref.realtime if route.name == "realtime" else ref.active_sessions
         return fn(reference, f, now, window, tz, tz_name)
     # The reference resolves the range itself; only the route's defaults come from its options.
-    options = RANGE_OPTIONS[route.name]
+    options = next(m for m in METRICS if m.name == route.name).range_options
     r = ref.resolve_range(
         now,
         **{k: params[k] for k in _RANGE_KEYS if k in params},
-        default=options.get("default", "days30"),
-        default_group_by=options.get("default_group_by", "day"),
+        default=options.default,
+        default_group_by=options.default_group_by,
     )
     return ref.ROUTES[route.name](reference, r, f, now)
 

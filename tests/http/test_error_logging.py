@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -17,12 +18,14 @@ def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 @pytest.fixture
 def failing_usage(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.analytics import queries
+    import dataclasses
 
-    async def boom(*args: object, **kwargs: object) -> dict[str, object]:
+    from app.analytics import catalog
+
+    async def boom(*args: object, **kwargs: object) -> NoReturn:
         raise RuntimeError("SELECT secret FROM internals")
 
-    monkeypatch.setattr(queries, "usage", boom)
+    monkeypatch.setattr(catalog, "USAGE", dataclasses.replace(catalog.USAGE, answer=boom))
 
 
 @pytest.mark.usefixtures("failing_usage")

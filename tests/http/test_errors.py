@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -112,12 +113,14 @@ async def test_unknown_route_is_404_with_contract_body(client: httpx.AsyncClient
 async def test_internal_errors_hide_the_stack(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.analytics import queries
+    import dataclasses
 
-    async def boom(*args: object, **kwargs: object) -> dict[str, object]:
+    from app.analytics import catalog
+
+    async def boom(*args: object, **kwargs: object) -> NoReturn:
         raise RuntimeError("SELECT secret FROM internals")
 
-    monkeypatch.setattr(queries, "usage", boom)
+    monkeypatch.setattr(catalog, "USAGE", dataclasses.replace(catalog.USAGE, answer=boom))
     r = await client.get("/api/v1/analytics/usage", headers=bearer(["admin"]))
     assert r.status_code == 500
     body = r.json()

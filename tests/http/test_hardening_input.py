@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -233,12 +233,14 @@ async def test_a_wrong_output_value_is_still_internal(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The coercion rule covers variables only: a resolver's failure stays an INTERNAL_SERVER_ERROR."""
-    from app.analytics import queries
+    import dataclasses
 
-    async def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    from app.analytics import catalog
+
+    async def broken(*args: Any, **kwargs: Any) -> NoReturn:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(queries, "usage", broken)
+    monkeypatch.setattr(catalog, "USAGE", dataclasses.replace(catalog.USAGE, answer=broken))
     body = (
         await client.post("/graphql", json={"query": "{ usage { totalMessages } }"}, headers=VIEWER)
     ).json()

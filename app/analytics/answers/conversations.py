@@ -1,0 +1,249 @@
+"""Conversation answers: `/conversations` (totals), `/conversations/volume`, `/conversations/duration`
+and `/conversations/resolution`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from app.analytics.answers import US, Question, RangeEcho, range_echo, ratio
+from app.analytics.buckets import range_bucket, series_buckets, to_us
+from app.analytics.counters.conversations import Convs, count_channels, count_conversations, started_in
+from app.analytics.counters.messages import Messages, count_messages
+from app.analytics.ranges import format_datetime
+from app.analytics.scope import resolve_filter
+from app.analytics.sqlparts import as_int, bounds_of, fetch_rows, values_cte
+from app.db import Readers
+from app.vocabulary import GroupBy
+
+__all__ = [
+    "DURATION_EDGES_SECONDS",
+    "ChannelCount",
+    "ConversationDuration",
+    "ConversationMetrics",
+    "ConversationResolution",
+    "ConversationVolume",
+    "DurationBin",
+    "ResolutionPoint",
+    "VolumePoint",
+    "conversation_duration",
+    "conversation_resolution",
+    "conversation_volume",
+    "conversations",
+]
+
+DURATION_EDGES_SECONDS: tuple[int, ...] = (0, 60, 300, 900, 1800, 3600)
+
+
+@dataclass(frozen=True)
+class ChannelCount:
+    channel: str
+    conversations: int
+
+
+@dataclass(frozen=True)
+class ConversationMetrics:
+    range: RangeEcho
+    total_conversations: int
+    active: int
+    resolved: int
+    escalated: int
+    abandoned: int
+    resolution_rate: float | None
+    escalation_rate: float | None
+    abandonment_rate: float | None
+    avg_duration_seconds: float | None
+    avg_messages_per_conversation: float | None
+    fallback_rate: float | None
+    by_channel: tuple[ChannelCount, ...]
+
+
+@dataclass(frozen=True)
+class VolumePoint:
+    bucket_start: str
+    conversations: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class ConversationVolume:
+    range: RangeEcho
+    group_by: GroupBy
+    data: tuple[VolumePoint, ...]
+
+
+@dataclass(frozen=True)
+class DurationBin:
+    min_seconds: float
+    max_seconds: float | None
+    count: int
+
+
+@dataclass(frozen=True)
+class ConversationDuration:
+    range: RangeEcho
+    count: int
+    avg_seconds: float | None
+    median_seconds: float | None
+    p90_seconds: float | None
+    min_seconds: float | None
+    max_seconds: float | None
+    distribution: tuple[DurationBin, ...]
+
+
+@dataclass(frozen=True)
+class ResolutionPoint:
+    bucket_start: str
+    resolved: int
+    escalated: int
+    abandoned: int
+    resolution_rate: float | None
+
+
+@dataclass(frozen=True)
+class ConversationResolution(ConversationMetrics):
+    data: tuple[ResolutionPoint, ...]
+
+
+def _totals(q: Question, c: Convs, m: Messages, channels: list[tuple[str, int]]) -> ConversationMetrics:
+    """The fields of `/conversations` (also the totals of `/conversations/resolution`)."""
+    return ConversationMetrics(
+        range=range_echo(q.range),
+        total_conversations=c.total,
+        active=c.active,
+        resolved=c.resolved,
+        escalated=c.escalated,
+        abandoned=c.abandoned,
+        resolution_rate=ratio(c.resolved, c.closed),
+        escalation_rate=ratio(c.escalated, c.closed),
+        abandonment_rate=ratio(c.abandoned, c.closed),
+        avg_duration_seconds=ratio(c.duration_us / US, c.closed),
+        avg_messages_per_conversation=ratio(c.messages, c.total),
+        fallback_rate=ratio(m.fallback, m.bot),
+        by_channel=tuple(ChannelCount(name, n) for name, n in channels),
+    )
+
+
+async def conversations(db: Readers, q: Question) -> ConversationMetrics:
+    """`GET /conversations`: counts by status, rates, averages, fallback rate, channels."""
+    conn = db.main
+    f = await resolve_filter(conn, q.scope)
+    whole = range_bucket(q.range)
+    (c,) = await count_conversations(conn, [(whole.lo, whole.hi)], f, to_us(q.now), q.session_timeout_us)
+    (m,) = await count_messages(conn, [(whole.lo, whole.hi)], f)
+    channels = await count_channels(conn, whole, f)
+    return _totals(q, c, m, channels)
+
+
+async def conversation_volume(db: Readers, q: Question) -> ConversationVolume:
+    """`GET /conversations/volume`: conversations started and messages per bucket."""
+    conn, r = db.main, q.range
+    f = await resolve_filter(conn, q.scope)
+    buckets = series_buckets(r)
+    bounds = bounds_of(buckets)
+    convs = await count_conversations(conn, bounds, f, to_us(q.now), q.session_timeout_us)
+    msgs = await count_messages(conn, bounds, f)
+    return ConversationVolume(
+        range=range_echo(r),
+        group_by=GroupBy(r.group_by),
+        data=tuple(
+            VolumePoint(
+                bucket_start=format_datetime(b.start, r.tz, r.tz_name),
+                conversations=convs[i].total,
+                messages=msgs[i].messages,
+            )
+            for i, b in enumerate(buckets)
+        ),
+    )
+
+
+def _percentile_offsets(n: int, p: float) -> tuple[int, float]:
+    pos = p * (n - 1)
+    k = math.floor(pos)
+    return k, pos - k
+
+
+async def conversation_duration(db: Readers, q: Question) -> ConversationDuration:
+    """`GET /conversations/duration`: durations of the closed conversations started in the range."""
+    conn = db.main
+    f = await resolve_filter(conn, q.scope)
+    whole = range_bucket(q.range)
+    edges_us = [e * US for e in DURATION_EDGES_SECONDS]
+    count = 0
+    avg = median = p90 = low = high = None
+    bins = [0] * len(edges_us)
+    if not f.empty and whole.lo < whole.hi:
+        closed = (
+            f"SELECT t.duration AS d FROM ({started_in(f, to_us(q.now), q.session_timeout_us)}) t "
+            "WHERE t.duration IS NOT NULL"
+        )
+        cte = f"WITH {values_cte('b', ('idx', 'lo', 'hi'), [(0, whole.lo, whole.hi)])} "
+        bin_sql = ", ".join(
+            f"SUM(CASE WHEN x.d >= {lo}{f' AND x.d < {hi}' if hi is not None else ''} THEN 1 ELSE 0 END)"
+            f" AS bin{i}"
+            for i, (lo, hi) in enumerate(zip(edges_us, [*edges_us[1:], None], strict=True))
+        )
+        (row,) = await fetch_rows(
+            conn,
+            cte + f"SELECT COUNT(*) AS n, SUM(x.d) AS total, MIN(x.d) AS lo, MAX(x.d) AS hi, {bin_sql} "
+            f"FROM ({closed}) x",
+        )
+        n = as_int(row["n"])
+        if n:
+            bins = [as_int(row[f"bin{i}"]) for i in range(len(edges_us))]
+            count = n
+            avg = as_int(row["total"]) / US / n
+            low = as_int(row["lo"]) / US
+            high = as_int(row["hi"]) / US
+            percentiles = []
+            for p in (0.5, 0.9):
+                k, frac = _percentile_offsets(n, p)
+                picked = await fetch_rows(
+                    conn, cte + f"SELECT x.d AS d FROM ({closed}) x ORDER BY x.d LIMIT 2 OFFSET {k}"
+                )
+                a = as_int(picked[0]["d"])
+                b = as_int(picked[1]["d"]) if len(picked) > 1 else a
+                percentiles.append((a + (b - a) * frac) / US)
+            median, p90 = percentiles
+    return ConversationDuration(
+        range=range_echo(q.range),
+        count=count,
+        avg_seconds=avg,
+        median_seconds=median,
+        p90_seconds=p90,
+        min_seconds=low,
+        max_seconds=high,
+        distribution=tuple(
+            DurationBin(float(lo), float(hi) if hi is not None else None, bins[i])
+            for i, (lo, hi) in enumerate(
+                zip(DURATION_EDGES_SECONDS, [*DURATION_EDGES_SECONDS[1:], None], strict=True)
+            )
+        ),
+    )
+
+
+async def conversation_resolution(db: Readers, q: Question) -> ConversationResolution:
+    """`GET /conversations/resolution`: the `/conversations` fields plus outcomes per bucket (by start)."""
+    conn, r = db.main, q.range
+    f = await resolve_filter(conn, q.scope)
+    whole = range_bucket(r)
+    buckets = series_buckets(r)
+    series = await count_conversations(conn, bounds_of(buckets), f, to_us(q.now), q.session_timeout_us)
+    # The buckets tile the range: its totals are their sums (no second pass over the conversations).
+    c = Convs(**{k.name: sum(getattr(s, k.name) for s in series) for k in fields(Convs)})
+    (m,) = await count_messages(conn, [(whole.lo, whole.hi)], f)
+    channels = await count_channels(conn, whole, f)
+    totals = _totals(q, c, m, channels)
+    return ConversationResolution(
+        **{k.name: getattr(totals, k.name) for k in fields(ConversationMetrics)},
+        data=tuple(
+            ResolutionPoint(
+                bucket_start=format_datetime(b.start, r.tz, r.tz_name),
+                resolved=s.resolved,
+                escalated=s.escalated,
+                abandoned=s.abandoned,
+                resolution_rate=ratio(s.resolved, s.closed),
+            )
+            for b, s in zip(buckets, series, strict=True)
+        ),
+    )

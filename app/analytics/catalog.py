@@ -1,0 +1,163 @@
+"""The metric catalog: one row per analytics route of API.md section 6, referenced as objects
+(`catalog.USAGE_DAILY`) by the GraphQL resolvers, the reports and the cache.
+
+A row names the route, the function that answers it, its answer type, how its range is resolved
+(`RangeOptions`) and its section title in reports. Adding a metric is its counter and answer in
+`app/analytics`, one row here, one GraphQL field and one REST route row: docs/adding-a-metric.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from app.analytics.answers import LiveQuestion, Question
+from app.analytics.answers import conversations as conv
+from app.analytics.answers import engagement as eng
+from app.analytics.answers import realtime as live
+from app.analytics.answers import usage as use
+from app.analytics.ranges import (
+    GROUP_BYS,
+    MAX_BUCKETS,
+    MAX_COHORTS,
+    RangeParams,
+    ResolvedRange,
+    resolve_range,
+)
+from app.db import Readers
+from app.vocabulary import GroupBy
+
+__all__ = [
+    "ACTIVE_SESSIONS",
+    "CONVERSATIONS",
+    "CONVERSATION_DURATION",
+    "CONVERSATION_RESOLUTION",
+    "CONVERSATION_VOLUME",
+    "ENGAGEMENT",
+    "LIVE_METRICS",
+    "METRICS",
+    "REALTIME",
+    "RETENTION",
+    "SATISFACTION",
+    "USAGE",
+    "USAGE_DAILY",
+    "USAGE_MONTHLY",
+    "LiveMetric",
+    "Metric",
+    "RangeOptions",
+]
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True)
+class RangeOptions:
+    """How a route resolves its range (the keyword arguments of `ranges.resolve_range`)."""
+
+    default: str = "days30"
+    default_group_by: str = GroupBy.DAY.value
+    series: bool = False
+    bucket_field: str = "group_by"
+    allowed_group_bys: tuple[str, ...] = GROUP_BYS
+    max_buckets: int = MAX_BUCKETS
+
+
+@dataclass(frozen=True)
+class Metric(Generic[A]):
+    """A range route: `name` as in API.md section 6, its answer function and type, its range rules
+    and its section title in reports."""
+
+    name: str
+    answer: Callable[[Readers, Question], Awaitable[A]]
+    answer_type: type[A]
+    title: str
+    range_options: RangeOptions = field(default_factory=RangeOptions)
+
+    def resolve(self, params: RangeParams, now: datetime) -> ResolvedRange:
+        """The range and buckets of this route for `params` at `now` (400s name the parameter)."""
+        o = self.range_options
+        return resolve_range(
+            params,
+            now,
+            default=o.default,
+            default_group_by=o.default_group_by,
+            series=o.series,
+            bucket_field=o.bucket_field,
+            allowed_group_bys=o.allowed_group_bys,
+            max_buckets=o.max_buckets,
+        )
+
+
+@dataclass(frozen=True)
+class LiveMetric(Generic[A]):
+    """A realtime route: `name` as in API.md section 6, its answer function and type."""
+
+    name: str
+    answer: Callable[[Readers, LiveQuestion], Awaitable[A]]
+    answer_type: type[A]
+
+
+_SERIES = RangeOptions(series=True)
+_NO_GROUP_BY = RangeOptions(series=True, bucket_field="end_date")
+
+USAGE = Metric("usage", use.usage, use.UsageStats, "Usage")
+USAGE_DAILY = Metric("usage/daily", use.usage_daily, use.DailyUsage, "Usage per day", _NO_GROUP_BY)
+USAGE_MONTHLY = Metric(
+    "usage/monthly",
+    use.usage_monthly,
+    use.MonthlyUsage,
+    "Usage per month",
+    RangeOptions(
+        series=True, bucket_field="end_date", default="months12", default_group_by=GroupBy.MONTH.value
+    ),
+)
+CONVERSATIONS = Metric("conversations", conv.conversations, conv.ConversationMetrics, "Conversations")
+CONVERSATION_VOLUME = Metric(
+    "conversations/volume", conv.conversation_volume, conv.ConversationVolume, "Conversation volume", _SERIES
+)
+CONVERSATION_DURATION = Metric(
+    "conversations/duration", conv.conversation_duration, conv.ConversationDuration, "Conversation duration"
+)
+CONVERSATION_RESOLUTION = Metric(
+    "conversations/resolution",
+    conv.conversation_resolution,
+    conv.ConversationResolution,
+    "Outcomes over time",
+    _SERIES,
+)
+ENGAGEMENT = Metric("engagement", eng.engagement, eng.Engagement, "Engagement")
+RETENTION = Metric(
+    "engagement/retention",
+    eng.retention,
+    eng.Retention,
+    "Retention",
+    RangeOptions(
+        series=True,
+        default_group_by=GroupBy.WEEK.value,
+        allowed_group_bys=tuple(g for g in GroupBy if g != GroupBy.HOUR),
+        max_buckets=MAX_COHORTS,
+    ),
+)
+SATISFACTION = Metric("engagement/satisfaction", eng.satisfaction, eng.Satisfaction, "Satisfaction", _SERIES)
+
+REALTIME = LiveMetric("realtime", live.realtime, live.Realtime)
+ACTIVE_SESSIONS = LiveMetric("realtime/active", live.active_sessions, live.ActiveSessions)
+
+METRICS: tuple[Metric[Any], ...] = (
+    USAGE,
+    USAGE_DAILY,
+    USAGE_MONTHLY,
+    CONVERSATIONS,
+    CONVERSATION_VOLUME,
+    CONVERSATION_DURATION,
+    CONVERSATION_RESOLUTION,
+    ENGAGEMENT,
+    RETENTION,
+    SATISFACTION,
+)
+"""The range routes, in API.md's order."""
+
+LIVE_METRICS: tuple[LiveMetric[Any], ...] = (REALTIME, ACTIVE_SESSIONS)
+"""The realtime routes."""

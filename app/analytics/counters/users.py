@@ -1,0 +1,171 @@
+"""Active and new users per bucket, the `(bucket, user)` pairs retention joins, and the extent of
+stored events (which days can hold an active user)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from app.analytics.buckets import from_us
+from app.analytics.sqlparts import (
+    USER_ACTIVITY,
+    Bounds,
+    Filter,
+    aligned_slots,
+    as_int,
+    edges_cte,
+    fetch_rows,
+    per_bucket,
+    slot_and_raw,
+    values_cte,
+)
+
+__all__ = ["active_pairs", "active_users", "event_extent", "new_pairs", "new_users"]
+
+
+def active_pairs(bounds: Bounds, f: Filter) -> tuple[list[str], str] | None:
+    """CTEs and a SELECT of `(idx, user_id)` rows, one per activity of a user in bucket `idx`.
+
+    None when no bucket can hold activity. Rows repeat: count them with DISTINCT.
+    """
+    if f.empty:
+        return None
+    if f.user is not None:
+        slots: list[tuple[int, int, int]] = []
+        raw = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
+    else:
+        slots, raw = slot_and_raw(bounds)
+    ctes: list[str] = []
+    parts: list[str] = []
+    if slots:
+        ctes.append(values_cte("s", ("idx", "lo", "hi"), slots))
+        parts.append(
+            "SELECT s.idx AS idx, us.user_id AS user_id FROM s "
+            f"JOIN user_slots us ON us.slot >= s.lo AND us.slot < s.hi WHERE {f.bot('us')}"
+        )
+    if raw:
+        ctes.append(values_cte("r", ("idx", "lo", "hi"), raw))
+        parts.append(
+            "SELECT r.idx AS idx, e.user_id AS user_id FROM r "
+            "JOIN events e ON e.ts_us >= r.lo AND e.ts_us < r.hi "
+            f"WHERE {USER_ACTIVITY.format(e='e')} AND {f.where('e')}"
+        )
+    if not parts:
+        return None
+    return ctes, " UNION ALL ".join(parts)
+
+
+async def active_users_by_chain(
+    conn: BaseDBAsyncClient, slots: list[tuple[int, int, int]], f: Filter, n: int
+) -> list[int]:
+    """Distinct users per slot-aligned bucket from a `prev_slot` chain: each user's first row in the
+    bucket is the one whose previous activity is before the bucket (or that has none)."""
+    if f.bots is None:
+        source = (
+            "FROM user_slots_all a WHERE a.slot >= b.lo AND a.slot < b.hi "
+            "AND (a.prev_slot IS NULL OR a.prev_slot < b.lo)"
+        )
+    else:
+        source = (
+            f"FROM user_slots a WHERE a.bot_id = {int(f.bots[0])} AND a.slot >= b.lo AND a.slot < b.hi "
+            "AND (a.prev_slot IS NULL OR a.prev_slot < b.lo)"
+        )
+    counts = await per_bucket(conn, [values_cte("b", ("idx", "lo", "hi"), slots)], ["COUNT(*)"], source, n)
+    return [as_int(c[0]) for c in counts]
+
+
+async def active_users(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[int]:
+    """Distinct active users per `[lo, hi)`."""
+    if not f.empty and f.user is None and (f.bots is None or len(f.bots) == 1):
+        slots = aligned_slots(bounds)
+        if slots is not None:
+            if not slots:
+                return [0] * len(bounds)
+            return await active_users_by_chain(conn, slots, f, len(bounds))
+    edges = None if f.empty else edges_cte(bounds, f.user is not None)
+    if edges is None:
+        return [0] * len(bounds)
+    cte, any_slots, any_raw = edges
+    parts: list[str] = []
+    if any_slots:
+        parts.append(
+            "SELECT us.user_id AS user_id FROM user_slots us "
+            f"WHERE us.slot >= b.slo AND us.slot < b.shi AND {f.bot('us')}"
+        )
+    if any_raw:
+        parts += [
+            f"SELECT e.user_id AS user_id FROM events e WHERE e.ts_us >= b.{lo} AND e.ts_us < b.{hi} "
+            f"AND {USER_ACTIVITY.format(e='e')} AND {f.where('e')}"
+            for lo, hi in (("alo", "ahi"), ("zlo", "zhi"))
+        ]
+    source = f"FROM ({' UNION ALL '.join(parts)}) x"
+    counts = await per_bucket(conn, [cte], ["COUNT(DISTINCT x.user_id)"], source, len(bounds))
+    return [as_int(c[0]) for c in counts]
+
+
+def new_pairs(f: Filter) -> str:
+    """A SELECT of `(idx, user_id)`: users whose first activity within the filter is in bucket `b.idx`.
+
+    Needs a CTE `b(idx, lo, hi)` of µs bounds. Rows may repeat (first activity with two bots at the
+    same instant): count them with DISTINCT.
+    """
+    if f.empty:
+        return "SELECT b.idx AS idx, 0 AS user_id FROM b WHERE 1 = 0"
+    if f.bots is None:
+        return (
+            "SELECT b.idx AS idx, u.id AS user_id FROM b JOIN end_users u "
+            f"ON u.first_active_us >= b.lo AND u.first_active_us < b.hi WHERE 1 = 1{f.user_and('u', 'id')}"
+        )
+    select = (
+        "SELECT b.idx AS idx, a.user_id AS user_id FROM b JOIN bot_users a "
+        f"ON a.first_active_us >= b.lo AND a.first_active_us < b.hi WHERE {f.where('a')}"
+    )
+    if len(f.bots) > 1:
+        # The first activity within the covered bots: no covered bot saw the user earlier.
+        select += (
+            " AND NOT EXISTS (SELECT 1 FROM bot_users o WHERE o.user_id = a.user_id "
+            f"AND {f.bot('o')} AND o.first_active_us < a.first_active_us)"
+        )
+    return select
+
+
+def first_active_source(f: Filter) -> tuple[str, str]:
+    """An aggregate and a FROM ... WHERE of the users whose first activity within the filter falls in
+    the row `b` of a correlated subquery."""
+    if f.bots is None:
+        return "COUNT(*)", (
+            "FROM end_users u WHERE u.first_active_us >= b.lo AND u.first_active_us < b.hi"
+            + f.user_and("u", "id")
+        )
+    source = (
+        f"FROM bot_users a WHERE a.first_active_us >= b.lo AND a.first_active_us < b.hi AND {f.where('a')}"
+    )
+    if len(f.bots) > 1:
+        source += (
+            " AND NOT EXISTS (SELECT 1 FROM bot_users o WHERE o.user_id = a.user_id "
+            f"AND {f.bot('o')} AND o.first_active_us < a.first_active_us)"
+        )
+    return "COUNT(DISTINCT a.user_id)", source
+
+
+async def new_users(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[int]:
+    """New users (first activity ever within the filter) per `[lo, hi)`."""
+    live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
+    if f.empty or not live:
+        return [0] * len(bounds)
+    expr, source = first_active_source(f)
+    counts = await per_bucket(conn, [values_cte("b", ("idx", "lo", "hi"), live)], [expr], source, len(bounds))
+    return [as_int(c[0]) for c in counts]
+
+
+async def event_extent(conn: BaseDBAsyncClient, bounds: tuple[int, int]) -> tuple[datetime, datetime] | None:
+    """The first and last event timestamp within `[lo, hi)` µs (two index seeks), None when none."""
+    lo, hi = int(bounds[0]), int(bounds[1])
+    where = f"FROM events WHERE ts_us >= {lo} AND ts_us < {hi} ORDER BY ts_us"
+    (row,) = await fetch_rows(
+        conn, f"SELECT (SELECT ts_us {where} LIMIT 1) AS lo, (SELECT ts_us {where} DESC LIMIT 1) AS hi"
+    )
+    if row["lo"] is None:
+        return None
+    return from_us(int(row["lo"])), from_us(int(row["hi"]))
