@@ -7,7 +7,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,9 @@ from app.auth import Principal
 from app.db import connection
 from app.errors import Forbidden, InvalidBody
 from app.ingest import IngestResult, ingest_events
-from tests.app.test_ingest import ADMIN, NOW, clear_ingested, conversation, count, snapshot
+from tests.factories import ADMIN, clear_ingested, conversation, count, snapshot
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 import app.ingest as ingest
-from tests.app.test_ingest import conversation
-from tests.conftest import bearer
+from tests.factories import bearer, conversation
 
 
 async def test_a_read_is_answered_while_a_group_is_being_written(

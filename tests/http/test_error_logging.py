@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

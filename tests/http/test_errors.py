@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 EVENTS = "/api/v1/analytics/events"
 INGEST = bearer(["analytics_ingest"])
