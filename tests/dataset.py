@@ -4,7 +4,7 @@
 It carries the cases the queries must get right: sessions near `NOW` (active, or abandoned by the
 timeout), starts on slot, hour and day edges, second starts, messages before the start, ends before the
 last message or the start, tied ends, several ratings, events of no bot and events after `NOW`, at
-various UTC offsets. tests/analytics/test_queries.py and the HTTP tests compare the service's answers
+various UTC offsets. tests/analytics/test_queries_match_the_reference.py and the HTTP tests compare the service's answers
 on it with tests/analytics/reference.py.
 """
 
