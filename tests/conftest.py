@@ -8,7 +8,6 @@ the local `test` database's server). An unreachable PostgreSQL then fails every 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,19 +21,8 @@ os.environ.setdefault("ANALYTICS_JWT_SECRET", "test-secret-" + "x" * 40)
 
 from app.config import get_settings
 from app.db import close_db, connection, init_db
+from tests.factories import INGESTED_TABLES, drop_postgres_database, fresh_postgres_database
 
-INGESTED_TABLES = (
-    "events",
-    "conversations",
-    "message_slots",
-    "user_slots",
-    "user_slots_all",
-    "conv_slots",
-    "bot_users",
-    "end_users",
-    "bots",
-)
-"""The tables ingestion writes."""
 TABLES = (
     *INGESTED_TABLES,
     "api_keys",
@@ -42,47 +30,18 @@ TABLES = (
 )
 
 
-def _postgres_admin_url() -> str:
-    return os.environ.get("ANALYTICS_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
-
-
-async def _fresh_postgres_database() -> str:
-    import asyncpg
-
-    admin = _postgres_admin_url()
-    name = f"ba_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin.rsplit("/", 1)[0] + "/" + name
-
-
-async def _drop_postgres_database(url: str) -> None:
-    import asyncpg
-
-    admin = _postgres_admin_url()
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     kind = os.environ.get("ANALYTICS_TEST_DB", "sqlite")
     if kind == "postgres":
         try:
-            url = await _fresh_postgres_database()
+            url = await fresh_postgres_database()
         except Exception as exc:  # any failure to reach the server fails the run
             pytest.fail(f"ANALYTICS_TEST_DB=postgres but PostgreSQL is unreachable: {exc!r}")
         await init_db(url)
         yield url
         await close_db()
-        await _drop_postgres_database(url)
+        await drop_postgres_database(url)
     else:
         path = Path(tmp_path_factory.mktemp("db")) / "analytics.sqlite3"
         url = f"sqlite://{path}"
@@ -118,34 +77,3 @@ async def client(db: str):  # type: ignore[no-untyped-def]
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c
-
-
-def token_for(role_list: list[str], bot_ids: list[str] | None = None, **overrides: object) -> str:
-    """A botserver-style JWT; `overrides` replace claims (None removes one)."""
-    from datetime import UTC, datetime, timedelta
-
-    import jwt
-
-    s = get_settings()
-    now = datetime.now(UTC)
-    claims: dict[str, object] = {
-        "sub": "test",
-        "iss": s.jwt_issuer,
-        "aud": s.jwt_audience,
-        "iat": now,
-        "exp": now + timedelta(minutes=10),
-        "roles": role_list,
-    }
-    if bot_ids is not None:
-        claims["bot_ids"] = bot_ids
-    secret = str(overrides.pop("_secret", s.jwt_secret))
-    for k, v in overrides.items():
-        if v is None:
-            claims.pop(k, None)
-        else:
-            claims[k] = v
-    return jwt.encode(claims, secret, algorithm="HS256")
-
-
-def bearer(role_list: list[str], bot_ids: list[str] | None = None, **overrides: object) -> dict[str, str]:
-    return {"Authorization": "Bearer " + token_for(role_list, bot_ids, **overrides)}

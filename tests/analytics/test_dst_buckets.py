@@ -21,7 +21,7 @@ import pytest
 
 from app.analytics.ranges import RangeParams, bucket_starts, format_datetime, resolve_range
 from tests.analytics import reference as ref
-from tests.conftest import bearer
+from tests.factories import bearer
 
 NOW = datetime(2027, 1, 15, 12, tzinfo=UTC)
 ADMIN = bearer(["admin"])

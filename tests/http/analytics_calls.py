@@ -24,7 +24,7 @@ from app.ingest import ingest_events
 from graphql_schema.schema import schema
 from rest_shim.routes import ROUTES, Route
 from tests.analytics import reference as ref
-from tests.analytics.test_queries import DATASET, NOW
+from tests.dataset import DATASET, NOW
 
 __all__ = [
     "BOT_A",

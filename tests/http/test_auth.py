@@ -12,7 +12,7 @@ import pytest
 from app.auth import create_api_key
 from app.config import get_settings
 from app.models import ApiKey
-from tests.conftest import bearer
+from tests.factories import bearer
 
 USAGE = "/api/v1/analytics/usage"
 

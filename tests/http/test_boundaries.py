@@ -15,7 +15,7 @@ import pytest
 
 from app.auth import Principal
 from app.ingest import ingest_events
-from tests.conftest import bearer
+from tests.factories import bearer
 from tests.http.analytics_calls import freeze_clock
 
 ADMIN = bearer(["admin"])

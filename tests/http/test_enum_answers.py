@@ -19,7 +19,7 @@ from graphql import (
 from app import vocabulary
 from graphql_schema.schema import schema
 from rest_shim.executor import enum_paths, restore_enum_values
-from tests.conftest import bearer
+from tests.factories import bearer
 
 REPORTER = bearer(["analytics_admin"])
 VIEWER = bearer(["analytics_viewer"])

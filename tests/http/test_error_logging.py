@@ -9,7 +9,7 @@ from typing import NoReturn
 import httpx
 import pytest
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

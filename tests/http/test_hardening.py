@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.reports.jobs import ReportRunner
-from tests.conftest import bearer
+from tests.factories import bearer
 
 API = "/api/v1/analytics"
 EVENTS = f"{API}/events"

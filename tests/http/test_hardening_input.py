@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.auth import create_api_key
-from tests.conftest import bearer, token_for
+from tests.factories import bearer, token_for
 
 API = "/api/v1/analytics"
 VIEWER = bearer(["analytics_viewer"])

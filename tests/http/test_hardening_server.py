@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
 from bench.common import free_port
-from tests.conftest import _drop_postgres_database, _fresh_postgres_database, token_for
+from tests.factories import drop_postgres_database, fresh_postgres_database, token_for
 
 PER_CONNECTION = 3
 PER_CREDENTIAL = 5
@@ -68,7 +68,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     postgres = os.environ.get("ANALYTICS_TEST_DB", "sqlite") == "postgres"
     if postgres:
         try:
-            url = asyncio.run(_fresh_postgres_database())
+            url = asyncio.run(fresh_postgres_database())
         except Exception as exc:  # any failure to reach the server fails the run
             pytest.fail(f"ANALYTICS_TEST_DB=postgres but PostgreSQL is unreachable: {exc!r}")
     else:
@@ -94,7 +94,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     proc.terminate()
     proc.wait(10)
     if postgres:
-        asyncio.run(_drop_postgres_database(url))
+        asyncio.run(drop_postgres_database(url))
 
 
 def _connect(server: Server, headers: Any = None) -> Any:

@@ -7,7 +7,7 @@ import pytest
 
 import graphql_schema.schema
 from app.config import Settings, get_settings
-from tests.conftest import bearer
+from tests.factories import bearer
 
 # Depth counts from 0 at the top-level field: usage 0, range 1, start 2.
 DEPTH_2 = "{ usage { range { start } } }"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 VIEWER = bearer(["analytics_viewer"])
 INGEST = bearer(["analytics_ingest"])

@@ -2,7 +2,7 @@
 only bot A's numbers, on every read route over REST and GraphQL, in realtime pushes and in reports; an
 empty `bot_ids` claim sees nothing; a bad credential next to a good one is a 401.
 
-Data: the random data set of tests/analytics/test_queries.py (three bots whose numbers differ), stored
+Data: the random data set of tests/dataset.py (three bots whose numbers differ), stored
 as of its `NOW` with the request clock frozen there. Every answer is compared with the brute-force
 reference filtered to the caller's bots, and that reference with the unscoped one, so an answer that
 equals the reference cannot be the unscoped answer too.
@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,9 +27,8 @@ from websockets.typing import Subprotocol
 
 from app.auth import create_api_key
 from app.config import get_settings
-from bench.common import free_port
 from tests.analytics import reference as ref
-from tests.conftest import bearer, token_for
+from tests.factories import bearer, token_for
 from tests.http.analytics_calls import (
     BOT_A,
     BOT_B,
@@ -49,6 +43,7 @@ from tests.http.analytics_calls import (
     load_data_set,
     rest_answer,
 )
+from tests.live_server import live_server
 
 ONLY_A: Filter = (frozenset({BOT_A}), None)
 EVERY: Filter = (None, None)
@@ -250,56 +245,13 @@ async def test_report_lists_show_only_the_reports_a_scoped_caller_may_see(
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """A server process on its own SQLite file; yields its address and an API key for bot A."""
-    port = free_port()
-    home = Path(tmp_path_factory.mktemp("scope-ws"))
-    env = {
-        **os.environ,
-        "ANALYTICS_DATABASE_URL": f"sqlite://{home / 'ws.sqlite3'}",
-        "ANALYTICS_REPORTS_DIR": str(home / "reports"),
-        "ANALYTICS_PORT": str(port),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not start")
-        made = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                "apikey",
-                "create",
-                "--name",
-                "a",
-                "--role",
-                "analytics_viewer",
-                "--bot",
-                BOT_A,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        key_a = made.stdout.strip().splitlines()[-1]
-        yield f"127.0.0.1:{port}", key_a
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def scope_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A server process on its own database (tests/live_server.py); yields its address and an API key
+    for bot A."""
+    with live_server(Path(tmp_path_factory.mktemp("scope-ws"))) as running:
+        made = running.cli("apikey", "create", "--name", "a", "--role", "analytics_viewer", "--bot", BOT_A)
+        key_a = made.strip().splitlines()[-1]
+        yield running.address, key_a
 
 
 def _live_events() -> list[dict[str, Any]]:
@@ -341,8 +293,8 @@ async def _pushes(url: str, payload: dict[str, str], count: int = 2) -> list[dic
     return out
 
 
-async def test_subscription_pushes_only_the_scoped_bots(live_server: tuple[str, str]) -> None:
-    address, key_a = live_server
+async def test_subscription_pushes_only_the_scoped_bots(scope_server: tuple[str, str]) -> None:
+    address, key_a = scope_server
     events = _live_events()
     async with httpx.AsyncClient(base_url=f"http://{address}") as http:
         r = await http.post("/api/v1/analytics/events", json={"events": events}, headers=ADMIN)

@@ -1,18 +1,14 @@
 """The realtime subscription over graphql-transport-ws against a real server process.
 
-The server uses a SQLite file, or with `ANALYTICS_TEST_DB=postgres` a fresh PostgreSQL database
-of its own (an unreachable server fails these tests, as it fails the rest of the suite).
+The server (tests/live_server.py) uses a SQLite file, or with `ANALYTICS_TEST_DB=postgres` a fresh
+PostgreSQL database of its own (an unreachable server fails these tests, as it fails the rest of the
+suite).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,43 +20,14 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from bench.common import free_port
-from tests.conftest import _drop_postgres_database, _fresh_postgres_database, token_for
+from tests.factories import token_for
+from tests.live_server import live_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    postgres = os.environ.get("ANALYTICS_TEST_DB", "sqlite") == "postgres"
-    if postgres:
-        try:
-            url = asyncio.run(_fresh_postgres_database())
-        except Exception as exc:  # any failure to reach the server fails the run
-            pytest.fail(f"ANALYTICS_TEST_DB=postgres but PostgreSQL is unreachable: {exc!r}")
-    else:
-        url = f"sqlite://{Path(tmp_path_factory.mktemp('ws')) / 'ws.sqlite3'}"
-    env = {**os.environ, "ANALYTICS_DATABASE_URL": url, "ANALYTICS_PORT": str(port)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("server did not start")
-    yield f"ws://127.0.0.1:{port}/graphql"
-    proc.terminate()
-    proc.wait(10)
-    if postgres:
-        asyncio.run(_drop_postgres_database(url))
+    with live_server(Path(tmp_path_factory.mktemp("ws"))) as running:
+        yield f"ws://{running.address}/graphql"
 
 
 async def _session(

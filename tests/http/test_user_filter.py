@@ -15,7 +15,7 @@ import pytest
 from app.analytics import cache
 from app.config import get_settings
 from tests.analytics import reference as ref
-from tests.conftest import bearer
+from tests.factories import bearer
 from tests.http.analytics_calls import (
     BOT_A,
     EVENTS,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from app.reports.jobs import ReportRunner
-from tests.conftest import bearer
-from tests.reports.conftest import ADMIN, BOT_A, BOT_B, RANGE, REPORTS, create, files, wait_done
+from tests.factories import bearer
+from tests.reports.reporting import ADMIN, BOT_A, BOT_B, RANGE, REPORTS, create, files, wait_done
 
 REPORT_KEYS = {
     "id",

@@ -13,11 +13,11 @@ from pypdf import PdfReader
 
 from app.reports.catalog import REPORT_TYPES, ROUTES_BY_TYPE
 from app.reports.csv_export import CSV_COLUMNS
-from tests.reports.conftest import ADMIN, RANGE, create, wait_done
+from tests.reports.reporting import ADMIN, RANGE, create, wait_done
 
 pytestmark = pytest.mark.usefixtures("data")
 
-# Hand-worked figures (see conftest) as PDF and HTML print them, by the section that shows them.
+# Hand-worked figures (see reporting.py) as PDF and HTML print them, by the section that shows them.
 USAGE = ["Conversations", "2.25", "277.50 s"]
 CONVERSATIONS = ["50.0%", "25.0%", "277.50 s", "225.00 s", "510.00 s", "600.00 s", "60.00 s", "whatsapp"]
 ENGAGEMENT = ["0.57", "19.0%", "1.33", "1.67"]

@@ -20,7 +20,7 @@ from app.models import Report
 from app.reports import render
 from app.reports.jobs import ReportRunner, wake_runners
 from app.reports.store import ReportRequest, create_report
-from tests.reports.conftest import files
+from tests.reports.reporting import files
 
 ADMIN = Principal(subject="t", roles=frozenset({"admin"}))
 postgres_only = pytest.mark.skipif(

@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from app.ingest import IngestHooks, install_hooks
-from tests.app.test_ingest import conversation
-from tests.conftest import bearer
+from tests.factories import bearer, conversation
 
 
 class Held(IngestHooks):

@@ -9,7 +9,7 @@ from typing import NoReturn
 import httpx
 import pytest
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 EVENTS = "/api/v1/analytics/events"
 INGEST = bearer(["analytics_ingest"])

@@ -8,7 +8,7 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,9 @@ from app.auth import Principal
 from app.db import connection
 from app.errors import Forbidden, InvalidBody
 from app.ingest import IngestHooks, IngestResult, ingest_events, install_hooks
-from tests.app.test_ingest import ADMIN, NOW, clear_ingested, conversation, count, snapshot
+from tests.factories import ADMIN, clear_ingested, conversation, count, snapshot
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @contextlib.contextmanager

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.db import connection, dialect
 from app.ingest import IngestHooks, IngestResult, ingest_events, install_hooks
-from tests.app.test_ingest import ADMIN, NOW, conversation
+from tests.factories import ADMIN, conversation
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class _Spy:

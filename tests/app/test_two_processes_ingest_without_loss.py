@@ -8,7 +8,7 @@ import os
 import random
 import sys
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,10 @@ import pytest
 
 from app.auth import Principal
 from app.ingest import ingest_events
-from tests.app.test_ingest import NOW, clear_ingested, conversation, snapshot
+from tests.factories import clear_ingested, conversation, snapshot
 
 REPO = str(Path(__file__).resolve().parents[2])
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("ANALYTICS_TEST_DB") != "postgres",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 VIEWER = bearer(["analytics_viewer"])
 A = "/api/v1/analytics"

@@ -9,118 +9,12 @@ from typing import Any
 
 import pytest
 
-from app.auth import Principal
 from app.db import connection
 from app.errors import InvalidBody
 from app.ingest import ingest_events
-from tests.conftest import INGESTED_TABLES
+from tests.factories import ADMIN, clear_ingested, conversation, count, iso, snapshot
 
-ADMIN = Principal(subject="t", roles=frozenset({"admin"}))
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
-
-
-def conversation(
-    bot: str,
-    user: str,
-    start: datetime,
-    n_messages: int,
-    end: str | None = "resolved",
-    score: int | None = None,
-) -> list[dict[str, Any]]:
-    conv = str(uuid.uuid4())
-    base = {"conversation_id": conv, "bot_id": bot, "user_id": user}
-    evs: list[dict[str, Any]] = [
-        {
-            "id": str(uuid.uuid4()),
-            "type": "conversation_started",
-            "timestamp": iso(start),
-            "channel": "whatsapp",
-            **base,
-        }
-    ]
-    for i in range(n_messages):
-        evs.append(
-            {
-                "id": str(uuid.uuid4()),
-                "type": "message",
-                "role": "user" if i % 2 == 0 else "bot",
-                "fallback": i % 4 == 3,
-                "timestamp": iso(start + timedelta(seconds=30 * (i + 1))),
-                **base,
-            }
-        )
-    if end:
-        evs.append(
-            {
-                "id": str(uuid.uuid4()),
-                "type": "conversation_ended",
-                "resolution": end,
-                "timestamp": iso(start + timedelta(seconds=30 * (n_messages + 1))),
-                "conversation_id": conv,
-            }
-        )
-    if score:
-        evs.append(
-            {
-                "id": str(uuid.uuid4()),
-                "type": "satisfaction",
-                "score": score,
-                "timestamp": iso(start + timedelta(seconds=30 * (n_messages + 2))),
-                **base,
-            }
-        )
-    return evs
-
-
-async def snapshot() -> dict[str, list[dict[str, Any]]]:
-    """Everything ingestion derives, without surrogate ids (they depend on arrival order)."""
-    conn = connection()
-    return {
-        "conversations": await conn.execute_query_dict(
-            "SELECT c.uuid, b.uuid AS bot, u.uuid AS usr, started_us, channel, last_activity_us, end_us, "
-            "resolution, messages, user_messages, bot_messages, fallback_messages, rating_score, rating_us "
-            "FROM conversations c JOIN bots b ON b.id = c.bot_id JOIN end_users u ON u.id = c.user_id "
-            "ORDER BY c.uuid"
-        ),
-        "message_slots": await conn.execute_query_dict(
-            "SELECT b.uuid, slot, messages, user_messages, bot_messages, fallback_messages FROM message_slots m "
-            "JOIN bots b ON b.id = m.bot_id ORDER BY b.uuid, slot"
-        ),
-        "user_slots": await conn.execute_query_dict(
-            "SELECT b.uuid AS bot, u.uuid AS usr, slot, prev_slot FROM user_slots s JOIN bots b ON b.id = s.bot_id "
-            "JOIN end_users u ON u.id = s.user_id ORDER BY b.uuid, u.uuid, slot"
-        ),
-        "user_slots_all": await conn.execute_query_dict(
-            "SELECT u.uuid AS usr, slot, prev_slot FROM user_slots_all s "
-            "JOIN end_users u ON u.id = s.user_id ORDER BY u.uuid, slot"
-        ),
-        "conv_slots": await conn.execute_query_dict(
-            "SELECT b.uuid AS bot, slot, conversations, messages, ended, resolved, escalated, abandoned, "
-            "ended_duration_us, open, open_duration_us FROM conv_slots s JOIN bots b ON b.id = s.bot_id "
-            "WHERE conversations <> 0 OR messages <> 0 ORDER BY b.uuid, slot"
-        ),
-        "users": await conn.execute_query_dict("SELECT uuid, first_active_us FROM end_users ORDER BY uuid"),
-        "bot_users": await conn.execute_query_dict(
-            "SELECT b.uuid AS bot, u.uuid AS usr, bu.first_active_us FROM bot_users bu "
-            "JOIN bots b ON b.id = bu.bot_id JOIN end_users u ON u.id = bu.user_id ORDER BY b.uuid, u.uuid"
-        ),
-        "events": await conn.execute_query_dict("SELECT id, type, ts_us FROM events ORDER BY id"),
-    }
-
-
-async def clear_ingested() -> None:
-    """Forget every event and everything derived from them (to ingest the same events again)."""
-    for table in INGESTED_TABLES:
-        await connection().execute_script(f"DELETE FROM {table}")
-
-
-async def count(table: str) -> int:
-    rows = await connection().execute_query_dict(f"SELECT COUNT(*) AS n FROM {table}")
-    return int(rows[0]["n"])
 
 
 async def test_duplicates_are_acknowledged_and_not_stored_twice(db: str) -> None:

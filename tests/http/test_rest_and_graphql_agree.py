@@ -18,8 +18,7 @@ from app.ingest import ingest_events
 from graphql_schema.schema import schema
 from rest_shim.routes import ROUTES
 from tests.analytics import reference as ref
-from tests.analytics.test_queries import assert_same
-from tests.conftest import bearer
+from tests.factories import assert_same, bearer
 
 ADMIN = bearer(["admin"])
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")

@@ -1,3 +1,5 @@
+"""One conversation ingested, then its start again: the events are stored once and folded into one row."""
+
 import uuid
 from datetime import UTC, datetime
 

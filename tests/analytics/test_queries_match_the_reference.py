@@ -6,10 +6,8 @@ Every test runs on SQLite and, with `ANALYTICS_TEST_DB=postgres`, on PostgreSQL.
 from __future__ import annotations
 
 import dataclasses
-import random
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,14 +18,14 @@ from app.analytics.answers import LiveQuestion, Question, rest_dict
 from app.analytics.buckets import split_slots
 from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
 from app.analytics.scope import Scope
-from app.auth import Principal
 from app.config import get_settings
 from app.db import readers
 from app.ingest import ingest_events
 from app.models import SLOT_US
 from tests.analytics import reference as ref
+from tests.dataset import BUSY_USER, DATASET, NOW, UNKNOWN
+from tests.factories import ADMIN, assert_same, ingest, new_id, stamp
 
-ADMIN = Principal(subject="t", roles=frozenset({"admin"}))
 UTC_ZONE = ZoneInfo("UTC")
 NY = ZoneInfo("America/New_York")
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -79,187 +77,14 @@ class _RestAnswers:
 
 q = _RestAnswers()
 
-# --------------------------------------------------------------------------- comparison
-
-
-def assert_same(actual: Any, expected: Any, path: str = "$") -> None:
-    """Equal JSON, with floats compared to 1e-9 relative; an int must stay an int, a float a float."""
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), path
-        assert list(actual) == list(expected), f"{path}: keys {list(actual)} != {list(expected)}"
-        for key in expected:
-            assert_same(actual[key], expected[key], f"{path}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list), path
-        assert len(actual) == len(expected), f"{path}: {len(actual)} items != {len(expected)}"
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            assert_same(a, e, f"{path}[{i}]")
-    elif isinstance(expected, float):
-        assert type(actual) is float, f"{path}: {actual!r} is not a float"
-        assert actual == pytest.approx(expected, rel=1e-9, abs=1e-9), f"{path}: {actual} != {expected}"
-    else:
-        assert type(actual) is type(expected), f"{path}: {actual!r} ({type(actual)}) vs {expected!r}"
-        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
-
 
 def resolve(now: datetime, **params: Any) -> ResolvedRange:
     options = {k: params.pop(k) for k in ("default", "default_group_by") if k in params}
     return resolve_range(RangeParams(**params), now, series=True, **options)
 
 
-def stamp(dt: datetime, offset_minutes: int = 0) -> str:
-    return dt.astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
+# --------------------------------------------------------------------------- the random dataset (tests/dataset.py)
 
-
-def new_id(rng: random.Random | None = None) -> str:
-    if rng is None:
-        return str(uuid.uuid4())
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-async def ingest(events: list[dict[str, Any]], now: datetime) -> None:
-    for i in range(0, len(events), 1000):
-        await ingest_events(events[i : i + 1000], ADMIN, now=now)
-
-
-# --------------------------------------------------------------------------- the random dataset
-
-NOW = datetime(2025, 3, 12, 15, 7, 30, 250_000, tzinfo=UTC)  # a Wednesday, after the NY DST change
-DATA_START = datetime(2025, 2, 10, tzinfo=UTC)
-
-
-@dataclasses.dataclass
-class Dataset:
-    events: list[dict[str, Any]]
-    batches: list[list[dict[str, Any]]]
-    bots: list[str]
-    users: list[str]
-
-
-def make_dataset(seed: int = 20250312, n_convs: int = 200) -> Dataset:
-    rng = random.Random(seed)
-    bots = [new_id(rng) for _ in range(3)]
-    users = [new_id(rng) for _ in range(30)]
-    events: list[dict[str, Any]] = []
-    span = (NOW - DATA_START).total_seconds()
-
-    def t_at(dt: datetime) -> str:
-        return stamp(dt, rng.choice([0, 0, 330, -300, 60]))
-
-    for i in range(n_convs):
-        conv = new_id(rng)
-        bot = rng.choices(bots, weights=[5, 3, 2])[0]
-        user = rng.choice(users)
-        if i < 30:  # near now: some still active, some abandoned by the timeout
-            t0 = NOW - timedelta(minutes=rng.uniform(0, 95))
-        else:
-            t0 = DATA_START + timedelta(seconds=rng.uniform(0, span))
-        if rng.random() < 0.3:  # on a slot, an hour or a day boundary: ties with bucket edges
-            unit = rng.choice([SLOT_US, 4 * SLOT_US, 96 * SLOT_US])
-            us = int(t0.timestamp() * 1_000_000) // unit * unit
-            t0 = datetime.fromtimestamp(us / 1_000_000, UTC)
-        elif rng.random() < 0.5:
-            t0 = t0.replace(microsecond=0)
-        base = {"conversation_id": conv, "bot_id": bot, "user_id": user}
-        conv_events: list[dict[str, Any]] = []
-        if rng.random() < 0.85:
-            start: dict[str, Any] = {"type": "conversation_started", "timestamp": t_at(t0), **base}
-            channel = rng.choice([None, "web", "whatsapp", "teams", "whatsapp"])
-            if channel:
-                start["channel"] = channel
-            conv_events.append(start)
-            if rng.random() < 0.12:  # a second start: same instant (tie by id) or later
-                later = t0 if rng.random() < 0.5 else t0 + timedelta(seconds=rng.randint(1, 300))
-                conv_events.append(
-                    {"type": "conversation_started", "timestamp": t_at(later), "channel": "teams", **base}
-                )
-        t = t0
-        if rng.random() < 0.1:  # a message stamped before the start
-            t = t0 - timedelta(seconds=rng.randint(1, 120))
-        last = t0
-        for k in range(rng.randint(0, 8)):
-            role = "user" if k % 2 == 0 or rng.random() < 0.2 else "bot"
-            msg: dict[str, Any] = {"type": "message", "role": role, "timestamp": t_at(t), **base}
-            if rng.random() < 0.4:
-                msg["fallback"] = rng.random() < 0.5
-            if rng.random() < 0.3:
-                msg["intent"] = "greet"
-            conv_events.append(msg)
-            last = max(last, t)
-            t += timedelta(
-                seconds=rng.choice([0, 1, 5, 30, 90, 400, 1200, 2400]), microseconds=rng.randint(0, 999)
-            )
-        if rng.random() < 0.55 and i >= 5:
-            choice = rng.random()
-            if choice < 0.15:
-                end_t = last - timedelta(seconds=rng.randint(1, 60))  # an end before the last message
-            elif choice < 0.2:
-                end_t = t0 - timedelta(seconds=30)  # an end before the start: duration 0
-            else:
-                end_t = last + timedelta(seconds=rng.choice([0, 10, 100, 1000, 4000]))
-            end: dict[str, Any] = {
-                "type": "conversation_ended",
-                "timestamp": t_at(end_t),
-                "conversation_id": conv,
-                "resolution": rng.choice(["resolved", "resolved", "escalated", "abandoned"]),
-            }
-            if rng.random() < 0.5:
-                end.update(bot_id=bot, user_id=user)
-            conv_events.append(end)
-            if rng.random() < 0.15:  # two ends at the same instant: the greater id wins
-                conv_events.append({**end, "resolution": rng.choice(["resolved", "escalated"])})
-        if rng.random() < 0.35:
-            rt = last + timedelta(seconds=rng.randint(0, 3 * 86400))
-            for _ in range(rng.randint(1, 3)):
-                conv_events.append(
-                    {"type": "satisfaction", "score": rng.randint(1, 5), "timestamp": t_at(rt), **base}
-                )
-                if rng.random() < 0.6:
-                    rt += timedelta(hours=rng.randint(1, 30))
-        for e in conv_events:
-            e["id"] = new_id(rng)
-        # Ingestion refuses timestamps more than 24 h ahead of its clock.
-        events.extend(e for e in conv_events if ref.ts_of(e["timestamp"]) < NOW + timedelta(hours=2))
-    # Conversations of no bot (only an end event) count nowhere.
-    for _ in range(2):
-        events.append(
-            {
-                "id": new_id(rng),
-                "type": "conversation_ended",
-                "timestamp": t_at(NOW - timedelta(days=2)),
-                "conversation_id": new_id(rng),
-                "resolution": "resolved",
-            }
-        )
-    # Events after now: never in the realtime window.
-    events.append(
-        {
-            "id": new_id(rng),
-            "type": "message",
-            "role": "user",
-            "timestamp": t_at(NOW + timedelta(minutes=20)),
-            "conversation_id": new_id(rng),
-            "bot_id": bots[0],
-            "user_id": users[0],
-        }
-    )
-    shuffled = events[:]
-    rng.shuffle(shuffled)
-    batches: list[list[dict[str, Any]]] = []
-    i = 0
-    while i < len(shuffled):
-        size = rng.randint(1, 400)
-        batch = shuffled[i : i + size]
-        if batches and rng.random() < 0.5:  # retries: ids stored before are duplicates
-            batch = batch + rng.sample(shuffled[:i], min(5, i))
-        batches.append(batch)
-        i += size
-    return Dataset(events, batches, bots, users)
-
-
-DATASET = make_dataset()
-UNKNOWN = "00000000-0000-4000-8000-000000000000"
-BUSY_USER = max(DATASET.users, key=lambda u: sum(1 for e in DATASET.events if e.get("user_id") == u))
 FILTERS: list[tuple[frozenset[str] | None, str | None]] = [
     (None, None),
     (frozenset({DATASET.bots[0]}), None),
