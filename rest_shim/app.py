@@ -326,6 +326,7 @@ def install_routes(app: FastAPI) -> None:
         summary="Download a completed report (409 until then)",
         tags=["reports"],
         operation_id="download_report",
+        response_class=Response,  # no default application/json ahead of the file types
         responses={
             200: {
                 "description": "The report file, as an attachment, in the report's format",
