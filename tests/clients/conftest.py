@@ -46,7 +46,7 @@ def small_data_set(now: datetime) -> list[dict[str, Any]]:
         start = now - timedelta(days=i % 5, hours=i, minutes=10)
         base = {"conversation_id": conv, "bot_id": bot, "user_id": user}
 
-        def at(minutes: int) -> str:
+        def at(minutes: int, start: datetime = start) -> str:
             return (start + timedelta(minutes=minutes)).isoformat()
 
         events += [
@@ -56,7 +56,9 @@ def small_data_set(now: datetime) -> list[dict[str, Any]]:
         ]
         if i % 3:
             resolution = ["resolved", "escalated", "abandoned"][i % 3]
-            events.append({**base, "type": "conversation_ended", "timestamp": at(5), "resolution": resolution})
+            events.append(
+                {**base, "type": "conversation_ended", "timestamp": at(5), "resolution": resolution}
+            )
             events.append({**base, "type": "satisfaction", "timestamp": at(6), "score": 1 + i % 5})
     return events
 

@@ -31,9 +31,8 @@ async def test_query_with_variables_validated_by_introspection(live: Live) -> No
         assert "usage" in session.client.schema.query_type.fields
         result = await session.execute(GraphQLRequest(USAGE, variable_values={"days": 7}))
         # The same numbers as the REST route for the same range.
-        rest = httpx.get(
-            live.base_url + "/api/v1/analytics/usage", params={"days": "7"}, headers=live.headers(live.viewer)
-        ).json()
+        async with httpx.AsyncClient(base_url=live.base_url, headers=live.headers(live.viewer)) as http:
+            rest = (await http.get("/api/v1/analytics/usage", params={"days": "7"})).json()
         assert result["usage"]["totalConversations"] == rest["total_conversations"] == 12
         assert result["usage"]["totalMessages"] == rest["total_messages"] == 24
         assert len(result["dailyUsage"]["data"]) == 7

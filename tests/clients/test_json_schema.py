@@ -48,7 +48,10 @@ def errors_of(spec: dict[str, Any], path: str, method: str, response: httpx.Resp
     root = {**schema, "components": spec["components"]}
     Draft202012Validator.check_schema(root)
     validator = Draft202012Validator(root, format_checker=FormatChecker())
-    return [f"{method} {path} {list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(response.json())]
+    return [
+        f"{method} {path} {list(e.absolute_path)}: {e.message}"
+        for e in validator.iter_errors(response.json())
+    ]
 
 
 def test_the_format_checker_checks_the_formats_used() -> None:
@@ -120,9 +123,12 @@ def test_report_answers_follow_the_spec(live: Live, spec: dict[str, Any]) -> Non
         assert r.json()["status"] == "completed", r.text
         r = httpx.get(live.base_url + download.format(report_id=report_id), headers=live.headers())
         assert r.status_code == 200
-        assert r.headers["content-type"].split(";")[0] == list(spec["paths"][download]["get"]["responses"][
-            "200"
-        ]["content"])[["pdf", "csv", "html", "json"].index(fmt)]
+        assert (
+            r.headers["content-type"].split(";")[0]
+            == list(spec["paths"][download]["get"]["responses"]["200"]["content"])[
+                ["pdf", "csv", "html", "json"].index(fmt)
+            ]
+        )
         problems += errors_of(spec, download, "get", r)
     listing = httpx.get(
         live.base_url + reports, params={"limit": "20", "type": "usage"}, headers=live.headers()
@@ -160,7 +166,11 @@ def test_error_answers_follow_the_spec(live: Live, spec: dict[str, Any]) -> None
                 headers={**live.headers(), "content-type": "application/json"},
             ),
         ),
-        (A + "/events", "post", httpx.post(base + A + "/events", json={"events": []}, headers=live.headers())),
+        (
+            A + "/events",
+            "post",
+            httpx.post(base + A + "/events", json={"events": []}, headers=live.headers()),
+        ),
     ]
     statuses = [r.status_code for _p, _m, r in cases]
     assert statuses == [400, 401, 403, 404, 400, 413, 400]
