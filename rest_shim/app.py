@@ -13,7 +13,7 @@ from app.errors import InvalidBody
 from app.ingest import ingest_events
 from app.reports.catalog import DOWNLOAD_PATH, MEDIA_TYPES
 from app.reports.store import report_file
-from app.vocabulary import EventType, MessageRole, ReportFormat, Resolution
+from app.vocabulary import EventType, ReportFormat
 from graphql_schema.context import build_context
 from graphql_schema.schema import schema
 from rest_shim.executor import (
@@ -28,7 +28,6 @@ from rest_shim.openapi import (
     ERROR_RESPONSES,
     PARAM_SCHEMAS,
     RETENTION_GROUP_BY,
-    enum_schema,
     error_response,
     json_schema,
     query_parameters,
@@ -128,7 +127,7 @@ _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
     ),
     EventType.MESSAGE: (
         {
-            "role": enum_schema(MessageRole),
+            "role": ref("MessageRole"),
             "intent": {"type": "string", "maxLength": 200},
             "fallback": {"type": "boolean", "description": "The bot did not understand"},
             "latency_ms": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
@@ -138,7 +137,7 @@ _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
         "A message of the user or the bot",
     ),
     EventType.CONVERSATION_ENDED: (
-        {"resolution": enum_schema(Resolution)},
+        {"resolution": ref("Resolution")},
         ["resolution"],
         "A conversation ends, resolved, escalated or abandoned (bot_id and user_id optional)",
     ),
@@ -210,8 +209,6 @@ COMPONENTS["TrackEventsResult"] = {
 
 def _body_property(name: str, doc: str) -> dict[str, Any]:
     out: dict[str, Any] = dict(PARAM_SCHEMAS.get(name, {"type": "string"}))
-    if "$ref" in out:
-        return {"allOf": [out], "description": doc}
     return {**out, "description": doc}
 
 

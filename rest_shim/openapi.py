@@ -64,6 +64,11 @@ _VOCABULARY: dict[str, type[StrEnum]] = {
 _VOCABULARY["ConversationStatus"] = ConversationStatus
 
 
+def enum_schema(kind: type[StrEnum]) -> dict[str, Any]:
+    """A string limited to the values of a closed set of `app.vocabulary`."""
+    return {"type": "string", "enum": [m.value for m in kind]}
+
+
 def component_name(type_name: str) -> str:
     return _RENAMED.get(type_name, type_name)
 
@@ -72,10 +77,11 @@ def ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def enum_schema(kind: type[StrEnum]) -> dict[str, Any]:
-    """A string limited to the values of a closed set of `app.vocabulary`."""
-    return {"type": "string", "enum": [m.value for m in kind]}
-
+for _kind in _VOCABULARY.values():
+    if _kind is not ConversationStatus:
+        COMPONENTS[_kind.__name__] = {**enum_schema(_kind), "title": _kind.__name__}
+        if _kind.__doc__ and "StrEnum" not in _kind.__doc__:
+            COMPONENTS[_kind.__name__]["description"] = _kind.__doc__
 
 _DATE_TIME = {"type": "string", "format": "date-time"}
 _UUID = {"type": "string", "format": "uuid"}
@@ -189,9 +195,10 @@ def _int_schema(bounds: IntRange) -> dict[str, Any]:
 _YEAR = "(19[7-9][0-9]|[2-9][0-9]{3})"
 """Years 1970 to 9999 (API.md 8)."""
 _DATE = {
-    "type": "string",
-    "pattern": f"^{_YEAR}-",
-    "anyOf": [{"format": "date"}, {"format": "date-time"}],
+    "anyOf": [
+        {"type": "string", "format": "date", "pattern": f"^{_YEAR}-"},
+        {"type": "string", "format": "date-time", "pattern": f"^{_YEAR}-"},
+    ]
 }
 """A range bound: a date `YYYY-MM-DD` or an RFC 3339 datetime, of a year from 1970 to 9999."""
 
@@ -211,11 +218,11 @@ PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "window_minutes": _int_schema(WINDOW_MINUTES),
     "limit": _int_schema(REPORT_LIMIT),
     "offset": _int_schema(REPORT_OFFSET),
-    "period": enum_schema(Period),
-    "group_by": enum_schema(GroupBy),
-    "status": enum_schema(ReportStatus),
-    "type": enum_schema(ReportType),
-    "format": enum_schema(ReportFormat),
+    "period": ref("Period"),
+    "group_by": ref("GroupBy"),
+    "status": ref("ReportStatus"),
+    "type": ref("ReportType"),
+    "format": ref("ReportFormat"),
     "bot_id": dict(_UUID),
     "user_id": dict(_UUID),
     "timezone": ref("Timezone"),
@@ -223,8 +230,13 @@ PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "end_date": _DATE,
 }
 """The JSON schema of each query parameter."""
-RETENTION_GROUP_BY = {"type": "string", "enum": [g.value for g in GroupBy if g is not GroupBy.HOUR]}
-"""Retention's buckets: `hour` is a 400 there."""
+COMPONENTS["RetentionGroupBy"] = {
+    "type": "string",
+    "title": "RetentionGroupBy",
+    "description": "The bucket size of cohorts (`hour` is a 400 there)",
+    "enum": [g.value for g in GroupBy if g is not GroupBy.HOUR],
+}
+RETENTION_GROUP_BY = ref("RetentionGroupBy")
 
 _EXAMPLES: dict[str, Any] = {"days": 7, "timezone": "UTC", "window_minutes": 5, "limit": 20}
 """Examples that work on any day's data (no fixed dates)."""
