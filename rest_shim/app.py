@@ -175,26 +175,21 @@ def _event_schemas() -> dict[str, Any]:
     return ref("Event")
 
 
-_EVENTS_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["events"],
-                "properties": {
-                    "events": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": 1000,
-                        "items": _event_schemas(),
-                        "description": "At most 1,000 events, stored all or none",
-                    }
-                },
-            }
+COMPONENTS["EventBatch"] = {
+    "type": "object",
+    "title": "EventBatch",
+    "required": ["events"],
+    "properties": {
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1000,
+            "items": _event_schemas(),
+            "description": "At most 1,000 events, stored all or none",
         }
     },
 }
+_EVENTS_BODY = {"required": True, "content": {"application/json": {"schema": ref("EventBatch")}}}
 COMPONENTS["TrackEventsResult"] = {
     "type": "object",
     "title": "TrackEventsResult",
@@ -212,21 +207,22 @@ def _body_property(name: str, doc: str) -> dict[str, Any]:
     return {**out, "description": doc}
 
 
+COMPONENTS["ReportInput"] = {
+    "type": "object",
+    "title": "ReportInput",
+    "required": ["type"],
+    "additionalProperties": False,
+    "description": "A report request. Use one of days, period, or start_date/end_date (mixing is a 400).",
+    "properties": {
+        **{name: _body_property(name, doc) for name, (_gql, doc) in REPORT_BODY.items()},
+        "title": {"type": "string", "maxLength": 200, "description": REPORT_BODY["title"][1]},
+    },
+}
 _REPORT_BODY = {
     "required": True,
     "content": {
         "application/json": {
-            "schema": {
-                "type": "object",
-                "title": "ReportInput",
-                "required": ["type"],
-                "additionalProperties": False,
-                "description": "Use one of days, period, or start_date/end_date (mixing them is a 400).",
-                "properties": {
-                    **{name: _body_property(name, doc) for name, (_gql, doc) in REPORT_BODY.items()},
-                    "title": {"type": "string", "maxLength": 200, "description": REPORT_BODY["title"][1]},
-                },
-            },
+            "schema": ref("ReportInput"),
             "example": {"type": "usage", "format": "pdf", "days": 7},
         }
     },

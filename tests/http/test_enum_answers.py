@@ -107,7 +107,9 @@ async def test_openapi_lists_the_enum_values(client: httpx.AsyncClient) -> None:
     enums = {p["name"]: resolved(p["schema"]).get("enum") for p in listing}
     assert enums["status"] == ["pending", "running", "completed", "failed"]
     assert enums["type"] == ["usage", "conversations", "engagement", "satisfaction", "retention", "full"]
-    body = spec["paths"][A + "/reports"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = resolved(
+        spec["paths"][A + "/reports"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    )
     assert resolved(body["properties"]["format"])["enum"] == ["pdf", "csv", "json", "html"]
     assert resolved(body["properties"]["group_by"])["enum"] == ["hour", "day", "week", "month"]
     usage = {p["name"]: p["schema"] for p in spec["paths"][A + "/usage"]["get"]["parameters"]}
