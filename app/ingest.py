@@ -142,6 +142,8 @@ def _optional_str(ev: dict[str, Any], key: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise _Bad(key, f"{key} must be a string of at most {limit} characters")
+    if "\x00" in value:  # PostgreSQL cannot store NUL in text: refused on every database alike
+        raise _Bad(key, f"{key} must not contain NUL characters")
     return value
 
 

@@ -113,6 +113,7 @@ _EVENT_COMMON: dict[str, Any] = {
     "timestamp": {
         "type": "string",
         "format": "date-time",
+        "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-",
         "description": "RFC 3339 with an offset, a year from 1970, at most 24 hours in the future",
     },
     "conversation_id": {"type": "string", "format": "uuid"},
@@ -130,8 +131,8 @@ _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
             "role": ref("MessageRole"),
             "intent": {"type": "string", "maxLength": 200},
             "fallback": {"type": "boolean", "description": "The bot did not understand"},
-            "latency_ms": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
-            "tokens": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+            "latency_ms": {"type": "integer", "minimum": 0, "maximum": 2**53},
+            "tokens": {"type": "integer", "minimum": 0, "maximum": 2**53},
         },
         ["role"],
         "A message of the user or the bot",

@@ -20,6 +20,7 @@ from graphql import (
     GraphQLScalarType,
 )
 
+from app.analytics.ranges import MAX_COHORTS
 from app.vocabulary import (
     DAYS,
     REPORT_LIMIT,
@@ -210,14 +211,13 @@ COMPONENTS["Timezone"] = {
     "IANA database does not have is a 400. (Not an `enum`: its ~600 names would make a type of their "
     "own in every generated client.)",
     "pattern": TIMEZONE_PATTERN,
-    "examples": ["UTC", "Europe/Berlin"],
 }
 
 PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "days": _int_schema(DAYS),
     "window_minutes": _int_schema(WINDOW_MINUTES),
     "limit": _int_schema(REPORT_LIMIT),
-    "offset": _int_schema(REPORT_OFFSET),
+    "offset": {**_int_schema(REPORT_OFFSET), "maximum": 999_999_999},
     "period": ref("Period"),
     "group_by": ref("GroupBy"),
     "status": ref("ReportStatus"),
@@ -233,7 +233,8 @@ PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
 COMPONENTS["RetentionGroupBy"] = {
     "type": "string",
     "title": "RetentionGroupBy",
-    "description": "The bucket size of cohorts (`hour` is a 400 there)",
+    "description": "The bucket size of cohorts (`hour` is a 400 there); a range of more than "
+    f"{MAX_COHORTS} buckets is a 400",
     "enum": [g.value for g in GroupBy if g is not GroupBy.HOUR],
 }
 RETENTION_GROUP_BY = ref("RetentionGroupBy")

@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 MAX_TITLE = 200
+REPORT_ID_LENGTH = 36
 PARAMETER_KEYS = ("start_date", "end_date", "days", "period", "group_by", "bot_id", "timezone")
 _TYPE_TITLES = {
     ReportType.USAGE: "Usage report",
@@ -103,6 +104,9 @@ async def create_report(principal: Principal, req: ReportRequest, now: datetime)
         report_format = member(ReportFormat, req.format, "format")
         if req.title is not None and len(req.title) > MAX_TITLE:
             raise InvalidBody(f"title must be at most {MAX_TITLE} characters", [{"field": "title"}])
+        if req.title is not None and "\x00" in req.title:
+            # PostgreSQL cannot store NUL in text; refused on every database alike.
+            raise InvalidBody("title must not contain NUL characters", [{"field": "title"}])
         bot = normalise_uuid(req.bot_id, "bot_id") if req.bot_id is not None else None
     except InvalidParameter as exc:
         raise _body_error(exc) from None
@@ -157,9 +161,11 @@ def visible_to(principal: Principal, row: Report | list[str] | None) -> bool:
 async def get_report(principal: Principal, report_id: str) -> Report:
     """The report, or 404 when it does not exist or covers a bot the caller may not see."""
     principal.require_reports()
-    row = await Report.get_or_none(id=report_id)
+    # Ids are UUIDs (36 characters): a longer id, or one with NUL, cannot exist and is not looked up.
+    exists = len(report_id) <= REPORT_ID_LENGTH and "\x00" not in report_id
+    row = await Report.get_or_none(id=report_id) if exists else None
     if row is None or not visible_to(principal, row):
-        raise NotFound(f"no report {report_id}")
+        raise NotFound(f"no report {report_id if exists else report_id[:REPORT_ID_LENGTH] + '...'}")
     return row
 
 
