@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -192,3 +194,50 @@ def test_health_and_ingest_answers_follow_the_spec(live: Live, spec: dict[str, A
     assert r.json() == {"accepted": 1, "duplicates": 0}
     problems += errors_of(spec, A + "/events", "post", r)
     assert problems == []
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def test_the_spec_is_openapi_3_1_for_generators(spec: dict[str, Any]) -> None:
+    assert spec["openapi"].startswith("3.1")
+    assert not [n for n in _walk(spec) if "nullable" in n]  # a 3.0 keyword that 3.1 tools ignore
+    schemas = spec["components"]["schemas"]
+    assert {"Error", "Range", "Report", "UsageStats", "ReportInput", "Event", "Period"} <= set(schemas)
+    usage = schemas["UsageStats"]["properties"]
+    assert usage["avg_messages_per_conversation"]["type"] == ["number", "null"]
+    assert usage["range"] == {"$ref": "#/components/schemas/Range"}
+    assert schemas["Range"]["properties"]["start"]["format"] == "date-time"
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+    download = spec["paths"][A + "/reports/{report_id}/download"]["get"]["responses"]
+    assert list(download["200"]["content"]) == [
+        "application/pdf",
+        "text/csv",
+        "text/html",
+        "application/json",
+    ]
+    assert download["200"]["content"]["application/pdf"]["schema"]["format"] == "binary"
+    assert set(download) >= {"200", "400", "401", "403", "404", "409", "500"}
+    events = schemas["EventBatch"]["properties"]["events"]
+    assert (events["minItems"], events["maxItems"]) == (1, 1000)
+    assert schemas["Event"]["discriminator"]["propertyName"] == "type"
+    retention = spec["paths"][A + "/engagement/retention"]["get"]["parameters"]
+    group_by = next(p["schema"] for p in retention if p["name"] == "group_by")
+    assert "hour" not in schemas[group_by["$ref"].rsplit("/", 1)[1]]["enum"]
+    # Examples work on any day's data: no fixed dates anywhere.
+    dated = [
+        n for n in _walk(spec) if re.search(r"\b20[0-9]{2}-[0-9]{2}-[0-9]{2}\b", str(n.get("example", "")))
+    ]
+    assert dated == []
