@@ -150,6 +150,8 @@ def body_variables(body: Any) -> dict[str, Any]:
         if value is None:
             continue
         if key in _INT_PARAMS:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # 7.0 is an integer in JSON Schema (and so in /openapi.json)
             # Only what GraphQL's Int can carry; the core checks the range.
             if isinstance(value, bool) or not isinstance(value, int) or not -_INT32 <= value < _INT32:
                 raise InvalidBody(_INT_PARAMS[key].syntax_message, [{"field": key}])

@@ -32,15 +32,35 @@ __all__ = [
 
 PREFIX = "/api/v1/analytics"
 
+_ONE_RANGE = "Use one of days, period, or start_date/end_date: mixing them is a 400."
 FILTER_PARAMS = {
-    "start_date": ("startDate", "Start of the range (inclusive): YYYY-MM-DD or RFC 3339 datetime"),
-    "end_date": ("endDate", "End of the range: a date includes that day, a datetime is exclusive"),
-    "days": ("days", f"The last N calendar days, today included ({DAYS.minimum} to {DAYS.maximum})"),
-    "period": ("period", spoken(Period)),
-    "group_by": ("groupBy", f"{spoken(GroupBy)} (bucket size of series)"),
+    "start_date": (
+        "startDate",
+        "Start of the range (inclusive): YYYY-MM-DD or RFC 3339 datetime, a year from 1970 to 9999; "
+        f"alone, the range ends at the end of today. {_ONE_RANGE}",
+    ),
+    "end_date": (
+        "endDate",
+        "End of the range: a date includes that day, a datetime is exclusive; alone, the range is "
+        f"the 30 days before it. Must be after start_date. {_ONE_RANGE}",
+    ),
+    "days": (
+        "days",
+        f"The last N calendar days, today included ({DAYS.minimum} to {DAYS.maximum}). {_ONE_RANGE}",
+    ),
+    "period": (
+        "period",
+        f"{spoken(Period)}: the current calendar day, ISO week, month or year, up to the end of today. "
+        f"{_ONE_RANGE}",
+    ),
+    "group_by": (
+        "groupBy",
+        f"{spoken(GroupBy)}: bucket size of series (default day; retention: week, and hour is a 400 "
+        "there); more than 10,000 buckets is a 400",
+    ),
     "bot_id": ("botId", "Only this bot (UUID)"),
     "user_id": ("userId", "Only this end user (UUID)"),
-    "timezone": ("timezone", "IANA zone name, default UTC"),
+    "timezone": ("timezone", "IANA zone name in which days, weeks, months and hours are cut; default UTC"),
 }
 REALTIME_PARAMS = {
     "window_minutes": (

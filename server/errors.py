@@ -6,11 +6,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from app.errors import AppError, InvalidBody, NotFound
 from server.middleware import error_response
 
 __all__ = ["install_error_handlers"]
+
+
+def _allowed_methods(request: Request) -> str:
+    """The `Allow` header of a 405 (RFC 9110): the methods of every route of this path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.path_regex.match(request.url.path) and route.methods:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -32,7 +42,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(NotFound("no such route"))
         if exc.status_code == 405:
             body = {"error": "method_not_allowed", "message": "method not allowed for this route"}
-            return JSONResponse(body, status_code=405)
+            return JSONResponse(body, status_code=405, headers={"Allow": _allowed_methods(request)})
         body = {"error": "http_error", "message": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code)
 

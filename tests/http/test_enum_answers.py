@@ -4,6 +4,7 @@ because of the key's name; GraphQL enums, OpenAPI enums and the core's closed se
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import httpx
 from graphql import (
@@ -96,16 +97,27 @@ def test_graphql_enums_are_the_core_sets_names_upper_values_lower() -> None:
 
 async def test_openapi_lists_the_enum_values(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
+
+    def resolved(schema: dict[str, Any]) -> Any:
+        if "$ref" in schema:
+            return spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        return schema
+
     listing = spec["paths"][A + "/reports"]["get"]["parameters"]
-    enums = {p["name"]: p["schema"].get("enum") for p in listing}
+    enums = {p["name"]: resolved(p["schema"]).get("enum") for p in listing}
     assert enums["status"] == ["pending", "running", "completed", "failed"]
     assert enums["type"] == ["usage", "conversations", "engagement", "satisfaction", "retention", "full"]
-    body = spec["paths"][A + "/reports"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert body["properties"]["format"]["enum"] == ["pdf", "csv", "json", "html"]
-    assert body["properties"]["group_by"]["enum"] == ["hour", "day", "week", "month"]
+    body = resolved(
+        spec["paths"][A + "/reports"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    )
+    assert resolved(body["properties"]["format"])["enum"] == ["pdf", "csv", "json", "html"]
+    assert resolved(body["properties"]["group_by"])["enum"] == ["hour", "day", "week", "month"]
     usage = {p["name"]: p["schema"] for p in spec["paths"][A + "/usage"]["get"]["parameters"]}
-    assert usage["period"]["enum"] == ["today", "week", "month", "year"]
+    assert resolved(usage["period"])["enum"] == ["today", "week", "month", "year"]
     assert usage["days"] == {"type": "integer", "minimum": 1, "maximum": 3660}
+    retention = spec["paths"][A + "/engagement/retention"]["get"]["parameters"]
+    group_by = next(p["schema"] for p in retention if p["name"] == "group_by")
+    assert resolved(group_by)["enum"] == ["day", "week", "month"]
 
 
 async def test_rest_answers_carry_lowercase_enum_values(client: httpx.AsyncClient) -> None:

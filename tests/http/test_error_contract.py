@@ -151,7 +151,8 @@ async def test_openapi_documents_every_route_with_parameters(client: httpx.Async
         "timezone",
     }
     schema = usage["responses"]["200"]["content"]["application/json"]["schema"]
-    assert "total_conversations" in schema["properties"]
+    assert schema == {"$ref": "#/components/schemas/UsageStats"}
+    assert "total_conversations" in spec["components"]["schemas"]["UsageStats"]["properties"]
     assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
     assert spec["paths"]["/health"]["get"]["security"] == []
     assert (await client.get("/docs")).status_code == 200
