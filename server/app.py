@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
 from app.db import close_db, connection, init_db
@@ -21,6 +22,7 @@ from server.docs import declare_security, install_docs
 from server.errors import install_error_handlers
 from server.graphql import GRAPHIQL_ASSETS, AnalyticsGraphQLRouter
 from server.middleware import RequestMiddleware
+from server.ratelimit import RateLimitMiddleware
 from server.runtime import tune_gc
 
 __all__ = ["create_app"]
@@ -67,7 +69,12 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    if settings.rate_limits_on:
+        app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(RequestMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost: the client address from X-Forwarded-For when the peer is a trusted proxy (the
+    # rate limits and logs see the real client). uvicorn's own copy is off (server/shutdown.py).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
     graphql = AnalyticsGraphQLRouter(schema, context_getter=build_context, graphql_ide="graphiql")
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
