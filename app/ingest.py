@@ -35,6 +35,7 @@ from app.auth import Principal
 from app.db import dialect, ingest_connection, sql
 from app.errors import Forbidden, InvalidBody, InvalidParameter
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
+from app.telemetry import INGESTED_EVENTS
 from app.vocabulary import EventType, Resolution, normalise_uuid
 
 __all__ = ["MAX_BATCH", "IngestResult", "NewEvent", "ingest_events", "parse_events"]
@@ -984,4 +985,5 @@ async def ingest_events(raw: Any, principal: Principal, now: datetime | None = N
     result: IngestResult = await job.future
     if result.accepted:
         note_data_changed()  # cached answers of this process are stale now
+        INGESTED_EVENTS.inc(result.accepted)
     return result

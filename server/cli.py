@@ -93,16 +93,13 @@ async def _apikey(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings) -> None:
-    import uvicorn
-
     from server.app import create_app
+    from server.shutdown import serve
 
     # The service's own loggers (bot_analytics.*) and the libraries' share the root handler;
     # uvicorn configures its loggers itself, at the same level.
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower()
-    )
+    serve(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
 
 
 def _print_welcome(settings: Settings) -> None:
