@@ -1,9 +1,10 @@
 """Prometheus metrics at `/metrics` (role `admin`, same port as the API; README "Operations").
 
-HTTP requests and their latency per route template, rejected requests by reason (the status, or
-the WebSocket close code's HTTP twin), open WebSocket connections and GraphQL subscriptions; the core's
-counters (ingested events, report jobs by outcome) live in app/telemetry.py. All in the process-wide
-default registry, with the process collector's CPU, memory and file descriptors.
+HTTP requests and their latency per route template; rejected requests by reason (the status; for
+/graphql, which answers 200, the statuses of its errors' codes; for a WebSocket, its close code's);
+open WebSocket connections and GraphQL subscriptions. The core's counters (ingested events, report
+jobs by outcome) live in app/telemetry.py. All in the process-wide default registry, with the
+process collector's CPU, memory and file descriptors.
 
 Subscriptions are counted from the graphql-transport-ws messages that pass (a client's `subscribe`
 opens one; a `complete` either way, an `error` from the server, or the socket's end closes it), so
@@ -12,6 +13,7 @@ the count needs no hook inside the GraphQL layer.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Annotated
 
@@ -23,10 +25,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import authenticate
 
-__all__ = ["METRICS_ROLES", "MetricsMiddleware", "install_metrics"]
+__all__ = ["METRICS_ROLES", "MetricsMiddleware", "install_metrics", "route_template"]
 
 METRICS_ROLES = frozenset({"admin"})
 REJECTED_STATUSES = frozenset({400, 401, 403, 413, 429})
+# /graphql answers 200 with errors in the body; their codes are its rejections.
+_GRAPHQL_REJECTION = re.compile(rb'"code":\s*"(UNAUTHENTICATED|FORBIDDEN|BAD_USER_INPUT)"')
+_GRAPHQL_CODE_AS_STATUS = {b"UNAUTHENTICATED": "401", b"FORBIDDEN": "403", b"BAD_USER_INPUT": "400"}
 _WS_CLOSE_AS_STATUS = {4400: 400, 4401: 401, 4403: 403, 4429: 429, 1008: 429, 1009: 413}
 
 HTTP_REQUESTS = Counter(
@@ -49,10 +54,18 @@ OPEN_WEBSOCKETS = Gauge("analytics_websocket_connections", "WebSocket connection
 OPEN_SUBSCRIPTIONS = Gauge("analytics_graphql_subscriptions", "GraphQL subscriptions running")
 
 
-def _route(scope: Scope) -> str:
-    """The matched route's template (bounded label values), or `unmatched`."""
+def route_template(scope: Scope) -> str | None:
+    """The matched route's template (bounded label values), or None before or without a match.
+    A route included under a prefix may carry its path without the prefix: an empty one (the
+    /graphql router's) matches only the prefix itself, which is then the request's path."""
     path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if not isinstance(path, str):
+        return None
+    return path or scope["path"]
+
+
+def _route(scope: Scope) -> str:
+    return route_template(scope) or "unmatched"
 
 
 class MetricsMiddleware:
@@ -72,11 +85,17 @@ class MetricsMiddleware:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
+        graphql_rejections: set[str] = set()
 
         async def counting_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif status == 200 and _route(scope) == "/graphql":
+                body = message.get("body", b"")
+                if b'"errors"' in body or graphql_rejections:
+                    for code in _GRAPHQL_REJECTION.findall(body):
+                        graphql_rejections.add(_GRAPHQL_CODE_AS_STATUS[code])
             await send(message)
 
         try:
@@ -87,6 +106,8 @@ class MetricsMiddleware:
             HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
             if status in REJECTED_STATUSES:
                 REJECTED.labels(str(status)).inc()
+            for reason in graphql_rejections:
+                REJECTED.labels(reason).inc()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         subscriptions: set[str] = set()

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import AppError, InternalError, PayloadTooLarge
 from server import logs
+from server.metrics import route_template
 
 __all__ = ["RequestMiddleware", "error_response"]
 
@@ -67,7 +68,7 @@ class RequestMiddleware:
             await self._limited(scope, receive, logged_send, request_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                route = getattr(scope.get("route"), "path", None)
+                route = route_template(scope)
                 client = scope.get("client")
                 access_log.info(
                     "%s %s %d",

@@ -50,6 +50,11 @@ async def test_metrics_count_requests_by_route_rejections_and_ingested_events(
     assert (await client.get(f"{API}/usage")).status_code == 401
     assert (await client.get(f"{API}/usage", headers=bearer(["analytics_ingest"]))).status_code == 403
     assert (await client.get(f"{API}/usage", params={"days": "0"}, headers=ADMIN)).status_code == 400
+    # GraphQL answers 200 with the error's code: counted as the status the REST shim would give.
+    r = await client.post("/graphql", json={"query": "{ usage { totalMessages } }"})
+    assert r.status_code == 200 and r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    r = await client.post("/graphql", json={"query": "{ usage { totalMessages } }"}, headers=ADMIN)
+    assert r.status_code == 200 and "errors" not in r.json()
     conv, bot, user = (str(uuid.uuid4()) for _ in range(3))
     events: list[dict[str, Any]] = [
         {
@@ -100,7 +105,9 @@ async def test_metrics_count_requests_by_route_rejections_and_ingested_events(
     )
     assert not any(report_id in name or report_id in str(labels) for name, labels in after)
     assert grew("analytics_http_request_duration_seconds_count", method="GET", route=usage) == 4
-    for reason in ("400", "401", "403"):
+    assert grew("analytics_rejected_requests_total", reason="401") == 2
+    assert grew("analytics_http_requests_total", method="POST", route="/graphql", status="200") == 2
+    for reason in ("400", "403"):
         assert grew("analytics_rejected_requests_total", reason=reason) == 1, reason
     assert grew("analytics_ingested_events_total") == 3
     assert grew("analytics_http_requests_total", method="POST", route=f"{API}/events", status="200") == 2
