@@ -43,7 +43,13 @@ _SECRETS = (
     re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"),  # a JWT anywhere
     re.compile(r"\bba_[\w-]{16,}"),  # an API key of this service (app.auth.API_KEY_PREFIX)
 )
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+# Not copied into JSON lines: the record's own attributes, and uvicorn's ANSI-coloured duplicate.
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
 
 
 def redact(text: str) -> str:
