@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     query_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     log_level: str = "INFO"
 
+    # Operations (issue 10): rate limits, logs, metrics, proxies, shutdown. See README "Security"
+    # and "Operations". `None` means: on in production, off in development and test.
+    rate_limit_enabled: bool | None = None
+    rate_limit_per_address_per_minute: int = Field(default=1200, ge=1)
+    rate_limit_per_credential_per_minute: int = Field(default=3000, ge=1)
+    rate_limit_burst_per_second: int = Field(default=100, ge=1)
+    log_format: Literal["json", "text"] | None = None
+    log_max_value_chars: int = Field(default=2000, ge=80)
+    forwarded_allow_ips: str = "127.0.0.1"
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -73,6 +84,16 @@ class Settings(BaseSettings):
         if "none" in {a.lower() for a in self.jwt_algorithms}:
             raise WeakSecretError("ANALYTICS_JWT_ALGORITHMS may not contain 'none'")
         return self
+
+    @property
+    def rate_limits_on(self) -> bool:
+        """Rate limits apply: as configured, or by default in production only."""
+        return self.rate_limit_enabled if self.rate_limit_enabled is not None else self.env == "production"
+
+    @property
+    def json_logs(self) -> bool:
+        """Log lines are JSON: as configured, or by default in production only."""
+        return (self.log_format or ("json" if self.env == "production" else "text")) == "json"
 
     @property
     def session_timeout_us(self) -> int:

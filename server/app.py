@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
 from app.db import close_db, connection, init_db
@@ -20,8 +21,11 @@ from rest_shim.app import install_routes
 from server.docs import declare_security, install_docs
 from server.errors import install_error_handlers
 from server.graphql import GRAPHIQL_ASSETS, AnalyticsGraphQLRouter
+from server.metrics import MetricsMiddleware, install_metrics
 from server.middleware import RequestMiddleware
+from server.ratelimit import RateLimitMiddleware
 from server.runtime import tune_gc
+from server.shutdown import OpenWebSockets, TrackWebSockets
 
 __all__ = ["create_app"]
 
@@ -67,12 +71,21 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    if settings.rate_limits_on:
+        app.add_middleware(RateLimitMiddleware, settings=settings)
+    app.state.open_websockets = OpenWebSockets()
+    app.add_middleware(TrackWebSockets, sockets=app.state.open_websockets)
     app.add_middleware(RequestMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    # Outermost: the client address from X-Forwarded-For when the peer is a trusted proxy (the
+    # rate limits and logs see the real client). uvicorn's own copy is off (server/shutdown.py).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
     graphql = AnalyticsGraphQLRouter(schema, context_getter=build_context, graphql_ide="graphiql")
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     app.mount("/graphiql-assets", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql-assets")
     install_docs(app)
+    install_metrics(app)
 
     @app.get("/health", tags=["service"], summary="Liveness and database check (no auth)")
     async def health() -> dict[str, Any]:

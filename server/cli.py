@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -93,19 +92,16 @@ async def _apikey(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings) -> None:
-    import uvicorn
-
     from server.app import create_app
-
-    # The service's own loggers (bot_analytics.*) and the libraries' share the root handler;
-    # uvicorn configures its loggers itself, at the same level.
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(name)s: %(message)s")
     from server.http_limits import HeadLimits, bounded_protocol
+    from server.shutdown import serve
+
+    # Logging (text or JSON, request ids, redaction) is set up by `serve` (server/logs.py).
 
     limits = HeadLimits(
         settings.http_max_header_bytes, settings.http_max_headers, settings.http_header_timeout_seconds
     )
-    uvicorn.run(
+    serve(
         create_app(settings),
         host=settings.host,
         port=settings.port,

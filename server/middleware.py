@@ -1,19 +1,24 @@
-"""ASGI middleware: the request id on every HTTP request, the body-size limit (413), and the one
-log of a failure outside GraphQL (500)."""
+"""ASGI middleware: the request id on every HTTP request and WebSocket connection (also on every log
+line meanwhile, server/logs.py), one access log line per HTTP request, the body-size limit (413), and
+the one log of a failure outside GraphQL (500)."""
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import AppError, InternalError, PayloadTooLarge
+from server import logs
+from server.metrics import route_template
 
 __all__ = ["RequestMiddleware", "error_response"]
 
 log = logging.getLogger("bot_analytics")
+access_log = logging.getLogger("bot_analytics.access")
 
 
 def error_response(exc: AppError) -> JSONResponse:
@@ -35,11 +40,52 @@ class RequestMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = logs.request_id.set(request_id)
+        try:
+            if scope["type"] == "websocket":
+                await self.app(scope, receive, send)
+            else:
+                await self._http(scope, receive, send, request_id)
+        finally:
+            logs.request_id.reset(token)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        started_at = time.perf_counter()
+        status = 0
+
+        async def logged_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._limited(scope, receive, logged_send, request_id)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                route = route_template(scope)
+                client = scope.get("client")
+                access_log.info(
+                    "%s %s %d",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started_at) * 1000, 2),
+                        "client": client[0] if client else None,
+                    },
+                )
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         too_large = PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes")
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:

@@ -35,6 +35,7 @@ from app.ingest.group import Job
 from app.ingest.hooks import IngestHooks, install_hooks, installed_hooks
 from app.ingest.parse import MAX_BATCH, parse_events
 from app.ingest.writer import submit
+from app.telemetry import INGESTED_EVENTS
 
 __all__ = [
     "MAX_BATCH",
@@ -75,4 +76,5 @@ async def ingest_events(raw: Any, principal: Principal, now: datetime | None = N
     result: IngestResult = await job.future
     if result.accepted:
         note_data_changed()  # cached answers of this process are stale now
+        INGESTED_EVENTS.inc(result.accepted)
     return result

@@ -34,6 +34,7 @@ from app.models import Report
 from app.reports import render
 from app.reports.store import data_spec, report_object
 from app.reports.workers import read_data, render_pool, shutdown_render_pool
+from app.telemetry import REPORT_JOBS
 
 __all__ = ["ReportRunner", "wake_runners"]
 
@@ -263,11 +264,13 @@ class ReportRunner:
                     path.unlink(missing_ok=True)
                     return
                 self.generated.append(row.id)
+                REPORT_JOBS.labels("completed").inc()
                 log.info("report %s completed (%s, %d bytes)", row.id, row.format, len(content))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("report %s failed while %s", report_id, stage)
+            REPORT_JOBS.labels("failed").inc()
             await Report.filter(id=report_id, status="running", claimed_by=self.instance_id).update(
                 status="failed", error=_readable(exc, stage)
             )
