@@ -144,6 +144,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.startup_seconds: list[float] = []
 
     def spawn(self) -> None:
         env = {**os.environ, "ANALYTICS_DATABASE_URL": self.url, "ANALYTICS_PORT": str(self.port)}
@@ -157,6 +158,7 @@ class Server:
             )
 
     async def start(self) -> None:
+        t0 = time.monotonic()
         self.spawn()
         assert self.proc is not None
         deadline = time.monotonic() + 30
@@ -165,6 +167,7 @@ class Server:
                 assert self.proc.poll() is None, self.log.read_text()[-3000:]
                 try:
                     if (await c.get("/health")).status_code == 200:
+                        self.startup_seconds.append(time.monotonic() - t0)
                         return
                 except httpx.TransportError:
                     pass
@@ -384,7 +387,8 @@ async def test_acknowledged_events_survive_sigkills_exactly_once(database: str, 
         print(
             f"crash safety: {KILLS} SIGKILLs, {len(run.batches)} batches, {len(expected)} events stored,"
             f" {in_flight_at_kills} batches unanswered at the kills ({stored_unanswered} of them stored"
-            f" whole), {len(never)} never answered ({len(whole_never)} stored whole)"
+            f" whole), {len(never)} never answered ({len(whole_never)} stored whole);"
+            f" server starts: {', '.join(f'{t:.1f}' for t in server.startup_seconds)} s"
         )
     finally:
         run.stop_new = True

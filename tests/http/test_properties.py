@@ -523,7 +523,7 @@ def any_parameter(draw: st.DrawFn) -> tuple[Route, str, str]:
     return route, param, draw(any_text(param))
 
 
-@bounded(150)
+@bounded(200)
 @given(case=any_parameter())
 async def test_any_parameter_text_is_answered_or_a_400_naming_it(
     client: httpx.AsyncClient, case: tuple[Route, str, str]
@@ -713,3 +713,33 @@ async def test_any_event_field_value_is_stored_or_a_400_naming_its_index_and_fie
     good = [e for i, e in enumerate(batch) if i != position]
     again = await client.post(f"{API}/events", json={"events": good}, headers=ADMIN)
     assert again.json() == {"accepted": 2, "duplicates": 0}, again.text
+
+
+# --------------------------------------------------------------------------- regressions found above
+
+_ITEM_9 = (
+    "issue 10 item 9 (API.md sections 4 and 8): ingestion takes any timestamp Python's fromisoformat "
+    "reads, also before 1970 and beyond RFC 3339; the fix belongs in app/ingest.py (_timestamp_us), "
+    "which is being restructured: remove this mark and the exclusion in known_event_bug() with it"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_ITEM_9)
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "1969-12-31T23:59:59Z",  # found by test_any_event_field_value_is_stored_or_a_400_naming_its_index_and_field
+        "2025-03-01T10:00Z",
+        "2025-W09-6T10:00:00Z",
+        "20250301T100000Z",
+        "2025-03-01T10:00:00,5Z",
+        "2025-03-01T10:00:00+0100",
+    ],
+)
+async def test_a_timestamp_outside_rfc3339_or_before_1970_is_a_400(
+    client: httpx.AsyncClient, timestamp: str
+) -> None:
+    event = {**_valid_event("conversation_ended"), "timestamp": timestamp}
+    assert known_event_bug("timestamp", timestamp) is not None  # excluded from the property above
+    r = await client.post(f"{API}/events", json={"events": [event]}, headers=ADMIN)
+    assert_contract_400(r, "invalid_body", {"timestamp"})
