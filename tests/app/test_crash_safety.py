@@ -234,7 +234,9 @@ async def settle(url: str) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             others = await conn.fetchval(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'",
+                name,
             )
             if others == 0:
                 return

@@ -3,14 +3,17 @@
 1. Any permutation, batching or duplication of an event stream gives the same answer on every
    analytics route as the stream sent once, in order (and both are the reference's).
 2. Any valid parameter set gives the same answer through REST and GraphQL, and it is the reference's.
-3. A malformed query parameter or event field is a 400 with the contract's body naming it, never a 500.
+3. Any text in a query parameter, any JSON value in (or the absence of) an event field, is answered or
+   is a 400 with the contract's body (API.md section 2), never a 500; a value the contract refuses is
+   always a 400 naming that parameter, or that event's index and field. Inputs the app still takes
+   against the contract are excluded by `known_event_bug` and replayed as strict xfails at the end.
 
 Runs are bounded and reproducible: few examples, no deadline, derandomized (the same examples on every
 run). `ANALYTICS_PROPERTY_EXAMPLES=N` multiplies the examples and `ANALYTICS_PROPERTY_RANDOM=1` draws
 new ones, for a longer search by hand.
 
 The requests' clock is frozen at `NOW` by replacing `datetime` in graphql_schema.context (the
-default of `Context.now`); every test checks `as_of` of a realtime answer, so a change there that
+default of `Context.now`); tests 1 and 2 check `as_of` of the realtime answers, so a change there that
 unfreezes the clock fails loudly rather than comparing answers at different instants.
 """
 
@@ -559,8 +562,11 @@ _JSON: st.SearchStrategy[Any] = st.recursive(
     | st.booleans()
     | st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | _TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    | _TEXT
+    | st.sampled_from([[], {}]),
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=3) | st.dictionaries(_TEXT, inner, min_size=1, max_size=3)
+    ),
     max_leaves=6,
 )
 _BASE_FIELDS = ("id", "type", "timestamp", "conversation_id", "bot_id", "user_id")
