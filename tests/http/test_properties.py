@@ -224,13 +224,17 @@ def event_streams(draw: st.DrawFn) -> list[dict[str, Any]]:
     for c in range(draw(st.integers(1, 6))):
         conv = f"c0000000-0000-4000-8000-{c + 1:012d}"
         owner = {"bot_id": draw(st.sampled_from(BOTS)), "user_id": draw(st.sampled_from(USERS))}
+        t0 = NOW + draw(st.integers(-4 * 24 * 8, 4)) * STEP
+        # One to three instants near its first one: equal timestamps are frequent (ties broken by id).
+        instants = [
+            t0 + j * STEP + timedelta(microseconds=draw(st.sampled_from([0, 0, 1, 250_000, 999_999])))
+            for j in draw(st.lists(st.integers(-1, 3), min_size=1, max_size=3))
+        ]
         for _ in range(draw(st.integers(1, 6))):
-            t = NOW + draw(st.integers(-4 * 24 * 8, 4)) * STEP
-            if draw(st.booleans()):
-                t += timedelta(microseconds=draw(st.sampled_from([1, 250_000, 999_999])))
+            t = draw(st.sampled_from(instants))
             offset = timezone(timedelta(minutes=draw(st.sampled_from([0, 330, -240, -300]))))
             ev: dict[str, Any] = {"timestamp": t.astimezone(offset).isoformat(), "conversation_id": conv}
-            kind = draw(st.sampled_from(["conversation_started", "message", "message", "end", "rating"]))
+            kind = draw(st.sampled_from(["conversation_started", "message", "end", "rating"]))
             if kind == "conversation_started":
                 ev.update(type=kind, **owner)
                 channel = draw(st.sampled_from([None, "web", "teams", "whatsapp"]))
