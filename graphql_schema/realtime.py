@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -58,7 +59,12 @@ async def realtime_answer(
     principal.require_read()
     window = WINDOW_MINUTES.check(window_minutes)
     if f is not None:
-        resolve_range(range_params(f), ctx.now)
+        params = range_params(f)
+        if params.timezone is None and timezone is not None:
+            # The range is read in the zone of the answer (REST passes `timezone` only as the
+            # argument): a date valid there, e.g. today east of UTC, is not an error.
+            params = dataclasses.replace(params, timezone=timezone)
+        resolve_range(params, ctx.now)
         scope_for(principal, None, f.user_id)
         if bot_id is None:
             bot_id = f.bot_id
