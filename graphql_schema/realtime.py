@@ -15,7 +15,8 @@ from app.analytics import catalog
 from app.analytics.answers import LiveQuestion
 from app.analytics.answers.realtime import ActiveSessions, BotSessions, Realtime
 from app.analytics.catalog import LiveMetric
-from app.analytics.ranges import parse_timezone, resolve_range
+from app.analytics.ranges import resolve_range
+from app.analytics.zones import parse_timezone
 from app.errors import InvalidParameter
 from app.vocabulary import WINDOW_MINUTES, normalise_uuid
 from graphql_schema.context import Context

@@ -15,14 +15,14 @@ Conventions (API.md sections 3 and 8):
 
 from __future__ import annotations
 
-import functools
 import re
-import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from app.analytics.calendar import add_months, floor_date, local_midnight, localize, next_date
+from app.analytics.zones import format_datetime, parse_timezone
 from app.errors import InvalidParameter
 from app.vocabulary import DAYS, MAX_DAYS, GroupBy, Period
 
@@ -38,8 +38,6 @@ __all__ = [
     "bucket_starts",
     "day_count",
     "days_between",
-    "format_datetime",
-    "parse_timezone",
     "resolve_range",
 ]
 
@@ -51,7 +49,6 @@ MAX_COHORTS = 100
 most 5,050 (10,000 buckets would be 50 million)."""
 MIN_YEAR, MAX_YEAR = 1970, 9999
 """The years `start_date` and `end_date` may be written with (API.md section 8)."""
-DEFAULT_TIMEZONE = "UTC"
 
 # The range parameters in the order used to name the later of two mixed ones.
 _RANGE_FIELDS = ("days", "period", "start_date", "end_date")
@@ -96,94 +93,6 @@ class ResolvedRange:
             "end": format_datetime(self.end, self.tz, self.tz_name),
             "timezone": self.tz_name,
         }
-
-
-# --------------------------------------------------------------------------- formatting and zones
-
-
-def format_datetime(dt: datetime, tz: ZoneInfo, tz_name: str) -> str:
-    """RFC 3339 for the instant `dt` in zone `tz`: `Z` when the zone is named `UTC`, else the offset.
-
-    Microseconds are written only when nonzero. A naive `dt` is taken as UTC. RFC 3339 offsets are
-    whole minutes: an offset with seconds (Africa/Monrovia's -00:44:30 until 1972) is written cut to
-    the minute towards zero (-00:44), with the wall time of that offset, so the instant is exact.
-    """
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    local = dt.astimezone(tz)
-    offset = local.utcoffset()
-    if offset is not None and offset % timedelta(minutes=1):
-        minutes = int(offset.total_seconds() / 60)  # towards zero
-        local = dt.astimezone(timezone(timedelta(minutes=minutes)))
-    text = local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
-    if tz_name == DEFAULT_TIMEZONE:
-        # The zone UTC always has offset +00:00.
-        text = text.removesuffix("+00:00") + "Z"
-    return text
-
-
-def parse_timezone(name: str | None) -> tuple[ZoneInfo, str]:
-    """The zone for an IANA name (None: UTC) and the name as given."""
-    if name is None:
-        return ZoneInfo(DEFAULT_TIMEZONE), DEFAULT_TIMEZONE
-    if name not in _iana_names():
-        shown = name if len(name) <= 64 else name[:64] + "..."
-        raise InvalidParameter("timezone", f"unknown timezone {shown!r}")
-    try:
-        tz = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidParameter("timezone", f"unknown timezone {name!r}") from None
-    return tz, name
-
-
-_NOT_IANA = frozenset({"localtime", "posixrules", "Factory"})
-
-
-@functools.cache
-def _iana_names() -> frozenset[str]:
-    """The zone names a caller may use: the IANA database's, without the files that are not zones of
-    it (`localtime` and `posixrules` are the host's own zone, `Factory` a placeholder; `right/` and
-    `posix/` are copies of the database under other rules)."""
-    return frozenset(
-        n
-        for n in zoneinfo.available_timezones()
-        if n not in _NOT_IANA and not n.startswith(("right/", "posix/"))
-    )
-
-
-# --------------------------------------------------------------------------- calendar helpers
-
-
-def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
-    """The first instant of local day `d`, UTC-aware (a skipped midnight gives the first real instant)."""
-    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
-
-
-def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
-    """A local wall-clock time read with fold=0, as a UTC-aware instant."""
-    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
-
-
-def _add_months(d: date, months: int) -> date:
-    """The first day of the month `months` after the month of `d`."""
-    index = d.year * 12 + (d.month - 1) + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _floor_date(d: date, group_by: str) -> date:
-    if group_by == "week":
-        return d - timedelta(days=d.weekday())
-    if group_by == "month":
-        return d.replace(day=1)
-    return d
-
-
-def _next_date(d: date, group_by: str) -> date:
-    if group_by == "week":
-        return d + timedelta(days=7)
-    if group_by == "month":
-        return _add_months(d, 1)
-    return d + timedelta(days=1)
 
 
 # --------------------------------------------------------------------------- parameter parsing
@@ -245,9 +154,9 @@ def _bound_instant(field: str, value: date | datetime, tz: ZoneInfo, *, is_end: 
     message = f"{field} is out of range: a range ends by 9999-12-31T23:59:59.999999 in UTC and in timezone"
     try:
         if isinstance(value, datetime):
-            instant = _localize(value, tz) if value.tzinfo is None else value.astimezone(UTC)
+            instant = localize(value, tz) if value.tzinfo is None else value.astimezone(UTC)
         else:
-            instant = _local_midnight(value + timedelta(days=1) if is_end else value, tz)
+            instant = local_midnight(value + timedelta(days=1) if is_end else value, tz)
     except (ValueError, OverflowError):
         raise InvalidParameter(field, message) from None
     if instant > _last_instant(tz):
@@ -320,7 +229,7 @@ def resolve_range(
         now = now.replace(tzinfo=UTC)
     today = now.astimezone(tz).date()
     try:
-        tomorrow = _local_midnight(today + timedelta(days=1), tz)
+        tomorrow = local_midnight(today + timedelta(days=1), tz)
     except (ValueError, OverflowError):  # pragma: no cover - `now` at the edge of datetime's range
         raise InvalidParameter("end_date", "the current date is out of range") from None
 
@@ -328,7 +237,7 @@ def resolve_range(
     end: datetime
     if params.days is not None:
         n = _parse_days(params.days)
-        start, end = _local_midnight(today - timedelta(days=n - 1), tz), tomorrow
+        start, end = local_midnight(today - timedelta(days=n - 1), tz), tomorrow
     elif params.period is not None:
         period = params.period
         if period not in PERIODS:
@@ -341,13 +250,13 @@ def resolve_range(
             "month": today.replace(day=1),
             "year": today.replace(month=1, day=1),
         }[period]
-        start, end = _local_midnight(first, tz), tomorrow
+        start, end = local_midnight(first, tz), tomorrow
     elif params.start_date is not None or params.end_date is not None:
         start, end = _resolve_dates(params.start_date, params.end_date, tz, tomorrow)
     elif default == "months12":
-        start, end = _local_midnight(_add_months(today, -11), tz), tomorrow
+        start, end = local_midnight(add_months(today, -11), tz), tomorrow
     else:
-        start, end = _local_midnight(today - timedelta(days=29), tz), tomorrow
+        start, end = local_midnight(today - timedelta(days=29), tz), tomorrow
 
     if start >= end:
         if params.end_date is None:
@@ -394,9 +303,9 @@ def _resolve_dates(
     try:
         if isinstance(end_value, datetime):
             wall = end.astimezone(tz).replace(tzinfo=None) if end_value.tzinfo else end_value
-            start = _localize(wall - timedelta(days=30), tz)
+            start = localize(wall - timedelta(days=30), tz)
         else:
-            start = _local_midnight(end_value - timedelta(days=29), tz)
+            start = local_midnight(end_value - timedelta(days=29), tz)
     except (ValueError, OverflowError):
         raise InvalidParameter("end_date", "end_date is out of range") from None
     return start, end
@@ -420,14 +329,14 @@ def _iter_bucket_starts(r: ResolvedRange, group_by: str) -> Iterator[datetime]:
         return
     if group_by not in GROUP_BYS:
         raise InvalidParameter("group_by", f"unknown group_by {group_by!r}")
-    day = _floor_date(local_start.date(), group_by)
+    day = floor_date(local_start.date(), group_by)
     while True:
-        instant = _local_midnight(day, r.tz)
+        instant = local_midnight(day, r.tz)
         if instant >= r.end:
             return
         yield instant.astimezone(r.tz)
         try:
-            day = _next_date(day, group_by)
+            day = next_date(day, group_by)
         except (ValueError, OverflowError):
             return
 
@@ -443,9 +352,9 @@ def day_count(r: ResolvedRange) -> int:
 def days_between(r: ResolvedRange, first: datetime, last: datetime) -> ResolvedRange:
     """The part of `r` that covers the whole local days from the one holding `first` to the one
     holding `last` (instants within `r`): its `day` buckets are those of `r` on those days."""
-    lo = _local_midnight(first.astimezone(r.tz).date(), r.tz)
+    lo = local_midnight(first.astimezone(r.tz).date(), r.tz)
     try:
-        hi = _local_midnight(last.astimezone(r.tz).date() + timedelta(days=1), r.tz)
+        hi = local_midnight(last.astimezone(r.tz).date() + timedelta(days=1), r.tz)
     except (ValueError, OverflowError):  # the year 9999's last day
         hi = r.end
     return replace(r, start=max(r.start, lo), end=min(r.end, hi), group_by="day")

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from app.analytics.answers import Question, rest_dict
-from app.analytics.ranges import RangeParams, format_datetime, parse_timezone, resolve_range
+from app.analytics.ranges import RangeParams, resolve_range
 from app.analytics.scope import Scope
+from app.analytics.zones import format_datetime, parse_timezone
 from app.auth import Principal
 from app.db import Readers
 from app.errors import Conflict, InvalidBody, InvalidParameter, NotFound

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.analytics.ranges import RangeParams, bucket_starts, format_datetime, resolve_range
+from app.analytics.ranges import RangeParams, bucket_starts, resolve_range
+from app.analytics.zones import format_datetime
 from tests.analytics import reference as ref
 from tests.factories import bearer
 

@@ -16,10 +16,9 @@ from app.analytics.ranges import (
     ResolvedRange,
     bucket_bounds,
     bucket_starts,
-    format_datetime,
-    parse_timezone,
     resolve_range,
 )
+from app.analytics.zones import format_datetime, parse_timezone
 from app.errors import InvalidParameter
 
 # Sunday 2025-06-15, 10:00 UTC.

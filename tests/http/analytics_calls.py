@@ -18,7 +18,7 @@ import pytest
 from graphql import GraphQLObjectType, get_named_type
 
 from app.analytics.catalog import METRICS
-from app.analytics.ranges import parse_timezone
+from app.analytics.zones import parse_timezone
 from app.auth import Principal
 from app.ingest import ingest_events
 from graphql_schema.schema import schema

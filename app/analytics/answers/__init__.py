@@ -16,8 +16,9 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.analytics.ranges import ResolvedRange, format_datetime
+from app.analytics.ranges import ResolvedRange
 from app.analytics.scope import Scope
+from app.analytics.zones import format_datetime
 
 __all__ = ["US", "LiveQuestion", "Question", "RangeEcho", "range_echo", "ratio", "rest_dict"]
 

@@ -10,9 +10,9 @@ from app.analytics.answers import US, Question, RangeEcho, range_echo, ratio
 from app.analytics.buckets import range_bucket, series_buckets, to_us
 from app.analytics.counters.conversations import Convs, count_channels, count_conversations, started_in
 from app.analytics.counters.messages import Messages, count_messages
-from app.analytics.ranges import format_datetime
 from app.analytics.scope import resolve_filter
 from app.analytics.sqlparts import as_int, bounds_of, fetch_rows, values_cte
+from app.analytics.zones import format_datetime
 from app.db import Readers
 from app.vocabulary import GroupBy
 

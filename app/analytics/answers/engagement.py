@@ -11,11 +11,12 @@ from app.analytics.counters.conversations import count_conversations, count_rati
 from app.analytics.counters.messages import count_messages
 from app.analytics.counters.retention import cohort_activity
 from app.analytics.counters.users import active_users, event_extent, new_users
-from app.analytics.ranges import day_count, days_between, format_datetime
+from app.analytics.ranges import day_count, days_between
 from app.analytics.scope import resolve_filter
 from app.analytics.sqlparts import (
     bounds_of,
 )
+from app.analytics.zones import format_datetime
 from app.db import Readers
 from app.vocabulary import GroupBy
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from app.analytics.answers import US, LiveQuestion
 from app.analytics.buckets import to_us
 from app.analytics.counters.messages import count_messages
-from app.analytics.ranges import format_datetime
 from app.analytics.scope import resolve_filter
 from app.analytics.sqlparts import Filter, as_int, fetch_rows
+from app.analytics.zones import format_datetime
 from app.db import Readers
 
 __all__ = ["ActiveSessions", "BotSessions", "Realtime", "active_sessions", "realtime"]
