@@ -71,7 +71,9 @@ def range_is_valid(params: dict[str, Any], path: str) -> bool:
     per_bucket = {"hour": 1 / 24, "day": 1, "week": 7, "month": 28}.get(params.get("group_by") or "day", 1)
     if path.endswith("/usage/daily"):
         per_bucket = 1
-    if path.endswith("/retention"):  # at most 100 cohorts, weeks by default
+    # A report of these types has a retention section (`hour` becomes `week` there).
+    with_retention = path.endswith("/reports") and params.get("type") in ("retention", "engagement", "full")
+    if path.endswith("/retention") or with_retention:  # at most 100 cohorts, weeks by default
         per_bucket = {"day": 1, "month": 28}.get(params.get("group_by") or "week", 7)
         return span / per_bucket < 95
     return span / per_bucket < 9_900
