@@ -37,7 +37,7 @@ class Jwks:
         jwks = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 jwks.hits += 1
                 body = json.dumps({"keys": jwks.keys}).encode()
                 self.send_response(200)
@@ -173,10 +173,8 @@ async def test_roles_from_zitadels_object_claim(
     ingest_only = signer.token(roles=None, **{ZITADEL: {"analytics_ingest": {"1": "org"}}})
     assert await _usage_status(client, ingest_only) == (403, "insufficient_permissions")
     # A claim that is neither a list nor an object is a bad token.
-    assert await _usage_status(client, signer.token(**{ZITADEL: "analytics_viewer"})) == (
-        401,
-        "invalid_token",
-    )
+    not_roles: dict[str, Any] = {ZITADEL: "analytics_viewer"}
+    assert await _usage_status(client, signer.token(**not_roles)) == (401, "invalid_token")
 
 
 async def test_roles_from_a_dotted_path(
