@@ -361,3 +361,37 @@ def test_asymmetric_algorithms_need_a_jwks_url(monkeypatch: pytest.MonkeyPatch) 
         Settings(jwt_algorithms=["HS256", "RS256"])
     with pytest.raises(ValidationError, match="unsupported"):
         Settings(jwt_algorithms=["HS256", "XY256"])
+
+
+async def test_concurrent_tokens_with_a_new_kid_share_one_fetch(
+    client: httpx.AsyncClient, jwks: Jwks, oidc: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    _reconfigure(oidc, ANALYTICS_JWKS_MIN_REFETCH_SECONDS="0")
+    old, new = Signer("RS256"), Signer("RS256")
+    jwks.keys = [old.jwk]
+    assert await _usage_status(client, old.token()) == (200, "")
+    jwks.keys = [old.jwk, new.jwk]
+    answers = await asyncio.gather(*(_usage_status(client, new.token()) for _ in range(8)))
+    assert answers == [(200, "")] * 8
+    assert jwks.hits == 2
+
+
+async def test_a_failed_refresh_keeps_the_cached_keys(
+    client: httpx.AsyncClient, jwks: Jwks, oidc: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.oidc import jwks_cache_for
+
+    now = [1000.0]
+    jwks_cache_for(get_settings()).clock = lambda: now[0]
+    signer = Signer("ES256")
+    jwks.keys = [signer.jwk]
+    assert await _usage_status(client, signer.token()) == (200, "")
+    jwks.close()
+    now[0] += 601  # past ANALYTICS_JWKS_CACHE_SECONDS (600)
+    with caplog.at_level(logging.WARNING, logger="app.oidc"):
+        assert await _usage_status(client, signer.token()) == (200, "")
+    assert any("JWKS fetch" in rec.getMessage() for rec in caplog.records)
+    # A kid never seen is still refused: nothing to check it against.
+    assert await _usage_status(client, Signer("ES256").token()) == (401, "invalid_token")
