@@ -1,4 +1,5 @@
-"""Credentials to a Principal: API keys (stored hashed) and HS256 JWTs from the botserver."""
+"""Credentials to a Principal: API keys (stored hashed), HS256 JWTs from the botserver, and RS/ES JWTs
+from an OIDC identity provider (keys from ANALYTICS_JWKS_URL, app/oidc.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import jwt
 from app.config import Settings
 from app.errors import Forbidden, InvalidParameter, InvalidToken, MissingToken
 from app.models import ApiKey
+from app.oidc import key_type_for, signing_key
 from app.vocabulary import normalise_uuid
 
 __all__ = [
@@ -160,7 +162,28 @@ def _check_lifetime(claims: Mapping[str, Any], settings: Settings) -> float:
     return exp
 
 
-def _from_jwt(token: str, settings: Settings) -> Principal:
+def _roles_from(claims: Mapping[str, Any], claim: str) -> frozenset[str]:
+    """Roles from the configured claim: a list of strings, or an object whose keys are role names
+    (Zitadel's `urn:zitadel:iam:org:project:roles`). The claim is looked up by its whole name first,
+    then as a dotted path (`realm_access.roles`). Absent means no roles."""
+    value: Any = claims.get(claim)
+    if claim not in claims and "." in claim:
+        value = claims
+        for part in claim.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+    if value is None:
+        return frozenset()
+    if isinstance(value, Mapping):
+        return frozenset(k for k in value if isinstance(k, str))
+    if isinstance(value, list):
+        return frozenset(r for r in value if isinstance(r, str))
+    raise InvalidToken(f"{claim} claim must be a list of strings or an object keyed by role")
+
+
+async def _verification_key(token: str, settings: Settings) -> tuple[str, Any]:
+    """The token's algorithm (one of ANALYTICS_JWT_ALGORITHMS) and the key that must verify it:
+    the shared secret for HS*, the identity provider's key named by `kid` for RS/PS/ES. Never the
+    other way round: an HS256 token is not checked against a public key (algorithm confusion)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -169,11 +192,18 @@ def _from_jwt(token: str, settings: Settings) -> Principal:
     allowed = [a for a in settings.jwt_algorithms if a.lower() != "none"]
     if alg not in allowed:
         raise InvalidToken(f"token algorithm {alg or 'none'} is not accepted")
+    if key_type_for(alg) is None:
+        return alg, settings.jwt_secret
+    return alg, await signing_key(header, alg, settings)
+
+
+async def _from_jwt(token: str, settings: Settings) -> Principal:
+    alg, key = await _verification_key(token, settings)
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret,
-            algorithms=allowed,
+            key,
+            algorithms=[alg],
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             options={"require": ["exp", "iss", "aud"]},
@@ -187,9 +217,7 @@ def _from_jwt(token: str, settings: Settings) -> Principal:
     except jwt.PyJWTError:
         raise InvalidToken("invalid token") from None
     expires_at = _check_lifetime(claims, settings)
-    roles = claims.get("roles", [])
-    if not isinstance(roles, list):
-        raise InvalidToken("roles claim must be a list of strings")
+    roles = _roles_from(claims, settings.jwt_roles_claim)
     scope: frozenset[str] | None = None
     if "bot_ids" in claims:
         raw = claims["bot_ids"]
@@ -201,7 +229,7 @@ def _from_jwt(token: str, settings: Settings) -> Principal:
             raise InvalidToken("bot_ids claim must be a list of UUIDs") from None
     return Principal(
         subject=str(claims.get("sub", "")),
-        roles=frozenset(r for r in roles if isinstance(r, str)),
+        roles=roles,
         bot_scope=scope,
         kind="jwt",
         expires_at=expires_at,
@@ -215,7 +243,7 @@ async def authenticate(api_key: str | None, authorization: str | None, settings:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken("Authorization must be 'Bearer <token>'")
-        jwt_principal = _from_jwt(token.strip(), settings)
+        jwt_principal = await _from_jwt(token.strip(), settings)
     if api_key is not None:
         if not api_key.strip():
             raise InvalidToken("empty API key")

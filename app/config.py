@@ -15,6 +15,10 @@ __all__ = ["Settings", "WeakSecretError", "get_settings", "load_dev_secret"]
 
 DATA_DIR = Path("data")
 MIN_SECRET_BYTES = 32
+_JWT_ALGORITHMS = (
+    *("HS256", "HS384", "HS512"),
+    *("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"),
+)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -35,6 +39,14 @@ class Settings(BaseSettings):
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
     # A token's `exp` may lie at most this far after its `iat` and after now (docs/decisions.md).
     jwt_max_lifetime_minutes: int = Field(default=24 * 60, ge=1, le=366 * 24 * 60)
+    # OIDC (issue 10; app/oidc.py, README "Security", docs/decisions.md "OIDC"): RS*/ES* tokens are
+    # verified with the identity provider's keys from this JWKS URL; roles come from this claim (a list
+    # of strings, or an object whose keys are role names, as Zitadel's; a dotted path reaches inside).
+    jwks_url: str = ""
+    jwks_cache_seconds: float = Field(default=600.0, ge=1, le=7 * 24 * 3600)
+    jwks_min_refetch_seconds: float = Field(default=30.0, ge=0, le=3600)
+    jwks_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    jwt_roles_claim: str = Field(default="roles", min_length=1)
     host: str = "127.0.0.1"
     port: int = 9000
     session_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -83,6 +95,11 @@ class Settings(BaseSettings):
             )
         if "none" in {a.lower() for a in self.jwt_algorithms}:
             raise WeakSecretError("ANALYTICS_JWT_ALGORITHMS may not contain 'none'")
+        unknown = [a for a in self.jwt_algorithms if a not in _JWT_ALGORITHMS]
+        if unknown:
+            raise ValueError(f"ANALYTICS_JWT_ALGORITHMS: unsupported {', '.join(unknown)}")
+        if not self.jwks_url and any(not a.startswith("HS") for a in self.jwt_algorithms):
+            raise ValueError("ANALYTICS_JWT_ALGORITHMS names RS/PS/ES algorithms: set ANALYTICS_JWKS_URL")
         return self
 
     @property
