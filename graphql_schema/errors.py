@@ -12,12 +12,26 @@ from graphql import GraphQLError
 
 from app.errors import AppError, InternalError
 
-__all__ = ["format_error", "format_errors", "is_internal"]
+__all__ = ["error_extensions", "format_error", "format_errors", "is_internal"]
+
+
+def error_extensions(error: AppError) -> dict[str, Any]:
+    """The `extensions` of a contract error: GraphQL `code`, and `rest_error`/`details` for REST."""
+    ext: dict[str, Any] = {"code": error.graphql_code, "rest_error": error.code}
+    if error.details:
+        ext["details"] = error.details
+    return ext
+
+
+def _is_answer(error: GraphQLError) -> bool:
+    """A GraphQL error raised on purpose with a contract code (a permission class's refusal)."""
+    return isinstance(error.original_error, GraphQLError) and "code" in (error.extensions or {})
 
 
 def is_internal(error: GraphQLError) -> bool:
     """An unexpected failure of the service, as opposed to an answer the contract defines."""
-    return error.original_error is not None and not isinstance(error.original_error, AppError)
+    original = error.original_error
+    return original is not None and not isinstance(original, AppError) and not _is_answer(error)
 
 
 def format_error(error: GraphQLError, request_id: str = "") -> dict[str, Any]:
@@ -29,10 +43,9 @@ def format_error(error: GraphQLError, request_id: str = "") -> dict[str, Any]:
     if error.path:
         out["path"] = list(error.path)
     if isinstance(original, AppError):
-        ext: dict[str, Any] = {"code": original.graphql_code, "rest_error": original.code}
-        if original.details:
-            ext["details"] = original.details
-        out["extensions"] = ext
+        out["extensions"] = error_extensions(original)
+    elif _is_answer(error):
+        out["extensions"] = dict(error.extensions or {})
     elif original is None:
         # Syntax, validation and variable-coercion errors: the client's document is at fault.
         out["extensions"] = {"code": "BAD_USER_INPUT", "rest_error": "invalid_parameter"}

@@ -69,7 +69,6 @@ async def realtime_answer(
     only where the arguments of the same name are absent.
     """
     principal = ctx.require_principal()
-    principal.require_read()
     window = WINDOW_MINUTES.check(window_minutes)
     if f is not None:
         resolve_range(range_params(f), ctx.now)
