@@ -46,7 +46,7 @@ async def context_from_headers(
     base_url: str = "",
     settings: Settings | None = None,
 ) -> Context:
-    """Authenticate once; an error is kept and answered by the permission classes (graphql_schema/permissions.py)."""
+    """Authenticate once; an error is kept, and answered by the permission classes (permissions.py)."""
     settings = settings or get_settings()
     principal: Principal | None = None
     error: AppError | None = None
