@@ -59,15 +59,6 @@ class Principal:
         if not self.has_any(allowed):
             raise Forbidden(f"{what} needs one of the roles: {', '.join(sorted(allowed))}")
 
-    def require_read(self) -> None:
-        self.require(READ_ROLES, "reading analytics")
-
-    def require_reports(self) -> None:
-        self.require(REPORT_ROLES, "reports")
-
-    def require_ingest(self) -> None:
-        self.require(INGEST_ROLES, "ingesting events")
-
     def require_key_admin(self) -> None:
         self.require(KEY_ADMIN_ROLES, "managing API keys")
 

@@ -54,7 +54,7 @@ async def context_from_headers(
     base_url: str = "",
     settings: Settings | None = None,
 ) -> Context:
-    """Authenticate once; errors are kept and raised by the first field that needs a principal."""
+    """Authenticate once; an error is kept, and answered by the permission classes (permissions.py)."""
     settings = settings or get_settings()
     principal: Principal | None = None
     error: AppError | None = None

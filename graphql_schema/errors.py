@@ -12,21 +12,36 @@ from graphql import GraphQLError
 
 from app.errors import AppError, InternalError
 
-__all__ = ["format_error", "format_errors", "is_coercion_error", "is_internal"]
+__all__ = ["error_extensions", "format_error", "format_errors", "is_coercion_error", "is_internal"]
+
+
+def error_extensions(error: AppError) -> dict[str, Any]:
+    """The `extensions` of a contract error: GraphQL `code`, and `rest_error`/`details` for REST."""
+    ext: dict[str, Any] = {"code": error.graphql_code, "rest_error": error.code}
+    if error.details:
+        ext["details"] = error.details
+    return ext
+
+
+def _is_answer(error: GraphQLError) -> bool:
+    """A GraphQL error raised on purpose with a contract code (a permission class's refusal)."""
+    return isinstance(error.original_error, GraphQLError) and "code" in (error.extensions or {})
 
 
 def is_coercion_error(error: GraphQLError) -> bool:
     """A variable of the wrong type, a missing required one or an unknown enum value: graphql-core
     3.3 wraps the coercion's GraphQLError as `original_error` of an error outside execution (no
     `path`). The client's input is at fault, as for any error without an `original_error`."""
-    return isinstance(error.original_error, GraphQLError) and error.path is None
+    return isinstance(error.original_error, GraphQLError) and error.path is None and not _is_answer(error)
 
 
 def is_internal(error: GraphQLError) -> bool:
     """An unexpected failure of the service, as opposed to an answer the contract defines."""
+    original = error.original_error
     return (
-        error.original_error is not None
-        and not isinstance(error.original_error, AppError)
+        original is not None
+        and not isinstance(original, AppError)
+        and not _is_answer(error)
         and not is_coercion_error(error)
     )
 
@@ -40,10 +55,9 @@ def format_error(error: GraphQLError, request_id: str = "") -> dict[str, Any]:
     if error.path:
         out["path"] = list(error.path)
     if isinstance(original, AppError):
-        ext: dict[str, Any] = {"code": original.graphql_code, "rest_error": original.code}
-        if original.details:
-            ext["details"] = original.details
-        out["extensions"] = ext
+        out["extensions"] = error_extensions(original)
+    elif _is_answer(error):
+        out["extensions"] = dict(error.extensions or {})
     elif original is None or is_coercion_error(error):
         # Syntax, validation and variable-coercion errors: the client's document is at fault.
         out["extensions"] = {"code": "BAD_USER_INPUT", "rest_error": "invalid_parameter"}

@@ -59,7 +59,6 @@ async def run_range_query(ctx: Context, f: AnalyticsFilter | None, metric: Metri
     """Resolve the range (with the metric's options), apply scope, and answer from app/analytics
     (through the cache) on the API's connections with the configured session timeout."""
     principal = ctx.require_principal()
-    principal.require_read()
     r = metric.resolve(range_params(f), ctx.now)
     scope = scope_for(principal, f.bot_id if f else None, f.user_id if f else None)
     question = Question(r, scope, ctx.now, ctx.settings.session_timeout_us)

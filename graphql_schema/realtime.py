@@ -57,7 +57,6 @@ async def realtime_answer(
     only where the arguments of the same name are absent.
     """
     principal = ctx.require_principal()
-    principal.require_read()
     window = WINDOW_MINUTES.check(window_minutes)
     if f is not None:
         params = range_params(f)

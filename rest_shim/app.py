@@ -15,6 +15,7 @@ from app.reports.catalog import DOWNLOAD_PATH, MEDIA_TYPES
 from app.reports.store import report_file
 from app.vocabulary import EventType, ReportFormat
 from graphql_schema.context import build_context
+from graphql_schema.permissions import CanIngest, CanReport
 from graphql_schema.schema import schema
 from rest_shim.executor import (
     body_variables,
@@ -87,8 +88,7 @@ def _endpoint(route: Route) -> Endpoint:
 async def download_report(request: Request) -> Response:
     """The file of a completed report (409 `report_not_ready` before), as an attachment."""
     ctx = await build_context(request)
-    principal = ctx.require_principal()
-    principal.require_reports()
+    principal = CanReport.authorize(ctx)
     path, media_type, filename = await report_file(
         principal, request.path_params["report_id"], ctx.settings.reports_dir
     )
@@ -99,8 +99,7 @@ async def post_events(request: Request) -> Response:
     """Ingest a batch. Runs the same validation and storage as the `trackEvents` mutation, without
     GraphQL input coercion of up to 1,000 objects (see README, 'Ingestion path')."""
     ctx = await build_context(request)
-    principal = ctx.require_principal()
-    principal.require_ingest()
+    principal = CanIngest.authorize(ctx)
     body = await read_json_body(request)
     if not isinstance(body, dict) or "events" not in body:
         raise InvalidBody('body must be {"events": [...]}', [{"field": "events"}])

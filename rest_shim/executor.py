@@ -19,7 +19,7 @@ from graphql import (
     visit,
 )
 
-from app.errors import AppError, InternalError, InvalidBody, InvalidParameter
+from app.errors import InternalError, InvalidBody, InvalidParameter
 from app.vocabulary import (
     DAYS,
     REPORT_LIMIT,
@@ -35,6 +35,7 @@ from app.vocabulary import (
 from graphql_schema.context import Context
 from graphql_schema.schema import schema
 from rest_shim.documents import load_document
+from rest_shim.errors import rest_error
 from rest_shim.routes import FILTER_PARAMS, REALTIME_PARAMS, REPORT_BODY, REPORT_LIST_PARAMS, Route
 
 __all__ = [
@@ -226,10 +227,10 @@ async def execute_route(route: Route, variables: dict[str, Any], ctx: Context) -
     )
     if result.errors:
         first = result.errors[0]
-        original = first.original_error
-        if isinstance(original, AppError):
-            raise original
-        if original is None:
+        contract_error = rest_error(first)
+        if contract_error is not None:
+            raise contract_error
+        if first.original_error is None:
             if route.params == "body":
                 raise InvalidBody(first.message)
             raise InvalidParameter("", first.message)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,17 @@ class LiveServer:
             check=True,
         )
         return made.stdout
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM (a graceful shutdown), then SIGKILL if the server is still there after 15 s: a test's
+    teardown must not fail on a slow shutdown (tests/http/test_shutdown.py checks shutdown itself)."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 @contextmanager
@@ -79,7 +91,6 @@ def live_server(home: Path) -> Iterator[LiveServer]:
             pytest.fail("server did not start")
         yield LiveServer(f"127.0.0.1:{port}", env)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
         if postgres:
             asyncio.run(drop_postgres_database(url))

@@ -49,8 +49,10 @@ __all__ = [
 
 
 async def ingest_events(raw: Any, principal: Principal, now: datetime | None = None) -> IngestResult:
-    """Validate and store a batch atomically; ids stored before (or repeated in the batch) are duplicates."""
-    principal.require_ingest()
+    """Validate and store a batch atomically; ids stored before (or repeated in the batch) are duplicates.
+
+    The caller has checked the role (`analytics_ingest` or `admin`); `principal` is used for bot scope.
+    """
     now_us = to_us(now or datetime.now(UTC))
     hooks = installed_hooks()
     if hooks is None:

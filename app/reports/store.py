@@ -4,6 +4,9 @@ report object of API.md section 7.
 Visibility (API.md 8, "Auth"): a report covers its `bot_id`, or else its creator's scope (`bot_scope`
 NULL: every bot). A caller sees a report only if it may see every bot the report covers; any other
 report is answered 404, as if it did not exist.
+
+Roles are checked at the edge (graphql_schema/permissions.py) before any function here is called;
+the `Principal` these functions take decides bot scope only.
 """
 
 from __future__ import annotations
@@ -98,9 +101,9 @@ async def create_report(principal: Principal, req: ReportRequest, now: datetime)
     """Validate a request, resolve and freeze its range, and store it as a `pending` report.
 
     A bad type, format, range, bucket count or title is a 400 `invalid_body` naming the field; a
-    `bot_id` outside the caller's scope is a 403.
+    `bot_id` outside the caller's scope is a 403. The caller has checked the role (`CanReport`);
+    `principal` is used for bot scope only.
     """
-    principal.require_reports()
     try:
         report_type = member(ReportType, req.type, "type")
         report_format = member(ReportFormat, req.format, "format")
@@ -161,8 +164,10 @@ def visible_to(principal: Principal, row: Report | list[str] | None) -> bool:
 
 
 async def get_report(principal: Principal, report_id: str) -> Report:
-    """The report, or 404 when it does not exist or covers a bot the caller may not see."""
-    principal.require_reports()
+    """The report, or 404 when it does not exist or covers a bot the caller may not see.
+
+    The caller has checked the role; `principal` is used for bot scope only.
+    """
     # Ids are UUIDs (36 characters): a longer id, or one with NUL, cannot exist and is not looked up.
     exists = len(report_id) <= REPORT_ID_LENGTH and "\x00" not in report_id
     row = await Report.get_or_none(id=report_id) if exists else None
@@ -178,8 +183,10 @@ async def list_reports(
     status: str | None = None,
     type: str | None = None,
 ) -> tuple[list[Report], int]:
-    """One page of the caller's visible reports, newest first, and how many there are in all."""
-    principal.require_reports()
+    """One page of the caller's visible reports, newest first, and how many there are in all.
+
+    The caller has checked the role; `principal` is used for bot scope only.
+    """
     limit = REPORT_LIMIT.check(limit)
     offset = REPORT_OFFSET.check(offset)
     qs = Report.all()
@@ -201,7 +208,10 @@ async def list_reports(
 
 
 async def delete_report(principal: Principal, report_id: str, reports_dir: Path) -> None:
-    """Delete the row and its file (a report still rendering drops its file when it finishes)."""
+    """Delete the row and its file (a report still rendering drops its file when it finishes).
+
+    The caller has checked the role; `principal` is used for bot scope only.
+    """
     row = await get_report(principal, report_id)
     await Report.filter(id=row.id).delete()
     if row.file_path:
@@ -209,7 +219,10 @@ async def delete_report(principal: Principal, report_id: str, reports_dir: Path)
 
 
 async def report_file(principal: Principal, report_id: str, reports_dir: Path) -> tuple[Path, str, str]:
-    """Path, media type and download file name of a completed report; 409 `report_not_ready` before."""
+    """Path, media type and download file name of a completed report; 409 `report_not_ready` before.
+
+    The caller has checked the role; `principal` is used for bot scope only.
+    """
     row = await get_report(principal, report_id)
     if row.status != ReportStatus.COMPLETED or not row.file_path:
         raise Conflict(f"report {report_id} is {row.status}, not completed")

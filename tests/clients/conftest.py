@@ -25,6 +25,7 @@ import pytest
 
 from bench.common import free_port
 from tests.factories import drop_postgres_database, fresh_postgres_database, token_for
+from tests.live_server import stop
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             viewer=token_for(["analytics_viewer"], exp=now + timedelta(hours=2)),
         )
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
         log.close()
         if postgres:
             asyncio.run(drop_postgres_database(url))

@@ -26,6 +26,7 @@ from websockets.typing import Subprotocol
 
 from bench.common import free_port
 from tests.factories import drop_postgres_database, fresh_postgres_database, token_for
+from tests.live_server import stop
 
 PER_CONNECTION = 3
 PER_CREDENTIAL = 5
@@ -91,8 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         proc.kill()
         pytest.fail("server did not start")
     yield Server(port, env)
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
     if postgres:
         asyncio.run(drop_postgres_database(url))
 
