@@ -10,11 +10,13 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, cast
 
-from fastapi import Request
-from graphql import GraphQLError
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     _OperationStreamClosed,
@@ -71,6 +73,10 @@ class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     _credential_checked_at = float("-inf")
 
     async def handle_connection_init(self, message: Any) -> None:
+        if isinstance(message, dict) and message.get("payload", {}) is None:
+            # The protocol's payload is optional: `null` is no payload (credentials then come from
+            # the upgrade request's headers), not a malformed one (Strawberry closes with 4400).
+            message = {**message, "payload": {}}
         try:
             await super().handle_connection_init(message)
         except _WsUnauthorized:
@@ -146,6 +152,56 @@ class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 raise _OperationStreamClosed from None
 
 
+class _MethodNotAllowed(Exception):
+    pass
+
+
+_WS_ONLY = (
+    "subscriptions are not served over HTTP: open a WebSocket to /graphql with the "
+    "graphql-transport-ws subprotocol"
+)
+
+
+def _refusal(query: str | None, operation_name: str | None, method: str) -> GraphQLError | None:
+    """Why a well-formed request's document cannot run over HTTP, before Strawberry runs it: it
+    names no operation among several (Strawberry would run the first), an unknown one, a
+    subscription (which needs the WebSocket). A mutation by GET raises `_MethodNotAllowed`.
+    Documents that do not parse are left to the schema, which reports them with its limits."""
+    if not query:
+        return None
+    try:
+        document = parse(query, max_tokens=5000)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        if len(operations) > 1:
+            return GraphQLError(
+                f"the document has {len(operations)} operations: name the one to run in operationName"
+            )
+        selected = operations[0] if operations else None
+    else:
+        found = [d for d in operations if d.name is not None and d.name.value == operation_name]
+        if not found:
+            return GraphQLError(f'unknown operation named "{operation_name}"')
+        selected = found[0]
+    if selected is None:
+        return None
+    if selected.operation == OperationType.SUBSCRIPTION:
+        return GraphQLError(_WS_ONLY)
+    if selected.operation == OperationType.MUTATION and method == "GET":
+        raise _MethodNotAllowed
+    return None
+
+
+def _request_error(
+    status: int, message: str, rest_error: str = "invalid_parameter", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """GraphQL-over-HTTP's answer to a request that cannot run, in the GraphQL response shape."""
+    error = {"message": message, "extensions": {"code": "BAD_USER_INPUT", "rest_error": rest_error}}
+    return JSONResponse({"data": None, "errors": [error]}, status_code=status, headers=headers)
+
+
 class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
     """/graphql with the contract's error extensions and no leaked internals."""
 
@@ -194,6 +250,35 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
             raise ConnectionRejectionError({"reason": "insufficient_permissions"})
         unset: UnsetType = UNSET
         return unset
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Requests that cannot run answer in the GraphQL response shape with `BAD_USER_INPUT`
+        (Strawberry answers text/plain): 400 for a body that is not a GraphQL request (not JSON,
+        no query), 405 with `Allow: POST` for a mutation by GET."""
+        try:
+            return await super().run(request, context, root_value)
+        except _MethodNotAllowed:
+            return _request_error(405, "mutations must be sent by POST", headers={"Allow": "POST"})
+        except InvalidBody as error:
+            return _request_error(400, error.message, "invalid_body")
+        except HTTPException as error:
+            return _request_error(error.status_code, error.reason)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        refusal = _refusal(request_data.query, request_data.operation_name, request_adapter.method)
+        if refusal is not None:
+            return ExecutionResult(data=None, errors=[refusal])
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     def parse_json(self, data: str | bytes) -> Any:
         """Strawberry's parse, with every unreadable body a 400 `invalid_body` in the contract's form:
