@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -34,7 +35,7 @@ from app.errors import InvalidBody
 from graphql_schema.context import Context, context_from_headers
 from graphql_schema.errors import format_errors
 
-__all__ = ["GRAPHIQL_ASSETS", "AnalyticsGraphQLRouter"]
+__all__ = ["GRAPHIQL_ASSETS", "GRAPHIQL_EXAMPLE_QUERY", "GRAPHIQL_HEADERS", "AnalyticsGraphQLRouter"]
 
 GRAPHIQL_ASSETS = Path(__file__).parent / "static" / "graphiql"
 _CDN_TO_LOCAL = {
@@ -46,6 +47,27 @@ _CDN_TO_LOCAL = {
     "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
     "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": "plugin-explorer.umd.js",
 }
+
+GRAPHIQL_EXAMPLE_QUERY = """# bot-analytics: the last 7 days (API.md section 5).
+# Put your token in the Headers tab below, then run with Ctrl-Enter.
+query LastSevenDays {
+  usage(filter: {days: 7}) {
+    range { start end timezone }
+    totalConversations
+    totalMessages
+    activeUsers
+    newUsers
+    avgMessagesPerConversation
+  }
+  conversationVolume(filter: {days: 7}) {
+    groupBy
+    data { bucketStart conversations messages }
+  }
+}
+"""
+GRAPHIQL_HEADERS = json.dumps({"Authorization": "Bearer <token>"}, indent=2)
+_EXAMPLE_QUERY_JS = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
+_HEADERS_STATE_JS = "React.useState(parameters.headers)"
 
 
 class _WsUnauthorized(Exception):
@@ -223,12 +245,20 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
     @functools.cached_property
     def graphql_ide_html(self) -> str:
         """GraphiQL with its scripts served by this service (vendored, same files and SRI hashes as
-        the CDN's), so it works on machines without internet access. Built once (Strawberry's
-        reads its file on every request)."""
+        the CDN's), so it works on machines without internet access; it opens with an example query
+        and an Authorization header template. Built once (Strawberry's reads its file on every
+        request)."""
         html = super().graphql_ide_html
         for cdn, local in _CDN_TO_LOCAL.items():
             html = html.replace(cdn, f"/graphiql-assets/{local}")
-        return html
+        if not _EXAMPLE_QUERY_JS.search(html) or _HEADERS_STATE_JS not in html:
+            raise RuntimeError("Strawberry's GraphiQL page changed: update graphql_ide_html")
+        html = _EXAMPLE_QUERY_JS.sub(
+            lambda _m: f"const EXAMPLE_QUERY = {json.dumps(GRAPHIQL_EXAMPLE_QUERY)};", html, count=1
+        )
+        return html.replace(
+            _HEADERS_STATE_JS, f"React.useState(parameters.headers || {json.dumps(GRAPHIQL_HEADERS)})"
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Credentials from `connection_init` (or the upgrade request's headers)."""

@@ -1,11 +1,13 @@
 """GraphQL-over-HTTP: a request /graphql cannot run gets the GraphQL response shape with
 `BAD_USER_INPUT` and the spec's status (400 not well-formed, 405 mutation by GET, 200 otherwise),
-never text/plain or INTERNAL_SERVER_ERROR; `connection_init` with a null payload is no payload."""
+never text/plain or INTERNAL_SERVER_ERROR; `connection_init` with a null payload is no payload;
+GraphiQL opens with an example query that runs and an Authorization header template."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,25 @@ async def test_a_null_payload_without_credentials_is_4401(server: str) -> None:
 async def test_a_null_payload_with_an_authorization_header_is_acknowledged(server: str) -> None:
     headers = {"Authorization": f"Bearer {token_for(['analytics_viewer'])}"}
     assert await _init_with_null_payload(server, headers) == "connection_ack"
+
+
+# ----------------------------------------------------------------------------------------- GraphiQL
+
+
+async def test_graphiql_opens_with_an_example_query_that_runs(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/graphql", headers={"Accept": "text/html"})).text
+    found = re.search(r"const EXAMPLE_QUERY = (\".*?\");\n", page)
+    assert found is not None, "no example query in the page"
+    query = json.loads(found.group(1))
+    assert "usage(filter: {days: 7})" in query and "conversationVolume(filter: {days: 7})" in query
+    r = await client.post("/graphql", json={"query": query}, headers=VIEWER)
+    body = r.json()
+    assert "errors" not in body, body
+    assert set(body["data"]) == {"usage", "conversationVolume"}
+
+
+async def test_graphiql_opens_with_an_authorization_header_template(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/graphql", headers={"Accept": "text/html"})).text
+    found = re.search(r"React\.useState\(parameters\.headers \|\| (\".*?\")\)", page)
+    assert found is not None, "no header template in the page"
+    assert json.loads(json.loads(found.group(1))) == {"Authorization": "Bearer <token>"}
