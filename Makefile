@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres lint bench clean docs
+.PHONY: run test test-sqlite test-postgres lint bench clean docs schema
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The GraphQL schema in SDL, committed; tests/test_schema_file.py fails when it is stale.
+schema: $(STAMP)
+	$(BIN)/python -c "from graphql_schema.schema import schema; print(schema.as_str())" > schema.graphql
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

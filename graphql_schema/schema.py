@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from app.config import get_settings
 from graphql_schema.conversations import ConversationsQuery
+from graphql_schema.descriptions import describe
 from graphql_schema.engagement import EngagementQuery
 from graphql_schema.errors import is_internal
 from graphql_schema.events import EventsMutation
@@ -80,3 +81,4 @@ schema = AnalyticsSchema(
         lambda: ValidationCache(maxsize=256),
     ],
 )
+describe(schema._schema)

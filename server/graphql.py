@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import time
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, cast
 
-from fastapi import Request
-from graphql import GraphQLError
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     _OperationStreamClosed,
@@ -32,7 +35,7 @@ from app.errors import InvalidBody
 from graphql_schema.context import Context, context_from_headers
 from graphql_schema.errors import format_errors
 
-__all__ = ["GRAPHIQL_ASSETS", "AnalyticsGraphQLRouter"]
+__all__ = ["GRAPHIQL_ASSETS", "GRAPHIQL_EXAMPLE_QUERY", "GRAPHIQL_HEADERS", "AnalyticsGraphQLRouter"]
 
 GRAPHIQL_ASSETS = Path(__file__).parent / "static" / "graphiql"
 _CDN_TO_LOCAL = {
@@ -44,6 +47,27 @@ _CDN_TO_LOCAL = {
     "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
     "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": "plugin-explorer.umd.js",
 }
+
+GRAPHIQL_EXAMPLE_QUERY = """# bot-analytics: the last 7 days (API.md section 5).
+# Put your token in the Headers tab below, then run with Ctrl-Enter.
+query LastSevenDays {
+  usage(filter: {days: 7}) {
+    range { start end timezone }
+    totalConversations
+    totalMessages
+    activeUsers
+    newUsers
+    avgMessagesPerConversation
+  }
+  conversationVolume(filter: {days: 7}) {
+    groupBy
+    data { bucketStart conversations messages }
+  }
+}
+"""
+GRAPHIQL_HEADERS = json.dumps({"Authorization": "Bearer <token>"}, indent=2)
+_EXAMPLE_QUERY_JS = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
+_HEADERS_STATE_JS = "React.useState(parameters.headers)"
 
 
 class _WsUnauthorized(Exception):
@@ -71,6 +95,10 @@ class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     _credential_checked_at = float("-inf")
 
     async def handle_connection_init(self, message: Any) -> None:
+        if isinstance(message, dict) and message.get("payload", {}) is None:
+            # The protocol's payload is optional: `null` is no payload (credentials then come from
+            # the upgrade request's headers), not a malformed one (Strawberry closes with 4400).
+            message = {**message, "payload": {}}
         try:
             await super().handle_connection_init(message)
         except _WsUnauthorized:
@@ -146,6 +174,56 @@ class _AuthenticatingWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 raise _OperationStreamClosed from None
 
 
+class _MethodNotAllowed(Exception):
+    pass
+
+
+_WS_ONLY = (
+    "subscriptions are not served over HTTP: open a WebSocket to /graphql with the "
+    "graphql-transport-ws subprotocol"
+)
+
+
+def _refusal(query: str | None, operation_name: str | None, method: str) -> GraphQLError | None:
+    """Why a well-formed request's document cannot run over HTTP, before Strawberry runs it: it
+    names no operation among several (Strawberry would run the first), an unknown one, a
+    subscription (which needs the WebSocket). A mutation by GET raises `_MethodNotAllowed`.
+    Documents that do not parse are left to the schema, which reports them with its limits."""
+    if not query:
+        return None
+    try:
+        document = parse(query, max_tokens=5000)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        if len(operations) > 1:
+            return GraphQLError(
+                f"the document has {len(operations)} operations: name the one to run in operationName"
+            )
+        selected = operations[0] if operations else None
+    else:
+        found = [d for d in operations if d.name is not None and d.name.value == operation_name]
+        if not found:
+            return GraphQLError(f'unknown operation named "{operation_name}"')
+        selected = found[0]
+    if selected is None:
+        return None
+    if selected.operation == OperationType.SUBSCRIPTION:
+        return GraphQLError(_WS_ONLY)
+    if selected.operation == OperationType.MUTATION and method == "GET":
+        raise _MethodNotAllowed
+    return None
+
+
+def _request_error(
+    status: int, message: str, rest_error: str = "invalid_parameter", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """GraphQL-over-HTTP's answer to a request that cannot run, in the GraphQL response shape."""
+    error = {"message": message, "extensions": {"code": "BAD_USER_INPUT", "rest_error": rest_error}}
+    return JSONResponse({"data": None, "errors": [error]}, status_code=status, headers=headers)
+
+
 class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
     """/graphql with the contract's error extensions and no leaked internals."""
 
@@ -167,12 +245,20 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
     @functools.cached_property
     def graphql_ide_html(self) -> str:
         """GraphiQL with its scripts served by this service (vendored, same files and SRI hashes as
-        the CDN's), so it works on machines without internet access. Built once (Strawberry's
-        reads its file on every request)."""
+        the CDN's), so it works on machines without internet access; it opens with an example query
+        and an Authorization header template. Built once (Strawberry's reads its file on every
+        request)."""
         html = super().graphql_ide_html
         for cdn, local in _CDN_TO_LOCAL.items():
             html = html.replace(cdn, f"/graphiql-assets/{local}")
-        return html
+        if not _EXAMPLE_QUERY_JS.search(html) or _HEADERS_STATE_JS not in html:
+            raise RuntimeError("Strawberry's GraphiQL page changed: update graphql_ide_html")
+        html = _EXAMPLE_QUERY_JS.sub(
+            lambda _m: f"const EXAMPLE_QUERY = {json.dumps(GRAPHIQL_EXAMPLE_QUERY)};", html, count=1
+        )
+        return html.replace(
+            _HEADERS_STATE_JS, f"React.useState(parameters.headers || {json.dumps(GRAPHIQL_HEADERS)})"
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Credentials from `connection_init` (or the upgrade request's headers)."""
@@ -194,6 +280,35 @@ class AnalyticsGraphQLRouter(GraphQLRouter[Context, None]):
             raise ConnectionRejectionError({"reason": "insufficient_permissions"})
         unset: UnsetType = UNSET
         return unset
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Requests that cannot run answer in the GraphQL response shape with `BAD_USER_INPUT`
+        (Strawberry answers text/plain): 400 for a body that is not a GraphQL request (not JSON,
+        no query), 405 with `Allow: POST` for a mutation by GET."""
+        try:
+            return await super().run(request, context, root_value)
+        except _MethodNotAllowed:
+            return _request_error(405, "mutations must be sent by POST", headers={"Allow": "POST"})
+        except InvalidBody as error:
+            return _request_error(400, error.message, "invalid_body")
+        except HTTPException as error:
+            return _request_error(error.status_code, error.reason)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        refusal = _refusal(request_data.query, request_data.operation_name, request_adapter.method)
+        if refusal is not None:
+            return ExecutionResult(data=None, errors=[refusal])
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     def parse_json(self, data: str | bytes) -> Any:
         """Strawberry's parse, with every unreadable body a 400 `invalid_body` in the contract's form:

@@ -124,7 +124,9 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case[Any])
         return True
     path = case.operation.path
     if case.method.upper() == "POST" and path.endswith("/reports") and isinstance(case.body, dict):
-        return range_is_valid(case.body, path)
+        # Reports with retention cohorts (engagement, retention, full) are bound as /retention is.
+        cohorts = case.body.get("type") in {"engagement", "retention", "full"}
+        return range_is_valid(case.body, path + "/retention" if cohorts else path)
     if case.query and "/reports" not in path:
         return range_is_valid(dict(case.query), path)
     return True

@@ -175,16 +175,25 @@ def _raw_graphql(body: bytes) -> dict[str, Any]:
     return {"content": body, "headers": {**VIEWER, "content-type": "application/json"}}
 
 
+def _assert_graphql_request_error(r: httpx.Response) -> None:
+    """/graphql answers in the GraphQL response shape (GraphQL-over-HTTP), not API.md section 2's."""
+    assert r.status_code == 400, r.text
+    body: dict[str, Any] = r.json()
+    assert body["data"] is None, body
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "rest_error": "invalid_body"}, body
+
+
 async def test_a_graphql_body_that_is_not_utf8_or_too_deep_is_400(client: httpx.AsyncClient) -> None:
     not_utf8 = b'{"query": "{ usage { totalMessages } }\xff"}'
     deep = b'{"query": "' + INT_VAR.encode() + b'", "variables": {"d": ' + b"[" * 1000 + b"]" * 1000 + b"}}"
     for body in (not_utf8, deep, b"\xff\xfe", b"{not json"):
         r = await client.post("/graphql", **_raw_graphql(body))
-        _assert_error(r, 400, "invalid_body")
+        _assert_graphql_request_error(r)
     # The same depth in a GET's variables.
     params = {"query": INT_VAR, "variables": '{"d": ' + "[" * 1000 + "]" * 1000 + "}"}
     r = await client.get("/graphql", params=params, headers=VIEWER)
-    _assert_error(r, 400, "invalid_body")
+    _assert_graphql_request_error(r)
 
 
 async def test_an_events_body_nested_1000_deep_is_400(client: httpx.AsyncClient) -> None:
