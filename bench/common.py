@@ -76,8 +76,11 @@ class Server:
     BENCH_FACTORY=module:function serves another app factory (e.g. `bench.writer_trace:create`).
     """
 
-    def __init__(self, db_path: Path, workdir: Path, *, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, db_path: Path, workdir: Path, *, extra_env: dict[str, str] | None = None, workers: int = 1
+    ) -> None:
         self.db_path = db_path
+        self.workers = workers
         self.workdir = workdir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -116,6 +119,8 @@ class Server:
         ]
         if os.environ.get("BENCH_ACCESS_LOG") != "1":
             cmd.append("--no-access-log")
+        if self.workers > 1:  # uvicorn's supervisor forks the workers; they share the port
+            cmd += ["--workers", str(self.workers)]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
