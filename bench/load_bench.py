@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ def read_requests(bot_uuids: Sequence[str], seed: int = 7, per_route: int = 6) -
             if "days" in params:
                 q["days"] = rng.choice(DAYS)
             if "group_by" in params:
-                choices = GROUP_BY[2:] if path == "/engagement/retention" else GROUP_BY
+                choices: tuple[str, ...] = GROUP_BY[2:] if path == "/engagement/retention" else GROUP_BY
                 if q.get("days") in ("30", "90"):
                     choices = tuple(g for g in choices if g != "hour")
                 q["group_by"] = rng.choice(choices)
@@ -342,7 +342,9 @@ async def _run(
         httpx.AsyncClient(base_url=base_url, timeout=30) as side,
         httpx.AsyncClient(base_url=base_url, timeout=30) as probe,
     ):
-        tasks = [_load(client, reads, ingest, args.clients, args.seconds, stats)]
+        tasks: list[Coroutine[Any, Any, float | None]] = [
+            _load(client, reads, ingest, args.clients, args.seconds, stats)
+        ]
         if flood_stats is not None:
             tasks += [
                 _flood(side, args.seconds, args.flood_rate / args.flood_clients, flood_stats)
