@@ -77,8 +77,15 @@ class Server:
     """
 
     def __init__(
-        self, db_path: Path, workdir: Path, *, extra_env: dict[str, str] | None = None, workers: int = 1
+        self,
+        db_path: Path,
+        workdir: Path,
+        *,
+        extra_env: dict[str, str] | None = None,
+        workers: int = 1,
+        launcher: str = "uvicorn",
     ) -> None:
+        self.launcher = launcher  # the module run with `python -m`: uvicorn or bench.load_server
         self.db_path = db_path
         self.workers = workers
         self.workdir = workdir
@@ -107,7 +114,7 @@ class Server:
         cmd = [
             sys.executable,
             "-m",
-            "uvicorn",
+            self.launcher,
             "--factory",
             os.environ.get("BENCH_FACTORY", "bench.server_factory:create"),
             "--host",
