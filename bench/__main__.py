@@ -1,4 +1,4 @@
-"""`python -m bench [ingest|queries|reports] [options]`: run one benchmark, or all of them in sequence.
+"""`python -m bench [ingest|queries|reports|load] [options]`: run one benchmark, or all of them in sequence.
 
 Options after the benchmark's name go to it (`python -m bench ingest --events 50000`); see
 `python -m bench <name> --help`. Each benchmark's `main(argv)` returns its exit status: 0 when
@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "bench.ingest_bench",
     "queries": "bench.query_bench",
     "reports": "bench.reports_bench",
+    "load": "bench.load_bench",
 }
 
 

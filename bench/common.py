@@ -76,8 +76,18 @@ class Server:
     BENCH_FACTORY=module:function serves another app factory (e.g. `bench.writer_trace:create`).
     """
 
-    def __init__(self, db_path: Path, workdir: Path, *, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        workdir: Path,
+        *,
+        extra_env: dict[str, str] | None = None,
+        workers: int = 1,
+        launcher: str = "uvicorn",
+    ) -> None:
+        self.launcher = launcher  # the module run with `python -m`: uvicorn or bench.load_server
         self.db_path = db_path
+        self.workers = workers
         self.workdir = workdir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -104,7 +114,7 @@ class Server:
         cmd = [
             sys.executable,
             "-m",
-            "uvicorn",
+            self.launcher,
             "--factory",
             os.environ.get("BENCH_FACTORY", "bench.server_factory:create"),
             "--host",
@@ -116,6 +126,8 @@ class Server:
         ]
         if os.environ.get("BENCH_ACCESS_LOG") != "1":
             cmd.append("--no-access-log")
+        if self.workers > 1:  # uvicorn's supervisor forks the workers; they share the port
+            cmd += ["--workers", str(self.workers)]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
