@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import (
+    FieldExtension,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
 from app.config import get_settings
 from graphql_schema.conversations import ConversationsQuery
@@ -25,6 +34,20 @@ __all__ = ["schema"]
 log = logging.getLogger("bot_analytics.graphql")
 
 
+class RunsToTheEnd(FieldExtension):
+    """A root field's resolver runs to its end as a task of its own, shielded from cancellation.
+
+    When a sibling field fails with a non-null error, graphql-core cancels the other root fields.
+    A cancellation that lands while Tortoise opens a connection lazily (inside its connection
+    wrapper's `__aenter__`, after taking the lock) never releases that connection's lock, and every
+    later query on it waits forever: one mixed document could wedge the service. The shielded task
+    finishes its (bounded) work and releases what it holds; the request itself is still cancelled.
+    """
+
+    async def resolve_async(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        return await asyncio.shield(asyncio.ensure_future(next_(source, info, **kwargs)))
+
+
 @strawberry.type
 class Query(UsageQuery, ConversationsQuery, EngagementQuery, RealtimeQuery, ReportsQuery):
     pass
@@ -38,6 +61,12 @@ class Mutation(EventsMutation, ReportsMutation):
 @strawberry.type
 class Subscription(RealtimeSubscription):
     pass
+
+
+for _root in (Query, Mutation):
+    for _field in get_object_definition(_root, strict=True).fields:
+        if _field.is_async:
+            _field.extensions.append(RunsToTheEnd())
 
 
 _TOKEN_LIMIT = MaxTokensLimiter(max_token_count=5000)

@@ -120,7 +120,7 @@ async def test_sigterm_closes_an_open_subscription_with_1001(server: Server) -> 
 def _http_exchange(port: int, head: bytes, body: bytes, server: Server) -> bytes:
     """Send the head of a request, wait for `100 Continue` (the application is reading the body),
     SIGTERM the server, wait until it logs that it is shutting down, send the body; the response."""
-    with socket.create_connection(("127.0.0.1", port), 10) as sock:
+    with socket.create_connection(("127.0.0.1", port), 30) as sock:
         sock.sendall(head)
         assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue")
         server.proc.send_signal(signal.SIGTERM)
