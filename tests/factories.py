@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from graphql import GraphQLObjectType, get_named_type
 
 from app.auth import Principal
 from app.config import get_settings
@@ -261,3 +263,27 @@ async def drop_postgres_database(url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def graphql_selection(type_: Any) -> str:
+    """Every leaf of a GraphQL output type, as a selection set (what a dashboard asking for all asks)."""
+    named = get_named_type(type_)
+    if not isinstance(named, GraphQLObjectType):
+        return ""
+    parts = []
+    for name, f in named.fields.items():
+        sub = graphql_selection(f.type)
+        parts.append(name + (" { " + sub + " }" if sub else ""))
+    return " ".join(parts)
+
+
+def snake_keys(value: Any) -> Any:
+    """A GraphQL answer with REST's keys: camelCase names turned into snake_case, recursively."""
+    if isinstance(value, dict):
+        return {_CAMEL.sub("_", k).lower(): snake_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_keys(v) for v in value]
+    return value

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLObjectType, get_named_type
 
 from app.analytics.catalog import METRICS
 from app.analytics.zones import parse_timezone
@@ -25,6 +24,8 @@ from graphql_schema.schema import schema
 from rest_shim.routes import ROUTES, Route
 from tests.analytics import reference as ref
 from tests.dataset import DATASET, NOW
+from tests.factories import graphql_selection as _selection
+from tests.factories import snake_keys as _snake
 
 __all__ = [
     "BOT_A",
@@ -51,7 +52,6 @@ assert len(READ_ROUTES) == 12
 
 Filter = tuple[frozenset[str] | None, str | None]
 BOT_A, BOT_B, BOT_C = DATASET.bots
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _RANGE_KEYS = ("start_date", "end_date", "days", "period", "group_by", "timezone")
 
 
@@ -128,25 +128,6 @@ async def rest_answer(
     assert r.status_code == 200, (route.name, params, r.text)
     body: dict[str, Any] = r.json()
     return body
-
-
-def _selection(type_: Any) -> str:
-    named = get_named_type(type_)
-    if not isinstance(named, GraphQLObjectType):
-        return ""
-    parts = []
-    for name, f in named.fields.items():
-        sub = _selection(f.type)
-        parts.append(name + (" { " + sub + " }" if sub else ""))
-    return " ".join(parts)
-
-
-def _snake(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_CAMEL.sub("_", k).lower(): _snake(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_snake(v) for v in value]
-    return value
 
 
 def _camel(key: str) -> str:

@@ -35,7 +35,6 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import httpx
 import pytest
-from graphql import GraphQLObjectType, get_named_type
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
@@ -48,6 +47,8 @@ from rest_shim.routes import FILTER_PARAMS, REALTIME_PARAMS, ROUTES, Route
 from tests.analytics import reference as ref
 from tests.dataset import make_dataset
 from tests.factories import INGESTED_TABLES, assert_same, bearer
+from tests.factories import graphql_selection as _selection
+from tests.factories import snake_keys as _snake
 
 API = "/api/v1/analytics"
 ADMIN = bearer(["admin"])
@@ -95,27 +96,6 @@ def as_of(tz_name: str = "UTC") -> str:
 
 
 # --------------------------------------------------------------------------- REST and GraphQL calls
-
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def _selection(type_: Any) -> str:
-    named = get_named_type(type_)
-    if not isinstance(named, GraphQLObjectType):
-        return ""
-    parts = []
-    for name, f in named.fields.items():
-        sub = _selection(f.type)
-        parts.append(name + (" { " + sub + " }" if sub else ""))
-    return " ".join(parts)
-
-
-def _snake(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_CAMEL.sub("_", k).lower(): _snake(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_snake(v) for v in value]
-    return value
 
 
 def _filter_input(params: dict[str, str]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLObjectType, get_named_type
 
 from app.auth import Principal
 from app.demo import DEMO_BOTS, demo_events
@@ -19,9 +18,10 @@ from graphql_schema.schema import schema
 from rest_shim.routes import ROUTES
 from tests.analytics import reference as ref
 from tests.factories import assert_same, bearer
+from tests.factories import graphql_selection as _selection
+from tests.factories import snake_keys as _snake
 
 ADMIN = bearer(["admin"])
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 BOT = DEMO_BOTS["support-bot"]
 OTHER_BOT = DEMO_BOTS["sales-bot"]
 ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "realtime")]
@@ -42,25 +42,6 @@ PARAM_SETS: list[dict[str, str]] = [
     },
     {"start_date": "2025-06-01", "end_date": "2025-06-29", "bot_id": BOT},
 ]
-
-
-def _selection(type_: Any) -> str:
-    named = get_named_type(type_)
-    if not isinstance(named, GraphQLObjectType):
-        return ""
-    parts = []
-    for name, f in named.fields.items():
-        sub = _selection(f.type)
-        parts.append(name + (" { " + sub + " }" if sub else ""))
-    return " ".join(parts)
-
-
-def _snake(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_CAMEL.sub("_", k).lower(): _snake(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_snake(v) for v in value]
-    return value
 
 
 def _graphql_for(field: str, params: dict[str, str], realtime: bool) -> tuple[str, dict[str, Any]]:
