@@ -3,6 +3,7 @@ bad event is named, before anything is written."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -48,18 +49,30 @@ def _uuid(ev: dict[str, Any], key: str, required: bool, known: dict[str, str]) -
     return normal
 
 
+_RFC3339 = re.compile(
+    r"([0-9]{4})-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]+))?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+"""RFC 3339's date-time (section 5.6): seconds required, `T` or `t`, `Z`/`z` or a `+HH:MM` offset.
+ISO 8601's other forms (week dates, basic format, comma fractions, `+HHMM`) are not RFC 3339."""
+MIN_EVENT_YEAR = 1970
+
+
 def _timestamp_us(ev: dict[str, Any], now_us: int) -> int:
     value = ev.get("timestamp")
     if value is None:
         raise _Bad("timestamp", "timestamp is required")
-    if not isinstance(value, str) or ("T" not in value and "t" not in value):
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
         raise _Bad("timestamp", "timestamp must be an RFC 3339 datetime with an offset")
+    if int(match[1]) < MIN_EVENT_YEAR:
+        raise _Bad("timestamp", f"timestamp must be in the year {MIN_EVENT_YEAR} or later")
+    fraction = match[2]
+    if fraction is not None and len(fraction) > 6:  # RFC 3339 allows more digits than microseconds
+        value = value[: match.start(2) + 6] + value[match.end(2) :]
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value.upper())
     except ValueError:
         raise _Bad("timestamp", "timestamp must be an RFC 3339 datetime with an offset") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise _Bad("timestamp", "timestamp must carry an offset (e.g. Z or +02:00)")
     ts: int = (parsed - EPOCH) // ONE_US  # to_us(parsed), inline: this runs for every event
     if ts - now_us > MAX_FUTURE_US:
         raise _Bad("timestamp", "timestamp is more than 24 hours in the future")
@@ -70,9 +83,18 @@ def _optional_int(ev: dict[str, Any], key: str) -> int | None:
     value = ev.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > MAX_INT:
+    value = _integral(value)
+    if not isinstance(value, int) or value < 0 or value > MAX_INT:
         raise _Bad(key, f"{key} must be a non-negative integer")
     return value
+
+
+def _integral(value: Any) -> Any:
+    """`4.0` as `4`: JSON does not tell them apart, and GraphQL's Int and JSON Schema's integer take
+    it; booleans and fractions stay what they are (and are refused by the caller)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
+        return int(value)
+    return None if isinstance(value, bool) else value
 
 
 def _optional_str(ev: dict[str, Any], key: str, limit: int) -> str | None:
@@ -138,8 +160,8 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
         e = NewEvent(index, event_id, etype, ts, conversation, bot, user, resolution=resolution)
         optional = (None, None, None, None, None, None, resolution)
     else:
-        score = ev.get("score")
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        score = _integral(ev.get("score"))
+        if not isinstance(score, int) or not 1 <= score <= 5:
             raise _Bad("score", "score must be an integer from 1 to 5")
         comment = _optional_str(ev, "comment", 2000)
         e = NewEvent(index, event_id, etype, ts, conversation, bot, user, score=score, comment=comment)

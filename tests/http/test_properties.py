@@ -5,8 +5,8 @@
 2. Any valid parameter set gives the same answer through REST and GraphQL, and it is the reference's.
 3. Any text in a query parameter, any JSON value in (or the absence of) an event field, is answered or
    is a 400 with the contract's body (API.md section 2), never a 500; a value the contract refuses is
-   always a 400 naming that parameter, or that event's index and field. Inputs the app still takes
-   against the contract are excluded by `known_event_bug` and replayed as strict xfails at the end.
+   always a 400 naming that parameter, or that event's index and field. Regressions it found are
+   replayed as explicit cases at the end.
 
 Runs are bounded and reproducible: few examples, no deadline, derandomized (the same examples on every
 run). `ANALYTICS_PROPERTY_EXAMPLES=N` multiplies the examples and `ANALYTICS_PROPERTY_RANDOM=1` draws
@@ -622,18 +622,6 @@ def _timestamp_must_refuse(value: Any) -> bool:
     return parsed > datetime.now(UTC) + timedelta(days=1)
 
 
-def known_event_bug(field: str, value: Any) -> str | None:
-    """Inputs that the contract refuses but the app still takes (a regression test below replays each)."""
-    if field == "timestamp" and isinstance(value, str) and _timestamp_must_refuse(value):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if parsed.tzinfo is not None and ("T" in value or "t" in value):
-            return "issue 10 item 9: timestamps beyond RFC 3339, or before 1970, are accepted"
-    return None
-
-
 def event_must_refuse(kind: str, field: str, value: Any) -> bool:
     """Whether the contract makes this field value a 400 (False: it may be valid)."""
     if value is _MISSING or value is None:
@@ -671,7 +659,6 @@ def any_event_field(draw: st.DrawFn) -> tuple[dict[str, Any], str, bool]:
     kind = draw(st.sampled_from(sorted(_EVENT_FIELDS)))
     field = draw(st.sampled_from(_EVENT_FIELDS[kind]))
     value = draw(st.one_of(_JSON, st.just(_MISSING), st.sampled_from(_FIELD_NEAR_MISSES.get(field, [None]))))
-    assume(known_event_bug(field, value) is None)
     ev = _valid_event(kind)
     if value is _MISSING:
         del ev[field]
@@ -707,14 +694,7 @@ async def test_any_event_field_value_is_stored_or_a_400_naming_its_index_and_fie
 
 # --------------------------------------------------------------------------- regressions found above
 
-_ITEM_9 = (
-    "issue 10 item 9 (API.md sections 4 and 8): ingestion takes any timestamp Python's fromisoformat "
-    "reads, also before 1970 and beyond RFC 3339; the fix belongs in app/ingest.py (_timestamp_us), "
-    "which is being restructured: remove this mark and the exclusion in known_event_bug() with it"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=_ITEM_9)
 @pytest.mark.parametrize(
     "timestamp",
     [
@@ -730,7 +710,6 @@ async def test_a_timestamp_outside_rfc3339_or_before_1970_is_a_400(
     client: httpx.AsyncClient, timestamp: str
 ) -> None:
     event = {**_valid_event("conversation_ended"), "timestamp": timestamp}
-    assert known_event_bug("timestamp", timestamp) is not None  # excluded from the property above
     r = await client.post(f"{API}/events", json={"events": [event]}, headers=ADMIN)
     assert_contract_400(r, "invalid_body", {"timestamp"})
 
