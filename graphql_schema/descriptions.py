@@ -14,6 +14,8 @@ from __future__ import annotations
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 from graphql import GraphQLSchema as CoreSchema
 
+from graphql_schema.insight_descriptions import INSIGHT_DESCRIPTIONS
+
 __all__ = ["DESCRIPTIONS", "describe"]
 
 _RANGE = "The resolved range `[start, end)` and time zone (API.md section 3)."
@@ -379,8 +381,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "EventType": {
         "": "The kind of a tracked event.",
         "CONVERSATION_STARTED": "A conversation began; carries `channel`.",
-        "MESSAGE": "A message; carries `role` and optionally `intent`, `fallback`, `latencyMs`, `tokens`.",
-        "CONVERSATION_ENDED": "A conversation ended; carries `resolution`.",
+        "MESSAGE": "A message; carries `role` and optionally `intent`, `fallback`, `latencyMs`, `tokens`, `model`, `cost`.",
+        "CONVERSATION_ENDED": "A conversation ended; carries `resolution` and optionally `reason`.",
         "SATISFACTION": "A rating; carries `score` and optionally `comment`.",
     },
     "MessageRole": {
@@ -402,6 +404,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "title": "Optional title (a default one otherwise).",
     },
 }
+
+
+for _type_name, _entries in INSIGHT_DESCRIPTIONS.items():
+    DESCRIPTIONS.setdefault(_type_name, {}).update(_entries)
 
 
 def describe(schema: CoreSchema) -> None:

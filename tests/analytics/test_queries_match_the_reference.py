@@ -675,4 +675,7 @@ def test_routes_table() -> None:
         "engagement",
         "engagement/retention",
         "engagement/satisfaction",
+        "intents",
+        "performance",
+        "conversations/outcomes",
     ]
