@@ -45,10 +45,10 @@ __all__ = [
 ]
 
 READ_ROUTES: tuple[Route, ...] = tuple(
-    r for r in ROUTES if r.method == "GET" and r.params in ("filter", "realtime")
+    r for r in ROUTES if r.method == "GET" and r.params in ("filter", "intents", "realtime")
 )
-"""The twelve analytics read routes of API.md section 6 (ten range routes, two realtime ones)."""
-assert len(READ_ROUTES) == 12
+"""The fifteen analytics read routes of API.md sections 6 and 9 (thirteen range routes, two realtime ones)."""
+assert len(READ_ROUTES) == 15
 
 Filter = tuple[frozenset[str] | None, str | None]
 BOT_A, BOT_B, BOT_C = DATASET.bots
