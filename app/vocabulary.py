@@ -70,6 +70,7 @@ class ReportType(StrEnum):
     ENGAGEMENT = "engagement"
     SATISFACTION = "satisfaction"
     RETENTION = "retention"
+    INSIGHTS = "insights"
     FULL = "full"
 
 

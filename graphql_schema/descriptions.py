@@ -334,6 +334,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "ENGAGEMENT": "The engagement answers.",
         "SATISFACTION": "The satisfaction answers.",
         "RETENTION": "The retention cohorts.",
+        "INSIGHTS": "Intents, performance and cost, conversation outcomes (API.md section 9).",
         "FULL": "All of the above.",
     },
     "ReportFormat": {

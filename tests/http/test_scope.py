@@ -200,7 +200,7 @@ async def test_a_report_of_a_scoped_admin_covers_only_its_bot(
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     by_name = {route.name: route for route in READ_ROUTES}
-    assert len(data) == 10
+    assert len(data) == 13
     for name, section in data.items():
         route = by_name[name]
         want = expected(world.reference, route, params, ONLY_A, NOW)
