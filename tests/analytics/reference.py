@@ -694,7 +694,7 @@ def performance(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[s
     for e in msgs:
         if e.raw.get("model") is not None:
             models.setdefault(str(e.raw["model"]), []).append(e)
-    by_model = []
+    by_model: list[dict[str, Any]] = []
     for name, mine in models.items():
         ml = _latencies(mine)
         by_model.append(

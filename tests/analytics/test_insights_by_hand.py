@@ -82,13 +82,18 @@ def _range(**params: Any) -> ResolvedRange:
 
 
 async def answer(
-    metric: catalog.Metric[Any], scope: Scope = EVERY, limit: int | None = None, **params: Any
+    metric: catalog.Metric[Any],
+    scope: Scope = EVERY,
+    limit: int | None = None,
+    params: dict[str, str] | None = None,
 ) -> Any:
     question = Question(_range(**(params or PARAMS)), scope, NOW, get_settings().session_timeout_us, limit)
     return rest_dict(await metric.answer(readers(), question))
 
 
-def expected(reference: ref.Reference, name: str, scope: Scope = EVERY, **params: Any) -> dict[str, Any]:
+def expected(
+    reference: ref.Reference, name: str, scope: Scope = EVERY, params: dict[str, str] | None = None
+) -> dict[str, Any]:
     r = ref.resolve_range(NOW, **(params or PARAMS))
     return ref.ROUTES[name](reference, r, (scope.bots, scope.user), NOW)
 
@@ -138,12 +143,12 @@ async def test_intents_order_ties_limit_and_rates(db: str) -> None:
     got = await answer(catalog.INTENTS, limit=2)
     assert [x["intent"] for x in got["data"]] == ["c", "a"] and got["messages_with_intent"] == 7
     whole_week = {"start_date": "2025-04-07", "end_date": "2025-04-13"}
-    got = await answer(catalog.INTENTS, **whole_week)
+    got = await answer(catalog.INTENTS, params=whole_week)
     b = next(x for x in got["data"] if x["intent"] == "b")
     assert (b["messages"], b["conversations"], b["resolution_rate"], b["escalation_rate"]) == (2, 2, 0.0, 1.0)
     later = next(x for x in got["data"] if x["intent"] == "later")  # its only conversation is active
     assert (later["conversations"], later["resolution_rate"], later["escalation_rate"]) == (1, None, None)
-    assert_same(got, expected(reference, "intents", **whole_week))
+    assert_same(got, expected(reference, "intents", params=whole_week))
 
 
 async def test_performance_percentiles_models_and_costs(db: str) -> None:
@@ -177,10 +182,10 @@ async def test_performance_percentiles_models_and_costs(db: str) -> None:
     assert isinstance(got["tokens"], int)
     assert_same(got, expected(reference, "performance"))
     hourly = {**PARAMS, "group_by": "hour"}
-    got = await answer(catalog.PERFORMANCE, **hourly)
+    got = await answer(catalog.PERFORMANCE, params=hourly)
     assert got["data"][11]["bot_messages"] == 4  # 11:00 UTC
     assert got["data"][0]["p50_latency_ms"] is None and got["data"][0]["cost"] == 0.0
-    assert_same(got, expected(reference, "performance", **hourly))
+    assert_same(got, expected(reference, "performance", params=hourly))
 
 
 async def test_outcomes_recontacts_reasons_and_channels(db: str) -> None:

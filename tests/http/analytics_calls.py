@@ -40,6 +40,7 @@ __all__ = [
     "expected",
     "freeze_clock",
     "graphql_answer",
+    "integral_tokens",
     "load_data_set",
     "rest_answer",
 ]
@@ -130,6 +131,23 @@ async def rest_answer(
     return body
 
 
+def integral_tokens(value: Any) -> Any:
+    """GraphQL carries token sums as `Float` (API.md section 9), REST as integers: the GraphQL answer
+    with each `tokens` float (a whole number) as the integer REST writes."""
+    if isinstance(value, list):
+        return [integral_tokens(v) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k == "tokens" and isinstance(v, float):
+                assert v.is_integer(), v
+                out[k] = int(v)
+            else:
+                out[k] = v if k == "change" else integral_tokens(v)
+        return out
+    return value
+
+
 def _camel(key: str) -> str:
     return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
 
@@ -164,7 +182,7 @@ async def graphql_answer(
     assert r.status_code == 200, r.text
     body = r.json()
     assert "errors" not in body, (route.name, params, body)
-    answer: dict[str, Any] = _snake(body["data"][route.field])
+    answer: dict[str, Any] = integral_tokens(_snake(body["data"][route.field]))
     if isinstance(answer.get("group_by"), str):
         answer["group_by"] = answer["group_by"].lower()
     return answer
