@@ -49,8 +49,8 @@ INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({','.join('?' * 1
 EVENT_STATEMENTS = {
     "start": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, channel, received_us) "
     "VALUES (?, 'conversation_started', ?, ?, ?, ?, ?, {rec})",
-    "user": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, role, intent, received_us) "
-    "VALUES (?, 'message', ?, ?, ?, ?, 'user', ?, {rec})",
+    "user": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, role, intent, model, cost, "
+    "received_us) VALUES (?, 'message', ?, ?, ?, ?, 'user', ?, ?, ?, {rec})",
     "bot": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, role, intent, fallback, "
     "latency_ms, tokens, model, cost, received_us) VALUES (?, 'message', ?, ?, ?, ?, 'bot', ?, ?, ?, ?, ?, ?, {rec})",
     "end": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, resolution, reason, "
@@ -71,8 +71,8 @@ def full_event_rows(rows: dict[str, list[tuple[Any, ...]]], received_us: int) ->
     out: list[tuple[Any, ...]] = []
     for i, c, b, u, ts, ch in rows["start"]:
         out.append((i, "conversation_started", c, b, u, ts, n, n, n, n, n, ch, n, n, n, rec, n, n, n))
-    for i, c, b, u, ts, intent in rows["user"]:
-        out.append((i, "message", c, b, u, ts, "user", n, intent, n, n, n, n, n, n, rec, n, n, n))
+    for i, c, b, u, ts, intent, model, cost in rows["user"]:
+        out.append((i, "message", c, b, u, ts, "user", n, intent, n, n, n, n, n, n, rec, model, cost, n))
     for i, c, b, u, ts, intent, fb, lat, tok, model, cost in rows["bot"]:
         out.append((i, "message", c, b, u, ts, "bot", fb, intent, lat, tok, n, n, n, n, rec, model, cost, n))
     for i, c, b, u, ts, res, reason in rows["end"]:
@@ -209,7 +209,7 @@ class Folder:
                 user_slots.add((slot, bot, uid))
                 if ts < first:
                     first = ts
-                user_rows.append((eid, cid, bot, uid, ts, intent))
+                user_rows.append((eid, cid, bot, uid, ts, intent, model, cost))
             else:
                 n_bot += 1
                 counts[2] += 1

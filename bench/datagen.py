@@ -44,6 +44,9 @@ INTENTS = (
 # fraction, so every sum of costs is exact whatever order it is added in.
 MODELS = (("gpt-4o-mini", 0.6, 0.8, 1), ("gpt-4o", 0.25, 1.6, 12), ("local-llama", 0.15, 1.1, 0))
 PRICE_UNIT = 2.0**-20
+NLU_MODEL = "intent-classifier"
+NLU_COST = 16 * PRICE_UNIT
+"""User messages go through an intent classifier: a model and a cost on every message."""
 REASONS = ("user_request", "low_confidence", "policy", "technical_issue")
 REASON_WEIGHTS = (0.45, 0.3, 0.1, 0.15)
 OUTCOMES = ("resolved", "escalated", "abandoned", None)
@@ -79,7 +82,7 @@ class Params:
         )
 
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 @dataclass(slots=True)
@@ -197,7 +200,7 @@ class Dataset:
                     truncated = True
                     break
                 intent = rng.choice(INTENTS) if turn == 0 or rng.random() < 0.5 else None
-                msgs.append((uuid4(rng), t, True, intent, None, None, None, None, None))
+                msgs.append((uuid4(rng), t, True, intent, None, None, None, NLU_MODEL, NLU_COST))
                 model, _share, factor, price = rng.choices(MODELS, model_weights)[0]
                 latency = int(rng.lognormvariate(6.6, 0.5) * factor)
                 t += latency * 1000
