@@ -127,6 +127,8 @@ _EVENT_COMMON: dict[str, Any] = {
     "bot_id": {"type": "string", "format": "uuid"},
     "user_id": {"type": "string", "format": "uuid"},
 }
+_NO_NUL = "^[^\\u0000]*$"
+"""Text fields refuse NUL characters (PostgreSQL cannot store them), on every database alike."""
 _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
     EventType.CONVERSATION_STARTED: (
         {"channel": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S", "default": "web"}},
@@ -136,11 +138,16 @@ _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
     EventType.MESSAGE: (
         {
             "role": ref("MessageRole"),
-            "intent": {"type": "string", "maxLength": 200},
+            "intent": {"type": "string", "maxLength": 200, "pattern": _NO_NUL},
             "fallback": {"type": "boolean", "description": "The bot did not understand"},
             "latency_ms": {"type": "integer", "minimum": 0, "maximum": 2**53},
             "tokens": {"type": "integer", "minimum": 0, "maximum": 2**53},
-            "model": {"type": "string", "maxLength": 100, "description": "The model or engine behind it"},
+            "model": {
+                "type": "string",
+                "maxLength": 100,
+                "pattern": _NO_NUL,
+                "description": "The model or engine behind it",
+            },
             "cost": {"type": "number", "minimum": 0, "description": "What it cost (a finite number)"},
         },
         ["role"],
@@ -149,7 +156,12 @@ _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
     EventType.CONVERSATION_ENDED: (
         {
             "resolution": ref("Resolution"),
-            "reason": {"type": "string", "maxLength": 100, "description": "Why, e.g. user_request"},
+            "reason": {
+                "type": "string",
+                "maxLength": 100,
+                "pattern": _NO_NUL,
+                "description": "Why, e.g. user_request",
+            },
         },
         ["resolution"],
         "A conversation ends, resolved, escalated or abandoned (bot_id and user_id optional)",
@@ -157,7 +169,7 @@ _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
     EventType.SATISFACTION: (
         {
             "score": {"type": "integer", "minimum": 1, "maximum": 5},
-            "comment": {"type": "string", "maxLength": 2000},
+            "comment": {"type": "string", "maxLength": 2000, "pattern": _NO_NUL},
         },
         ["score"],
         "A rating of the conversation, 1 to 5",
