@@ -12,6 +12,7 @@ from typing import Literal
 from app.vocabulary import (
     DAYS,
     WINDOW_MINUTES,
+    Compare,
     GroupBy,
     Period,
     ReportFormat,
@@ -61,6 +62,16 @@ FILTER_PARAMS = {
     "bot_id": ("botId", "Only this bot (UUID)"),
     "user_id": ("userId", "Only this end user (UUID)"),
     "timezone": ("timezone", "IANA zone name in which days, weeks, months and hours are cut; default UTC"),
+    "compare": (
+        "compare",
+        f"{spoken(Compare)}: /usage, /conversations, /conversations/duration, /engagement and "
+        "/engagement/satisfaction then fill `comparison` (the comparison range and the number keys "
+        "over it) and `change` ((current - previous) / previous); other routes accept and ignore it. "
+        "previous_period: as many local days just before the start when both bounds are local "
+        "midnights, else the same length just before it; previous_year: the same wall-clock bounds a "
+        "year earlier (29 February becomes 28 February). When the range ends after now, the "
+        "comparison covers the same elapsed time. Empty: none",
+    ),
 }
 REALTIME_PARAMS = {
     "window_minutes": (
@@ -81,7 +92,7 @@ REPORT_LIST_PARAMS = {
 REPORT_BODY = {
     "type": ("type", spoken(ReportType)),
     "format": ("format", spoken(ReportFormat).replace("pdf", "pdf (default)", 1)),
-    **{k: v for k, v in FILTER_PARAMS.items() if k != "user_id"},
+    **{k: v for k, v in FILTER_PARAMS.items() if k not in ("user_id", "compare")},
     "title": ("title", "Title printed on the report (default: after its type)"),
 }
 """`POST /reports` body keys -> `ReportInput` fields."""
