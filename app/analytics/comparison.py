@@ -190,16 +190,6 @@ def relative_change(current: float | None, previous: float | None) -> float | No
     return (current - previous) / previous
 
 
-def _empty_value(annotation: Any) -> float | None:
-    """A number field over an empty range: counts and sums 0, averages and rates None (the fields
-    typed without None, such as `avg_daily_active_users`, are 0 there: API.md section 8)."""
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return None
-    return 0.0 if annotation is float else 0
-
-
 async def answer_compared(
     answer: Callable[[Readers, Question], Awaitable[A]], cls: type[A], db: Readers, q: Question
 ) -> A:
@@ -212,11 +202,10 @@ async def answer_compared(
         return result(**values)
     keys = scalar_fields(cls)
     r = comparison_range(q.range, q.compare, q.now)
-    if r.start < r.end:
-        previous = await answer(db, dataclasses.replace(q, range=r, compare=None))
-        before = {name: getattr(previous, name) for name, _ in keys}
-    else:
-        before = {name: _empty_value(annotation) for name, annotation in keys}
+    # An empty comparison range is answered like any other (counts 0, averages None): the routes
+    # answer `[s, s)` from the same queries, which find nothing there.
+    previous = await answer(db, dataclasses.replace(q, range=r, compare=None))
+    before = {name: getattr(previous, name) for name, _ in keys}
     comparison, change = comparison_types(cls)
     return result(
         **values,

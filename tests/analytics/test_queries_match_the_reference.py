@@ -238,6 +238,16 @@ COMPARE_SCENARIOS: dict[str, tuple[dict[str, Any], str, datetime]] = {
         "previous_period",
         NOW,
     ),
+    "future-datetimes-newyork-previous_year-hour-empty": (
+        {
+            "start_date": "2025-03-13T10:30:00",
+            "end_date": "2025-03-14T10:00:00",
+            "timezone": "America/New_York",
+            "group_by": "hour",
+        },
+        "previous_year",
+        NOW,
+    ),
 }
 
 
