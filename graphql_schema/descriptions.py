@@ -134,9 +134,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         **_FILTER_FIELDS,
         "userId": "Only this end user (UUID).",
         "compare": (
-            "Compare with the previous period or the same period a year earlier: `usage`, "
-            "`conversationMetrics`, `conversationDuration`, `engagement` and `satisfaction` then fill "
-            "`comparison` and `change`; the other fields accept and ignore it (API.md section 9)."
+            "Compare with the previous period or the same period a year earlier: the fields whose "
+            "answer has `comparison` and `change` fill them; the other fields accept and ignore it "
+            "(API.md section 9)."
         ),
     },
     "Compare": {

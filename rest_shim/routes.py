@@ -6,9 +6,11 @@ document's variables and returns the aliased result, whose keys are already snak
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from app.analytics.catalog import METRICS
 from app.vocabulary import (
     DAYS,
     WINDOW_MINUTES,
@@ -32,6 +34,13 @@ __all__ = [
 ]
 
 PREFIX = "/api/v1/analytics"
+
+
+def spoken_paths(names: Iterable[str]) -> str:
+    """`/a, /b and /c`."""
+    paths = [f"/{n}" for n in names]
+    return ", ".join(paths[:-1]) + " and " + paths[-1] if len(paths) > 1 else "".join(paths)
+
 
 _ONE_RANGE = "Use one of days, period, or start_date/end_date: mixing them is a 400."
 FILTER_PARAMS = {
@@ -64,8 +73,8 @@ FILTER_PARAMS = {
     "timezone": ("timezone", "IANA zone name in which days, weeks, months and hours are cut; default UTC"),
     "compare": (
         "compare",
-        f"{spoken(Compare)}: /usage, /conversations, /conversations/duration, /engagement and "
-        "/engagement/satisfaction then fill `comparison` (the comparison range and the number keys "
+        f"{spoken(Compare)}: {spoken_paths(m.name for m in METRICS if m.comparable)} then fill "
+        "`comparison` (the comparison range and the number keys "
         "over it) and `change` ((current - previous) / previous); other routes accept and ignore it. "
         "previous_period: as many local days just before the start when both bounds are local "
         "midnights, else the same length just before it; previous_year: the same wall-clock bounds a "
