@@ -100,24 +100,12 @@ def _cells(body: dict[str, Any]) -> int:
     return sum(1 for c in body["cohorts"] for r in c["retention"] if r["users"])
 
 
-def _usage_compared(conn: sqlite3.Connection, w: reference_sql.Window) -> dict[str, Any]:
-    """`/usage`'s numbers, plus the conversations of the comparison range of `previous_period`: the
-    30 UTC days before, cut to the time elapsed since the start (the range ends tomorrow)."""
-    start = w.start_us - (w.end_us - w.start_us)
-    end = min(w.start_us, start + max(0, w.now_us - w.start_us))
-    (n,) = conn.execute(
-        "SELECT COUNT(*) FROM conversations WHERE started_us >= ? AND started_us < ? AND bot_id IS NOT NULL",
-        (start, end),
-    ).fetchone()
-    return {**reference_sql.usage(conn, w), "comparison_conversations": n}
-
-
 CASES = [
     RouteCase("/usage", "/usage", {}, "usage", sql=reference_sql.usage, p50_target_ms=P50_TARGET_MS,
               compare={k: key(k) for k in ("total_conversations", "total_messages", "user_messages", "active_users",
                                            "new_users", "avg_messages_per_conversation",
                                            "avg_conversation_duration_seconds")}),
-    RouteCase(COMPARED_LABEL, "/usage", {"compare": "previous_period"}, "usage", sql=_usage_compared,
+    RouteCase(COMPARED_LABEL, "/usage", {"compare": "previous_period"}, "usage", sql=reference_sql.usage_compared,
               p50_target_ms=P50_TARGET_MS,
               compare={**{k: key(k) for k in ("total_conversations", "total_messages", "user_messages", "active_users",
                                               "new_users", "avg_messages_per_conversation",
