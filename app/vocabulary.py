@@ -26,6 +26,7 @@ __all__ = [
     "REPORT_LIMIT",
     "REPORT_OFFSET",
     "WINDOW_MINUTES",
+    "Compare",
     "ConversationStatus",
     "EventType",
     "GroupBy",
@@ -60,6 +61,13 @@ class GroupBy(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+
+
+class Compare(StrEnum):
+    """The range an answer is compared with (API.md section 9)."""
+
+    PREVIOUS_PERIOD = "previous_period"
+    PREVIOUS_YEAR = "previous_year"
 
 
 class ReportType(StrEnum):

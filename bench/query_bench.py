@@ -48,6 +48,9 @@ RETENTION_TARGET_MS = 1000.0
 RATIO_TARGET = 1.15
 RPS_TARGET = 200.0
 RSS_TARGET_MB = 500.0
+COMPARE_COST_TARGET = 2.0
+"""/usage?compare=previous_period may cost at most this many times /usage (issue 12)."""
+COMPARED_LABEL, PLAIN_LABEL = "/usage?compare=previous_period", "/usage"
 
 
 @dataclass
@@ -105,6 +108,12 @@ CASES = [
               compare={k: key(k) for k in ("total_conversations", "total_messages", "user_messages", "active_users",
                                            "new_users", "avg_messages_per_conversation",
                                            "avg_conversation_duration_seconds")}),
+    RouteCase(COMPARED_LABEL, "/usage", {"compare": "previous_period"}, "usage", sql=reference_sql.usage_compared,
+              p50_target_ms=P50_TARGET_MS,
+              compare={**{k: key(k) for k in ("total_conversations", "total_messages", "user_messages", "active_users",
+                                              "new_users", "avg_messages_per_conversation",
+                                              "avg_conversation_duration_seconds")},
+                       "comparison_conversations": lambda b: b["comparison"]["total_conversations"]}),
     RouteCase("/usage/daily?days=30", "/usage/daily", {"days": "30"}, "usage_daily", sql=reference_sql.usage_daily,
               p50_target_ms=P50_TARGET_MS,
               compare={"conversations": total("data", "conversations"), "messages": total("data", "messages"),
@@ -323,7 +332,7 @@ def _measure_route(
 
 def mixed_requests(bot_uuids: list[str]) -> list[tuple[str, dict[str, str]]]:
     """Every benchmarked route with three parameter sets: as measured above, one bot, and another
-    bot in another time zone (plus another `days` where the route has one): 27 distinct queries."""
+    bot in another time zone (plus another `days` where the route has one): three queries per case."""
     out: list[tuple[str, dict[str, str]]] = []
     for case in CASES:
         if not case.in_mix:
@@ -499,6 +508,18 @@ def main(argv: list[str] | None = None) -> int:
         for m in r.mismatch:
             notes.append(f"{r.case.label}: reference SQL check: {m}")
     ok_rps = uncached.rps >= RPS_TARGET and uncached.errors == 0
+    by_label = {r.case.label: r for r in results if not r.error and r.rest_ms}
+    compare_cost: list[list[str]] = []
+    ok_compare = True
+    if COMPARED_LABEL in by_label and PLAIN_LABEL in by_label:
+        with_c, without = by_label[COMPARED_LABEL], by_label[PLAIN_LABEL]
+        cost = common.median(with_c.rest_ms) / common.median(without.rest_ms)
+        cost_gql = common.median(with_c.gql_ms) / common.median(without.gql_ms)
+        ok_compare = max(cost, cost_gql) <= COMPARE_COST_TARGET
+        compare_cost = [
+            [f"{COMPARED_LABEL} / {PLAIN_LABEL} (p50)", f"REST {cost:.2f}x, GraphQL {cost_gql:.2f}x",
+             f"<= {COMPARE_COST_TARGET:g}x", common.verdict(ok_compare)]
+        ]  # fmt: skip
     ok_rss = peak < RSS_TARGET_MB
     mix_text = f"{len(mix)} queries over {sum(c.in_mix for c in CASES)} routes, {a.clients} concurrent clients, {a.seconds:g} s"
     summary = [
@@ -507,11 +528,12 @@ def main(argv: list[str] | None = None) -> int:
         [f"mixed queries, default 2 s cache ({mix_text}; information)", cached.text(), "-", "info"],
         ["server peak RSS (VmHWM)", f"{peak:.0f} MB (RSS after sequential runs {rss_after_routes[0]:.0f} MB)",
          f"< {RSS_TARGET_MB:g} MB", common.verdict(ok_rss)],
+        *compare_cost,
     ]  # fmt: skip
     for run in (uncached, cached):
         if run.first_error:
             notes.append(f"concurrent run: {run.errors} errors, the first: {run.first_error}")
-    passed = ok_rps and ok_rss and bool(results) and all(r.passed() for r in results)
+    passed = ok_rps and ok_rss and ok_compare and bool(results) and all(r.passed() for r in results)
     print(
         f"\n  times in ms; n sequential requests per path (REST, GraphQL, SQL interleaved) after {a.warmup} warm-up rounds"
     )

@@ -71,6 +71,18 @@ def usage(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+def usage_compared(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
+    """`/usage`'s numbers, plus the conversations of the comparison range of `previous_period`: the
+    30 UTC days before, cut to the time elapsed since the start (the range ends tomorrow)."""
+    start = w.start_us - (w.end_us - w.start_us)
+    end = min(w.start_us, start + max(0, w.now_us - w.start_us))
+    (n,) = conn.execute(
+        "SELECT COUNT(*) FROM conversations WHERE started_us >= ? AND started_us < ? AND bot_id IS NOT NULL",
+        (start, end),
+    ).fetchone()
+    return {**usage(conn, w), "comparison_conversations": n}
+
+
 def usage_daily(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     s_lo, s_hi = w.slots
     p = {"lo": w.start_us, "hi": w.end_us, "slo": s_lo, "shi": s_hi, "day": DAY_US, "spd": DAY_US // SLOT_US}

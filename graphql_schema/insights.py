@@ -14,7 +14,7 @@ from app.analytics.answers.intents import Intents, IntentStats
 from app.analytics.answers.performance import ModelPerformance, Performance, PerformancePoint
 from app.vocabulary import INTENTS_LIMIT
 from graphql_schema.context import Context
-from graphql_schema.filters import AnalyticsFilter, run_range_query
+from graphql_schema.filters import AnalyticsFilter, answer_type, run_range_query
 from graphql_schema.permissions import CanRead
 
 __all__ = ["InsightsQuery"]
@@ -24,7 +24,6 @@ for _answer in (
     Intents,
     ModelPerformance,
     PerformancePoint,
-    Performance,
     EscalationReason,
     ChannelOutcomes,
     ConversationOutcomes,
@@ -42,7 +41,7 @@ class InsightsQuery:
         answer: Intents = await run_range_query(info.context, filter, catalog.INTENTS, limit=checked)
         return answer
 
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanRead], graphql_type=answer_type(catalog.PERFORMANCE))
     async def performance(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> Performance:

@@ -25,6 +25,7 @@ from app.vocabulary import (
     REPORT_LIMIT,
     REPORT_OFFSET,
     WINDOW_MINUTES,
+    Compare,
     GroupBy,
     IntRange,
     Period,
@@ -70,6 +71,7 @@ _INT_PARAMS: dict[str, IntRange] = {
 """The integer parameters; the core checks their ranges, the shim only reads the number."""
 
 _ENUM_PARAMS: dict[str, type[StrEnum]] = {
+    "compare": Compare,
     "period": Period,
     "group_by": GroupBy,
     "status": ReportStatus,
@@ -77,6 +79,8 @@ _ENUM_PARAMS: dict[str, type[StrEnum]] = {
     "format": ReportFormat,
 }
 """The enum parameters (query string and report body): REST carries the value, GraphQL the name."""
+_EMPTY_IS_NONE = frozenset({"compare"})
+"""Parameters for which an empty value (`compare=`) means the parameter is absent (API.md section 9)."""
 
 
 @cache
@@ -105,7 +109,7 @@ def _query_variables(
     out: dict[str, Any] = {}
     for param, (gql_name, _doc) in params.items():
         value = query.get(param)
-        if value is None or param in skip:
+        if value is None or param in skip or (value == "" and param in _EMPTY_IS_NONE):
             continue
         if param in _INT_PARAMS:
             out[gql_name] = _int_param(param, value)

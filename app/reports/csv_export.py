@@ -37,7 +37,8 @@ def _csv_rows(report: dict[str, Any], data: dict[str, dict[str, Any]]) -> Iterat
     yield ("report", "", "", "bot_id", params.get("bot_id"))
     for section, answer in data.items():
         for key, value in answer.items():
-            if key in ("range", "data", "cohorts", "distribution", *_DIMENSIONS):
+            # `comparison` and `change` are always null in a report (reports take no `compare`).
+            if key in ("range", "data", "cohorts", "distribution", "comparison", "change", *_DIMENSIONS):
                 continue
             yield (section, "", "", key, value)
         for list_key, name in _DIMENSIONS.items():

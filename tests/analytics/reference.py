@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 US = 1_000_000
@@ -519,7 +519,7 @@ def engagement(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[st
     new = ref.new_users(r.start, r.end, *f)
     days = r.buckets("day")
     daily = [len(ref.active_users(lo, hi, *f)) for _, lo, hi in days]
-    avg_daily = sum(daily) / len(daily)
+    avg_daily = sum(daily) / len(daily) if daily else 0.0  # an empty comparison range: 0 (API.md 9)
     user_msgs = [e for e in ref.messages_in(r.start, r.end, *f) if e.raw["role"] == "user"]
     return {
         "range": r.echo(),
@@ -825,7 +825,103 @@ def conversation_outcomes(ref: Reference, r: RefRange, f: Filter, now: datetime)
     }
 
 
-ROUTES: dict[str, Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]] = {
+# --------------------------------------------------------------------------- compare (API.md section 9)
+
+COMPARED = frozenset(
+    {
+        "usage",
+        "conversations",
+        "conversations/duration",
+        "engagement",
+        "engagement/satisfaction",
+        "performance",
+    }
+)
+"""The routes that answer `compare` (API.md section 9); the others accept and ignore it."""
+
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+"""Where a comparison range reaching before the year 1 starts (docs/decisions.md: no event is stored
+before 1970, and the instant can be written in every zone)."""
+
+
+def _year_before(t: datetime, tz: ZoneInfo) -> datetime:
+    """The wall-clock time `t` shows in `tz`, one year earlier (29 February: 28 February), fold=0."""
+    wall = t.astimezone(tz)
+    day = 28 if (wall.month, wall.day) == (2, 29) else wall.day
+    naive = datetime(wall.year - 1, wall.month, day, wall.hour, wall.minute, wall.second, wall.microsecond)
+    return naive.replace(tzinfo=tz).astimezone(UTC)
+
+
+def comparison_range(r: RefRange, compare: str, now: datetime) -> RefRange:
+    """The comparison range of `r` at `now`, from API.md section 9's words."""
+    s, e, tz = r.start, r.end, r.tz
+    try:
+        if compare == "previous_year":
+            start, end = _year_before(s, tz), _year_before(e, tz)
+        else:
+            first, last = s.astimezone(tz).date(), e.astimezone(tz).date()
+            if _midnight(first, tz) == s and _midnight(last, tz) == e:
+                # The same number of local calendar days, just before s.
+                start = _midnight(first - timedelta(days=(last - first).days), tz)
+            else:
+                start = s - (e - s)
+            end = s
+    except (OverflowError, ValueError):
+        start, end = EARLIEST, s
+    start = max(start, EARLIEST)
+    end = max(end, start)
+    if now < e:  # equal elapsed time
+        end = min(end, start + max(now - s, timedelta(0)))
+    return RefRange(
+        start,
+        end,
+        tz,
+        r.tz_name,
+        r.group_by,
+        lambda g: [x.astimezone(tz) for x in bucket_starts(start, end, tz, g)],
+    )
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def relative_change(current: float | None, previous: float | None) -> float | None:
+    if current is None or previous is None or previous == 0:
+        return None
+    return (current - previous) / previous
+
+
+class RouteFn(Protocol):
+    def __call__(
+        self, ref: Reference, r: RefRange, f: Filter, now: datetime, compare: str | None = None
+    ) -> dict[str, Any]: ...
+
+
+def _route(name: str, fn: Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]) -> RouteFn:
+    """The route's answer; a compared route gains `comparison` and `change` (None without compare)."""
+
+    def answer(
+        ref: Reference, r: RefRange, f: Filter, now: datetime, compare: str | None = None
+    ) -> dict[str, Any]:
+        out = fn(ref, r, f, now)
+        if name not in COMPARED:
+            return out
+        if compare is None:
+            return {**out, "comparison": None, "change": None}
+        cr = comparison_range(r, compare, now)
+        before = fn(ref, cr, f, now)
+        keys = [k for k, v in out.items() if k != "range" and _number_or_null(v)]
+        return {
+            **out,
+            "comparison": {"range": cr.echo(), **{k: before[k] for k in keys}},
+            "change": {k: relative_change(out[k], before[k]) for k in keys},
+        }
+
+    return answer
+
+
+_ROUTE_FNS: dict[str, Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]] = {
     "usage": usage,
     "usage/daily": usage_daily,
     "usage/monthly": usage_monthly,
@@ -840,3 +936,6 @@ ROUTES: dict[str, Callable[[Reference, RefRange, Filter, datetime], dict[str, An
     "performance": performance,
     "conversations/outcomes": conversation_outcomes,
 }
+
+ROUTES: dict[str, RouteFn] = {name: _route(name, fn) for name, fn in _ROUTE_FNS.items()}
+"""Each range route's answer, `ROUTES[name](ref, range, filter, now, compare=None)`."""

@@ -88,7 +88,7 @@ async def answer(
     params: dict[str, str] | None = None,
 ) -> Any:
     question = Question(_range(**(params or PARAMS)), scope, NOW, get_settings().session_timeout_us, limit)
-    return rest_dict(await metric.answer(readers(), question))
+    return rest_dict(await metric.run(readers(), question))
 
 
 def expected(

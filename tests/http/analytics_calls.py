@@ -168,7 +168,11 @@ def graphql_document(route: Route, params: dict[str, str]) -> tuple[str, dict[st
     f: dict[str, Any] = {}
     for key, value in params.items():
         f[_camel(key)] = (
-            int(value) if key == "days" else value.upper() if key in ("period", "group_by") else value
+            int(value)
+            if key == "days"
+            else value.upper()
+            if key in ("period", "group_by", "compare")
+            else value
         )
     return f"query($f: AnalyticsFilter) {{ {route.field}(filter: $f) {{ {sel} }} }}", {"f": f}
 
@@ -208,7 +212,7 @@ def expected(
         default=options.default,
         default_group_by=options.default_group_by,
     )
-    return ref.ROUTES[route.name](reference, r, f, now)
+    return ref.ROUTES[route.name](reference, r, f, now, params.get("compare") or None)
 
 
 def assert_same(actual: Any, want: Any, path: str = "$") -> None:
