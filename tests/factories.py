@@ -35,7 +35,9 @@ def token_for(role_list: list[str], bot_ids: list[str] | None = None, **override
         "iss": s.jwt_issuer,
         "aud": s.jwt_audience,
         "iat": now,
-        "exp": now + timedelta(minutes=10),
+        # An hour: module-level tokens are made at collection, and a suite on a loaded machine
+        # (both databases, shared cores) can run past ten minutes.
+        "exp": now + timedelta(minutes=60),
         "roles": role_list,
     }
     if bot_ids is not None:

@@ -1,0 +1,43 @@
+"""Migration 0002_insights fills the new rollups from the events stored before it: on events without
+`model` and `cost` (all an older version stored), its statements rebuild exactly what ingestion
+writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.db import connection
+from app.ingest import ingest_events
+from app.migrations import __name__ as migrations_package
+from tests.dataset import DATASET, NOW
+from tests.factories import ADMIN, snapshot
+
+TABLES = ("model_slots", "latency_slots", "intent_slots")
+
+
+def _older(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k not in ("model", "cost", "reason")}
+
+
+async def test_the_backfill_rebuilds_the_rollups_ingestion_writes(db: str) -> None:
+    import importlib
+
+    migration = importlib.import_module(f"{migrations_package}.0002_insights")
+    for batch in DATASET.batches:
+        await ingest_events([_older(e) for e in batch], ADMIN, now=NOW)
+    written = await snapshot()
+    conn = connection()
+    spend = "SELECT slot, bot_id, tokens FROM conv_slots ORDER BY slot, bot_id"
+    slot_tokens = await conn.execute_query_dict(spend)
+    for table in TABLES:
+        await conn.execute_script(f"DELETE FROM {table}")
+    await conn.execute_script("UPDATE conversations SET tokens = 0")
+    await conn.execute_script("UPDATE conv_slots SET tokens = 0")
+    for statement in migration._BACKFILL:
+        await conn.execute_script(statement)
+    rebuilt = await snapshot()
+    for table in (*TABLES, "conversations"):
+        assert rebuilt[table] == written[table], table
+    assert written["latency_slots"] and written["intent_slots"]
+    assert await conn.execute_query_dict(spend) == slot_tokens
+    assert any(int(r["tokens"]) for r in slot_tokens)
