@@ -21,6 +21,7 @@ from app.errors import InvalidParameter
 
 __all__ = [
     "DAYS",
+    "INTENTS_LIMIT",
     "MAX_DAYS",
     "REPORT_LIMIT",
     "REPORT_OFFSET",
@@ -77,6 +78,7 @@ class ReportType(StrEnum):
     ENGAGEMENT = "engagement"
     SATISFACTION = "satisfaction"
     RETENTION = "retention"
+    INSIGHTS = "insights"
     FULL = "full"
 
 
@@ -184,6 +186,8 @@ REPORT_LIMIT = IntRange(
     "limit", 1, 100, default=20, not_integer_message="limit must be a non-negative integer"
 )
 REPORT_OFFSET = IntRange("offset", 0, default=0)
+INTENTS_LIMIT = IntRange("limit", 1, 100, default=20)
+"""`/intents`' `limit` (API.md section 9)."""
 
 
 # --------------------------------------------------------------------------- identifiers

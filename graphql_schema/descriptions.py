@@ -20,6 +20,8 @@ from graphql import (
 )
 from graphql import GraphQLSchema as CoreSchema
 
+from graphql_schema.insight_descriptions import INSIGHT_DESCRIPTIONS
+
 __all__ = ["DESCRIPTIONS", "describe"]
 
 _RANGE = "The resolved range `[start, end)` and time zone (API.md section 3)."
@@ -358,6 +360,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "ENGAGEMENT": "The engagement answers.",
         "SATISFACTION": "The satisfaction answers.",
         "RETENTION": "The retention cohorts.",
+        "INSIGHTS": "Intents, performance and cost, conversation outcomes (API.md section 9).",
         "FULL": "All of the above.",
     },
     "ReportFormat": {
@@ -405,8 +408,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "EventType": {
         "": "The kind of a tracked event.",
         "CONVERSATION_STARTED": "A conversation began; carries `channel`.",
-        "MESSAGE": "A message; carries `role` and optionally `intent`, `fallback`, `latencyMs`, `tokens`.",
-        "CONVERSATION_ENDED": "A conversation ended; carries `resolution`.",
+        "MESSAGE": "A message; carries `role` and optionally `intent`, `fallback`, `latencyMs`, `tokens`, `model`, `cost`.",
+        "CONVERSATION_ENDED": "A conversation ended; carries `resolution` and optionally `reason`.",
         "SATISFACTION": "A rating; carries `score` and optionally `comment`.",
     },
     "MessageRole": {
@@ -428,6 +431,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "title": "Optional title (a default one otherwise).",
     },
 }
+
+
+for _type_name, _entries in INSIGHT_DESCRIPTIONS.items():
+    DESCRIPTIONS.setdefault(_type_name, {}).update(_entries)
 
 
 _COMPARISON = (

@@ -78,12 +78,15 @@ def range_params(f: AnalyticsFilter | None) -> RangeParams:
     )
 
 
-async def run_range_query(ctx: Context, f: AnalyticsFilter | None, metric: Metric[A]) -> A:
+async def run_range_query(
+    ctx: Context, f: AnalyticsFilter | None, metric: Metric[A], *, limit: int | None = None
+) -> A:
     """Resolve the range (with the metric's options), apply scope, and answer from app/analytics
-    (through the cache) on the API's connections with the configured session timeout."""
+    (through the cache) on the API's connections with the configured session timeout; `limit` cuts
+    a ranked list (`intents`)."""
     principal = ctx.require_principal()
     r = metric.resolve(range_params(f), ctx.now)
     scope = scope_for(principal, f.bot_id if f else None, f.user_id if f else None)
     compare = f.compare if f else None
-    question = Question(r, scope, ctx.now, ctx.settings.session_timeout_us, compare)
+    question = Question(r, scope, ctx.now, ctx.settings.session_timeout_us, limit=limit, compare=compare)
     return await cached_query(metric, ctx.readers, question)

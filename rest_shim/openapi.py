@@ -135,6 +135,9 @@ def _leaf(t: GraphQLScalarType, owner: str, field: str) -> dict[str, Any]:
         return dict(_STRING_FIELDS.get(field, {"type": "string"}))
     if t.name == "Boolean":
         return {"type": "boolean"}
+    if field == "tokens" and not owner.endswith("Change"):
+        # A `Float` in GraphQL (a year's sum can pass 2^31), a 64-bit integer in REST (API.md 9).
+        return {"type": "integer", "format": "int64", "minimum": 0}
     kind = "integer" if t.name == "Int" else "number"
     return {"type": kind, **_number_bounds(owner, field)}
 

@@ -25,6 +25,7 @@ from app.vocabulary import (
 
 __all__ = [
     "FILTER_PARAMS",
+    "INTENTS_PARAMS",
     "PATH_VARIABLES",
     "REALTIME_PARAMS",
     "REPORT_BODY",
@@ -82,6 +83,11 @@ FILTER_PARAMS = {
         "comparison covers the same elapsed time. Empty: none",
     ),
 }
+INTENTS_PARAMS = {
+    **FILTER_PARAMS,
+    "limit": ("limit", "How many intents `data` lists, 1 to 100 (default 20)"),
+}
+"""`/intents`: the filter and `limit` (an argument of the `intents` field, not a filter field)."""
 REALTIME_PARAMS = {
     "window_minutes": (
         "windowMinutes",
@@ -117,7 +123,7 @@ class Route:
     method: Literal["GET", "POST", "DELETE"]
     path: str
     field: str
-    params: Literal["filter", "realtime", "none", "body", "reports_list"] = "filter"
+    params: Literal["filter", "intents", "realtime", "none", "body", "reports_list"] = "filter"
     summary: str = ""
     status_code: int = 200
     path_params: tuple[str, ...] = ()
@@ -186,6 +192,31 @@ ROUTES: tuple[Route, ...] = (
         "satisfaction",
         summary="Satisfaction scores",
         tags=("engagement",),
+    ),
+    Route(
+        "intents",
+        "GET",
+        "/intents",
+        "intents",
+        params="intents",
+        summary="Messages by intent: fallbacks and outcomes",
+        tags=("insights",),
+    ),
+    Route(
+        "performance",
+        "GET",
+        "/performance",
+        "performance",
+        summary="Latency, tokens and cost, per conversation, per model and over time",
+        tags=("insights",),
+    ),
+    Route(
+        "conversations/outcomes",
+        "GET",
+        "/conversations/outcomes",
+        "conversationOutcomes",
+        summary="Durable resolutions, escalation reasons, outcomes and ratings per channel",
+        tags=("conversations", "insights"),
     ),
     Route(
         "realtime",

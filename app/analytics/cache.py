@@ -59,6 +59,7 @@ async def cached_query(metric: Metric[A], db: Readers, q: Question) -> A:
         scope.bots,
         scope.user,
         q.session_timeout_us,
+        q.limit,
         q.compare if metric.comparable else None,
         _version,
     )

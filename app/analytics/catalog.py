@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 from app.analytics.answers import LiveQuestion, Question
 from app.analytics.answers import conversations as conv
 from app.analytics.answers import engagement as eng
+from app.analytics.answers import intents as ints
+from app.analytics.answers import performance as perf
 from app.analytics.answers import realtime as live
 from app.analytics.answers import usage as use
 from app.analytics.comparison import answer_compared, compared_type
@@ -34,11 +36,14 @@ __all__ = [
     "ACTIVE_SESSIONS",
     "CONVERSATIONS",
     "CONVERSATION_DURATION",
+    "CONVERSATION_OUTCOMES",
     "CONVERSATION_RESOLUTION",
     "CONVERSATION_VOLUME",
     "ENGAGEMENT",
+    "INTENTS",
     "LIVE_METRICS",
     "METRICS",
+    "PERFORMANCE",
     "REALTIME",
     "RETENTION",
     "SATISFACTION",
@@ -164,6 +169,13 @@ RETENTION = Metric(
 SATISFACTION = Metric(
     "engagement/satisfaction", eng.satisfaction, eng.Satisfaction, "Satisfaction", _SERIES, comparable=True
 )
+INTENTS = Metric("intents", ints.intents, ints.Intents, "Intents")
+PERFORMANCE = Metric(
+    "performance", perf.performance, perf.Performance, "Performance and cost", _SERIES, comparable=True
+)
+CONVERSATION_OUTCOMES = Metric(
+    "conversations/outcomes", conv.conversation_outcomes, conv.ConversationOutcomes, "Outcomes"
+)
 
 REALTIME = LiveMetric("realtime", live.realtime, live.Realtime)
 ACTIVE_SESSIONS = LiveMetric("realtime/active", live.active_sessions, live.ActiveSessions)
@@ -179,6 +191,9 @@ METRICS: tuple[Metric[Any], ...] = (
     ENGAGEMENT,
     RETENTION,
     SATISFACTION,
+    INTENTS,
+    PERFORMANCE,
+    CONVERSATION_OUTCOMES,
 )
 """The range routes, in API.md's order."""
 

@@ -62,6 +62,7 @@ _TYPE_TITLES = {
     ReportType.ENGAGEMENT: "Engagement report",
     ReportType.SATISFACTION: "Satisfaction report",
     ReportType.RETENTION: "Retention report",
+    ReportType.INSIGHTS: "Insights report",
     ReportType.FULL: "Full analytics report",
 }
 

@@ -43,7 +43,7 @@ def _range_answer(metric: catalog.Metric[Any]) -> RangeAnswer:
         r: ResolvedRange, scope: Scope, now: datetime, compare: str | None = None
     ) -> dict[str, Any]:
         wanted = Compare(compare) if compare is not None else None
-        question = Question(r, scope, now, get_settings().session_timeout_us, wanted)
+        question = Question(r, scope, now, get_settings().session_timeout_us, compare=wanted)
         out: dict[str, Any] = rest_dict(await metric.run(readers(), question))
         return out
 
@@ -807,4 +807,7 @@ def test_routes_table() -> None:
         "engagement",
         "engagement/retention",
         "engagement/satisfaction",
+        "intents",
+        "performance",
+        "conversations/outcomes",
     ]

@@ -22,6 +22,7 @@ COMPARED = {
     "/conversations/duration",
     "/engagement",
     "/engagement/satisfaction",
+    "/performance",
 }
 
 

@@ -55,7 +55,7 @@ ADMIN = bearer(["admin"])
 ADMIN_PRINCIPAL = Principal(subject="t", roles=frozenset({"admin"}))
 NOW = datetime(2025, 3, 12, 15, 7, 30, tzinfo=UTC)
 """The requests' `now`: a Wednesday, three days after New York's DST change."""
-ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "realtime")]
+ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "intents", "realtime")]
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Europe/Berlin", "Asia/Kathmandu", "Australia/Lord_Howe"]
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 

@@ -24,7 +24,7 @@ from tests.factories import snake_keys as _snake
 ADMIN = bearer(["admin"])
 BOT = DEMO_BOTS["support-bot"]
 OTHER_BOT = DEMO_BOTS["sales-bot"]
-ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "realtime")]
+ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "intents", "realtime")]
 # The demo data: 400 days up to this instant, so every fixed range below has data in it.
 DATA_END = datetime(2025, 6, 30, 12, tzinfo=UTC)
 
@@ -157,7 +157,7 @@ async def test_rest_and_graphql_agree_on_every_route(
             assert_same(theirs, expected, route.name)
         assert ours == theirs, route.name
         checked += 1
-    assert checked == len(ANALYTICS_ROUTES) == 12
+    assert checked == len(ANALYTICS_ROUTES) == 15
     # Not 0 == 0: the range holds data (for the reference, hence for both APIs).
     usage = ref.usage(
         loaded.reference,

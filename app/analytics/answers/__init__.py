@@ -37,6 +37,8 @@ class Question:
     scope: Scope
     now: datetime
     session_timeout_us: int
+    limit: int | None = None
+    """How many entries a ranked list keeps (`/intents`); None: the route's default."""
     compare: Compare | None = None
 
 
