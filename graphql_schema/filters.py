@@ -88,5 +88,5 @@ async def run_range_query(
     r = metric.resolve(range_params(f), ctx.now)
     scope = scope_for(principal, f.bot_id if f else None, f.user_id if f else None)
     compare = f.compare if f else None
-    question = Question(r, scope, ctx.now, ctx.settings.session_timeout_us, limit, compare)
+    question = Question(r, scope, ctx.now, ctx.settings.session_timeout_us, limit=limit, compare=compare)
     return await cached_query(metric, ctx.readers, question)

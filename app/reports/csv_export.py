@@ -38,7 +38,7 @@ def _csv_rows(report: dict[str, Any], data: dict[str, dict[str, Any]]) -> Iterat
     for section, answer in data.items():
         for key, value in answer.items():
             # `comparison` and `change` are always null in a report (reports take no `compare`).
-            if key in ("range", "data", "cohorts", "distribution", "comparison", "change", *_DIMENSIONS):
+            if key in ("range", "data", "cohorts", "distribution", *_DIMENSIONS, "comparison", "change"):
                 continue
             yield (section, "", "", key, value)
         for list_key, name in _DIMENSIONS.items():

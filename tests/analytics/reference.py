@@ -894,17 +894,18 @@ def relative_change(current: float | None, previous: float | None) -> float | No
 
 class RouteFn(Protocol):
     def __call__(
-        self, ref: Reference, r: RefRange, f: Filter, now: datetime, compare: str | None = None
+        self, ref: Reference, r: RefRange, f: Filter, now: datetime, compare: str | None = None, **kw: Any
     ) -> dict[str, Any]: ...
 
 
-def _route(name: str, fn: Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]) -> RouteFn:
-    """The route's answer; a compared route gains `comparison` and `change` (None without compare)."""
+def _route(name: str, fn: Callable[..., dict[str, Any]]) -> RouteFn:
+    """The route's answer; a compared route gains `comparison` and `change` (None without compare).
+    Other keyword arguments (`limit` of `/intents`) go to the route."""
 
     def answer(
-        ref: Reference, r: RefRange, f: Filter, now: datetime, compare: str | None = None
+        ref: Reference, r: RefRange, f: Filter, now: datetime, compare: str | None = None, **kw: Any
     ) -> dict[str, Any]:
-        out = fn(ref, r, f, now)
+        out = fn(ref, r, f, now, **kw)
         if name not in COMPARED:
             return out
         if compare is None:
@@ -921,7 +922,7 @@ def _route(name: str, fn: Callable[[Reference, RefRange, Filter, datetime], dict
     return answer
 
 
-_ROUTE_FNS: dict[str, Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]] = {
+_ROUTE_FNS: dict[str, Callable[..., dict[str, Any]]] = {
     "usage": usage,
     "usage/daily": usage_daily,
     "usage/monthly": usage_monthly,
