@@ -32,6 +32,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth import READ_ROLES, still_valid
 from app.errors import InvalidBody
+from app.limits import MAX_QUERY_TOKENS
 from graphql_schema.context import Context, context_from_headers
 from graphql_schema.errors import format_errors
 
@@ -192,7 +193,7 @@ def _refusal(query: str | None, operation_name: str | None, method: str) -> Grap
     if not query:
         return None
     try:
-        document = parse(query, max_tokens=5000)
+        document = parse(query, max_tokens=MAX_QUERY_TOKENS)
     except GraphQLError:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
