@@ -323,6 +323,7 @@ class RunResult:
     flood: Stats | None
     health_ms: list[float]
     health_errors: list[str]
+    server_cpu: float = 0.0
 
 
 async def _run(
@@ -406,6 +407,12 @@ def report(res: RunResult, acc: Accounting, args: argparse.Namespace) -> bool:
         f"  generator CPU: {res.cpu:.1f} s in {res.wall:.1f} s = {100 * res.cpu / res.wall:.0f}% of one core "
         f"(this process, on {common.machine_note()})"
     )
+    served = len(everything) + len(res.health_ms) + (len(res.flood.all_latencies()) if res.flood else 0)
+    print(
+        f"  server CPU: {res.server_cpu:.1f} s = {res.server_cpu / res.wall:.2f} cores, "
+        f"{1000 * res.server_cpu / max(1, served):.2f} ms per request ({served} requests, flood and "
+        "/health probes included): the measure to compare on a shared machine"
+    )
     for line in s.first_errors:
         print("  error:", line)
     checks = [
@@ -479,7 +486,9 @@ def main(argv: list[str] | None = None) -> int:
             ) as server:
                 seed_stats = Stats()
                 asyncio.run(_seed(server.base_url, seed_batches, seed_stats))
+                cpu0 = server.cpu_seconds()
                 res = asyncio.run(_run(server.base_url, reads, live_batches, args))
+                res.server_cpu = server.cpu_seconds() - cpu0
                 res.stats.acks += seed_stats.acks
                 for label, n in seed_stats.errors.items():
                     res.stats.errors["seed " + label] = n
