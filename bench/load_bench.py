@@ -46,6 +46,7 @@ HEALTH_P99_TARGET_MS = 100.0
 READ_SHARE = 0.8
 RETRY_SHARE = 0.1
 BATCH_EVENTS = 50
+CLIENT_KEEP_ALIVE = 2.0
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 
 # REST path -> GraphQL document of rest_shim (None: REST only), and the parameters it takes. The
@@ -336,12 +337,21 @@ async def _run(
     flood_stats = Stats() if args.flood else None
     health_ms: list[float] = []
     health_errors: list[str] = []
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    # A kept-alive connection is reused only while it has been idle for less than CLIENT_KEEP_ALIVE,
+    # well under the server's (ANALYTICS_HTTP_KEEP_ALIVE_SECONDS, 5 s). httpx's default (5 s) equals
+    # the server's: a request sent on a connection idle for just under 5 s can meet the server's
+    # close, an httpx.ReadError (the one error of an earlier flood run; docs/performance.md).
+    limits = httpx.Limits(
+        max_connections=args.clients,
+        max_keepalive_connections=args.clients,
+        keepalive_expiry=CLIENT_KEEP_ALIVE,
+    )
+    short = httpx.Limits(keepalive_expiry=CLIENT_KEEP_ALIVE)
     cpu0 = time.process_time()
     async with (
         httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as side,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as probe,
+        httpx.AsyncClient(base_url=base_url, timeout=30, limits=short) as side,
+        httpx.AsyncClient(base_url=base_url, timeout=30, limits=short) as probe,
     ):
         tasks: list[Coroutine[Any, Any, float | None]] = [
             _load(client, reads, ingest, args.clients, args.seconds, stats)
