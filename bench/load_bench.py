@@ -378,7 +378,10 @@ def _stored_ids(db: str, url: str, sqlite_path: Path) -> set[str]:
         with sqlite3.connect(sqlite_path) as conn:
             return {row[0] for row in conn.execute("SELECT id FROM events")}
     out = subprocess.run(
-        ["psql", url, "-At", "-c", "SELECT id FROM events"], capture_output=True, text=True, check=True
+        ["psql", url.split("?")[0], "-At", "-c", "SELECT id FROM events"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return set(out.stdout.split())
 
@@ -464,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--flood-rate", type=float, default=40.0, help="bad requests per second, all flood clients"
     )
+    ap.add_argument(
+        "--pg-maxsize", type=int, default=0, help="connections per asyncpg pool (0: Tortoise's default, 5)"
+    )
     ap.add_argument("--seed-events", type=int, default=5_000, help="events ingested before the timed run")
     args = ap.parse_args(argv)
 
@@ -486,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.db == "postgres":
             _psql(f"CREATE DATABASE {pg_name}")
             url = f"postgres://postgres@127.0.0.1:5432/{pg_name}"
+            if args.pg_maxsize:
+                url += f"?maxsize={args.pg_maxsize}"
         else:
             url = common.sqlite_url(db_path)
         try:
