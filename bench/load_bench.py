@@ -11,9 +11,9 @@ Prints p50/p99 per route, throughput, errors (any non-2xx, any transport error) 
 every acknowledged event id must be in the events table afterwards, and the `accepted` counts of
 all answers must add up to the distinct acknowledged ids (each stored exactly once, duplicates
 never counted as accepted). `--flood` adds a second set of clients sending bad inputs (invalid
-parameters, huge ranges, bad tokens, oversized bodies, many headers) at a bounded rate and reports
-`/health` p50/p99 meanwhile. The generator's own CPU use is printed: on a small machine it takes
-cores from the server.
+parameters, huge ranges, 300 aliases of the widest series in one GraphQL document, bad tokens,
+oversized bodies, many headers) at a bounded rate and reports `/health` p50/p99 meanwhile. The
+generator's own CPU use is printed: on a small machine it takes cores from the server.
 
 Targets (PASS/FAIL): zero errors, zero lost events, p99 < 250 ms over all requests at 32 clients,
 `/health` p99 < 100 ms during the flood.
@@ -260,7 +260,8 @@ async def _load(
 
 def flood_requests() -> list[tuple[str, str, dict[str, str], bytes | None]]:
     """The bad inputs of issue 10: (method, path, headers, body); each must get a 4xx (or a closed
-    connection for the header flood), never a 5xx."""
+    connection for the header flood; the alias attack on /graphql: one BAD_USER_INPUT error),
+    never a 5xx."""
     good = common.auth_headers(["admin"])
     p = common.PREFIX
     many = {f"x-flood-{i}": "y" * 40 for i in range(300)}
@@ -280,7 +281,31 @@ def flood_requests() -> list[tuple[str, str, dict[str, str], bytes | None]]:
         ),
         ("POST", "/graphql", {**good, "Content-Type": "application/json"}, b"\xff\xfe not utf-8"),
         ("GET", p + "/usage", {**good, **many}, None),
+        ("POST", "/graphql", {**good, "Content-Type": "application/json"}, ALIAS_ATTACK),
     ]
+
+
+_ALIASES = " ".join(f"a{i}: conversationVolume(filter: $f) {{ groupBy }}" for i in range(300))
+ALIAS_ATTACK = orjson.dumps(
+    {
+        "query": f"query($f: AnalyticsFilter) {{ {_ALIASES} }}",
+        "variables": {"f": {"startDate": "1990-01-01", "endDate": "2017-05-18", "groupBy": "DAY"}},
+    }
+)
+"""300 aliases of a 10,000-bucket series: refused before it runs (ANALYTICS_MAX_QUERY_COST), a
+GraphQL answer (HTTP 200) with one BAD_USER_INPUT error."""
+
+
+def _refused(path: str, status: int, body: bytes) -> bool:
+    """A bad request got the contract's refusal: a 4xx, or on /graphql a 200 whose only answer is
+    a BAD_USER_INPUT error and no data."""
+    if 400 <= status < 500:
+        return True
+    if path != "/graphql" or status != 200:
+        return False
+    answer = orjson.loads(body)
+    codes = {e.get("extensions", {}).get("code") for e in answer.get("errors") or []}
+    return answer.get("data") is None and codes == {"BAD_USER_INPUT"}
 
 
 async def _flood(client: httpx.AsyncClient, seconds: float, rate: float, flood_stats: Stats) -> None:
@@ -294,7 +319,7 @@ async def _flood(client: httpx.AsyncClient, seconds: float, rate: float, flood_s
         label = f"flood {method} {path.split('?')[0]}"
         try:
             r = await client.request(method, path, headers=headers, content=body)
-            if r.status_code >= 500 or r.status_code < 400:
+            if not _refused(path, r.status_code, r.content):
                 flood_stats.error(label, f"{len(headers)} headers: HTTP {r.status_code} {r.text[:80]}")
             flood_stats.add("flood", (time.perf_counter() - t) * 1000)
         except httpx.HTTPError:
