@@ -7,6 +7,7 @@ import hashlib
 import math
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -188,7 +189,49 @@ async def _verification_key(token: str, settings: Settings) -> tuple[str, Any]:
     return alg, await signing_key(header, alg, settings)
 
 
+_VERIFIED_MAX = 4096
+_verified: OrderedDict[tuple[str, tuple[Any, ...]], Principal] = OrderedDict()
+"""HS* tokens verified before, by token and the settings that judged them (most recent last).
+
+A token is verified once per process instead of on every request (a dashboard sends the same one
+many times a minute): the same bytes under the same secret, issuer, audience, algorithms, roles
+claim and maximum lifetime always verify the same way, except for `exp`, which is checked again
+on every use. Provider (RS/PS/ES) tokens are not kept: their keys rotate."""
+
+
+def _verdict_key(token: str, settings: Settings) -> tuple[str, tuple[Any, ...]]:
+    return token, (
+        settings.jwt_secret,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        tuple(settings.jwt_algorithms),
+        settings.jwt_roles_claim,
+        settings.jwt_max_lifetime_minutes,
+    )
+
+
 async def _from_jwt(token: str, settings: Settings) -> Principal:
+    key_of_token = _verdict_key(token, settings)
+    known = _verified.get(key_of_token)
+    if known is not None:
+        assert known.expires_at is not None
+        if time.time() < known.expires_at:
+            return known
+        del _verified[key_of_token]
+        raise InvalidToken("token expired")
+    principal = await _verify_jwt(token, settings)
+    if principal.kind == "jwt" and key_type_for(_unverified_alg(token)) is None:
+        _verified[key_of_token] = principal
+        if len(_verified) > _VERIFIED_MAX:
+            _verified.popitem(last=False)
+    return principal
+
+
+def _unverified_alg(token: str) -> str:
+    return str(jwt.get_unverified_header(token).get("alg", ""))
+
+
+async def _verify_jwt(token: str, settings: Settings) -> Principal:
     alg, key = await _verification_key(token, settings)
     try:
         claims = jwt.decode(

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     ws_ping_seconds: float = Field(default=20.0, gt=0, le=600)
     ws_send_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     max_query_depth: int = Field(default=12, ge=1)
+    # A GraphQL document's cost (graphql_schema/cost.py; app/limits.py): its fields' buckets summed
+    # over aliases and fragments, worked out before it runs. The default lets one field of the
+    # widest range (10,000 buckets) and a dashboard beside it through.
+    max_query_cost: int = Field(default=20_000, ge=1)
     query_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     log_level: str = "INFO"
 

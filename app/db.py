@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -62,9 +63,12 @@ def tortoise_config(url: str) -> dict[str, Any]:
             "side": _with_sqlite_pragmas(url),
             # "ingest" (SQLite): the writer's own connection and thread, so ingestion and the
             # API's reads never queue behind each other (WAL: readers do not block the writer).
+            # "read2", "read3" (SQLite): more API readers. A SQLite connection runs one query at a
+            # time on its thread, so with one reader a slow query held every request of the process
+            # behind it; `readers()` takes them in turn (PostgreSQL's pools already hold several).
             **(
-                {"ingest": _with_sqlite_pragmas(url)}
-                if url.startswith("sqlite") and ":memory:" not in url
+                {name: _with_sqlite_pragmas(url) for name in ("ingest", *_EXTRA_SQLITE_READERS)}
+                if _is_sqlite_file(url)
                 else {}
             ),
         },
@@ -146,11 +150,22 @@ class Readers:
     side: BaseDBAsyncClient
 
 
+_EXTRA_SQLITE_READERS = ("read2", "read3")
+_api_readers = itertools.count()
+
+
 def readers(name: str = "default") -> Readers:
-    """The readers of connection `name`: the API's "default" with "side" beside it; any other one
-    (a report's "reports") serves both, so a report's reads stay on their own connection."""
-    main: BaseDBAsyncClient = connections.get(name)
-    side: BaseDBAsyncClient = connections.get("side" if name == "default" else name)
+    """The readers of connection `name`: for "default", two of the API's readers ("default" and
+    "side", plus "read2" and "read3" on a SQLite file), the next pair at each call, so concurrent
+    requests spread over them; any other connection (a report's "reports") serves both, so a
+    report's reads stay on their own connection."""
+    if name != "default":
+        own: BaseDBAsyncClient = connections.get(name)
+        return Readers(main=own, side=own)
+    names = ["default", "side", *(n for n in _EXTRA_SQLITE_READERS if n in connections.db_config)]
+    k = next(_api_readers)
+    main: BaseDBAsyncClient = connections.get(names[k % len(names)])
+    side: BaseDBAsyncClient = connections.get(names[(k + 1) % len(names)])
     return Readers(main=main, side=side)
 
 

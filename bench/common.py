@@ -153,6 +153,24 @@ class Server:
         st = _proc_status(self.pid)
         return st.get("VmRSS", 0) / 1024, st.get("VmHWM", 0) / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's live processes: the supervisor,
+        its workers and their report workers (from /proc; 0 where it cannot be read)."""
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        pending = [self.pid]
+        while pending:
+            pid = pending.pop()
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pending += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+        return total
+
     def log_tail(self, n: int = 3000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-n:]

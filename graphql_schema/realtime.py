@@ -18,6 +18,7 @@ from app.analytics.catalog import LiveMetric
 from app.analytics.ranges import resolve_range
 from app.analytics.zones import parse_timezone
 from app.errors import InvalidParameter
+from app.limits import MAX_INTERVAL_SECONDS
 from app.vocabulary import WINDOW_MINUTES, normalise_uuid
 from graphql_schema.context import Context
 from graphql_schema.filters import AnalyticsFilter, range_params, scope_for
@@ -118,8 +119,9 @@ class RealtimeSubscription:
         timezone: str | None = None,
         filter: Annotated[AnalyticsFilter | None, _FILTER_ARG] = None,
     ) -> AsyncGenerator[Realtime, None]:
-        if not 1 <= interval_seconds <= 3600:
-            raise InvalidParameter("interval_seconds", "intervalSeconds must be from 1 to 3600")
+        if not 1 <= interval_seconds <= MAX_INTERVAL_SECONDS:
+            message = f"intervalSeconds must be from 1 to {MAX_INTERVAL_SECONDS}"
+            raise InvalidParameter("interval_seconds", message)
         ctx = info.context
         while True:
             ctx.now = datetime.now(UTC)

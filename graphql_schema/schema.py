@@ -20,7 +20,9 @@ from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
 from app.config import get_settings
+from app.limits import MAX_QUERY_TOKENS
 from graphql_schema.conversations import ConversationsQuery
+from graphql_schema.cost import QueryCost
 from graphql_schema.descriptions import describe
 from graphql_schema.engagement import EngagementQuery
 from graphql_schema.errors import is_internal
@@ -70,7 +72,7 @@ for _root in (Query, Mutation):
             _field.extensions.append(RunsToTheEnd())
 
 
-_TOKEN_LIMIT = MaxTokensLimiter(max_token_count=5000)
+_TOKEN_LIMIT = MaxTokensLimiter(max_token_count=MAX_QUERY_TOKENS)
 
 
 @functools.cache
@@ -109,6 +111,8 @@ schema = AnalyticsSchema(
         lambda: _TOKEN_LIMIT,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        # After validation, before execution: the document's cost with its variables (cost.py).
+        QueryCost,
     ],
 )
 describe(schema._schema)

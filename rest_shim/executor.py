@@ -156,7 +156,8 @@ _INT32 = 2**31
 def body_variables(body: Any) -> dict[str, Any]:
     """`POST /reports` JSON body -> `{"input": ReportInput}`: keys camelCased, enums named.
 
-    Wrong JSON types, unknown keys and unknown enum values are 400 `invalid_body` naming the field.
+    Wrong JSON types (`null` included: the OpenAPI schema allows none; leave a key out instead),
+    unknown keys and unknown enum values are 400 `invalid_body` naming the field.
     """
     if not isinstance(body, dict):
         raise InvalidBody("body must be a JSON object", [{"field": "body"}])
@@ -164,6 +165,11 @@ def body_variables(body: Any) -> dict[str, Any]:
     if unknown:
         raise InvalidBody(
             f"unknown field(s): {', '.join(map(str, unknown))}", [{"field": k} for k in unknown]
+        )
+    nulls = sorted(k for k, v in body.items() if v is None)
+    if nulls:
+        raise InvalidBody(
+            f"{', '.join(nulls)} must not be null: leave the key out instead", [{"field": k} for k in nulls]
         )
     out: dict[str, Any] = {}
     for key, (gql_name, _doc) in REPORT_BODY.items():

@@ -32,6 +32,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth import READ_ROLES, still_valid
 from app.errors import InvalidBody
+from app.limits import MAX_QUERY_TOKENS
 from graphql_schema.context import Context, context_from_headers
 from graphql_schema.errors import format_errors
 
@@ -184,6 +185,17 @@ _WS_ONLY = (
 )
 
 
+@functools.lru_cache(maxsize=256)
+def _operations(query: str) -> tuple[OperationDefinitionNode, ...] | None:
+    """The operations of a document, parsed once per distinct document (dashboards and the REST
+    shim's clients send the same few again and again); None when it does not parse."""
+    try:
+        document = parse(query, max_tokens=MAX_QUERY_TOKENS)
+    except GraphQLError:
+        return None
+    return tuple(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+
+
 def _refusal(query: str | None, operation_name: str | None, method: str) -> GraphQLError | None:
     """Why a well-formed request's document cannot run over HTTP, before Strawberry runs it: it
     names no operation among several (Strawberry would run the first), an unknown one, a
@@ -191,11 +203,9 @@ def _refusal(query: str | None, operation_name: str | None, method: str) -> Grap
     Documents that do not parse are left to the schema, which reports them with its limits."""
     if not query:
         return None
-    try:
-        document = parse(query, max_tokens=5000)
-    except GraphQLError:
+    operations = _operations(query)
+    if operations is None:
         return None
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is None:
         if len(operations) > 1:
             return GraphQLError(

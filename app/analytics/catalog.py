@@ -21,6 +21,7 @@ from app.analytics.answers import performance as perf
 from app.analytics.answers import realtime as live
 from app.analytics.answers import usage as use
 from app.analytics.comparison import answer_compared, compared_type
+from app.analytics.cost import Work, work_cost
 from app.analytics.ranges import (
     GROUP_BYS,
     MAX_BUCKETS,
@@ -68,6 +69,9 @@ class RangeOptions:
     bucket_field: str = "group_by"
     allowed_group_bys: tuple[str, ...] = GROUP_BYS
     max_buckets: int = MAX_BUCKETS
+    work: Work | None = None
+    """How its cost grows with the range (app/analytics/cost.py); None: per bucket for a series,
+    else one."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,22 @@ class Metric(Generic[A]):
             allowed_group_bys=o.allowed_group_bys,
             max_buckets=o.max_buckets,
         )
+
+    def cost(self, params: RangeParams, now: datetime) -> int:
+        """What answering `params` at `now` costs (app/analytics/cost.py), from the range alone.
+
+        Raises the 400 the answer would raise for a bad parameter."""
+        o = self.range_options
+        r = resolve_range(
+            params,
+            now,
+            default=o.default,
+            default_group_by=o.default_group_by,
+            bucket_field=o.bucket_field,
+            allowed_group_bys=o.allowed_group_bys,
+        )
+        work = o.work or (Work.BUCKETS if o.series else Work.ONE)
+        return work_cost(work, r, o.max_buckets)
 
 
 @dataclass(frozen=True)
@@ -153,7 +173,9 @@ CONVERSATION_RESOLUTION = Metric(
     "Outcomes over time",
     _SERIES,
 )
-ENGAGEMENT = Metric("engagement", eng.engagement, eng.Engagement, "Engagement", comparable=True)
+ENGAGEMENT = Metric(
+    "engagement", eng.engagement, eng.Engagement, "Engagement", RangeOptions(work=Work.DAYS), comparable=True
+)
 RETENTION = Metric(
     "engagement/retention",
     eng.retention,
@@ -164,6 +186,7 @@ RETENTION = Metric(
         default_group_by=GroupBy.WEEK.value,
         allowed_group_bys=tuple(g for g in GroupBy if g != GroupBy.HOUR),
         max_buckets=MAX_COHORTS,
+        work=Work.CELLS,
     ),
 )
 SATISFACTION = Metric(

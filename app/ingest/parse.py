@@ -16,6 +16,9 @@ from app.ingest.statements import event_statement
 from app.vocabulary import EventType, Resolution, normalise_uuid
 
 MAX_BATCH = 1000
+MAX_INTENT, MAX_CHANNEL, MAX_COMMENT = 200, 64, 2000
+MAX_MODEL = MAX_REASON = 100
+"""The longest `intent`, `channel` and `comment` of an event, in characters (app/limits.py)."""
 MAX_FUTURE_US = 24 * 3600 * 1_000_000
 EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
 RESOLUTIONS: tuple[str, ...] = tuple(r.value for r in Resolution)
@@ -153,13 +156,13 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
         role = ev.get("role")
         if role != "user" and role != "bot":
             raise _Bad("role", "role must be 'user' or 'bot'")
-        intent = _optional_str(ev, "intent", 200)
+        intent = _optional_str(ev, "intent", MAX_INTENT)
         fallback = ev.get("fallback")
         if fallback is not None and fallback is not True and fallback is not False:
             raise _Bad("fallback", "fallback must be a boolean")
         latency_ms = _optional_int(ev, "latency_ms")
         tokens = _optional_int(ev, "tokens")
-        model = _optional_str(ev, "model", 100)
+        model = _optional_str(ev, "model", MAX_MODEL)
         cost = _optional_cost(ev)
         e = NewEvent(
             index, event_id, etype, ts, conversation, bot, user,
@@ -170,7 +173,7 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
         if model is not None or cost is not None:
             optional += (None, None, None, None, model, cost)
     elif etype == "conversation_started":
-        channel = _optional_str(ev, "channel", 64)
+        channel = _optional_str(ev, "channel", MAX_CHANNEL)
         if channel is not None and not channel.strip():
             raise _Bad("channel", "channel must not be empty")
         e = NewEvent(index, event_id, etype, ts, conversation, bot, user, channel=channel or "web")
@@ -179,7 +182,7 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
         resolution = ev.get("resolution")
         if resolution not in RESOLUTIONS:
             raise _Bad("resolution", f"resolution must be one of {', '.join(RESOLUTIONS)}")
-        reason = _optional_str(ev, "reason", 100)
+        reason = _optional_str(ev, "reason", MAX_REASON)
         e = NewEvent(
             index, event_id, etype, ts, conversation, bot, user, resolution=resolution, reason=reason
         )
@@ -190,7 +193,7 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
         score = _integral(ev.get("score"))
         if not isinstance(score, int) or not 1 <= score <= 5:
             raise _Bad("score", "score must be an integer from 1 to 5")
-        comment = _optional_str(ev, "comment", 2000)
+        comment = _optional_str(ev, "comment", MAX_COMMENT)
         e = NewEvent(index, event_id, etype, ts, conversation, bot, user, score=score, comment=comment)
         optional = (None, None, None, None, None, None, None, score, comment)
     # `optional` follows statements.EVENT_OPTIONAL (the columns after it are NULL for this type).
