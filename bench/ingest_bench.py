@@ -233,14 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--db" in argv:  # `--db postgres`: bench/ingest_pg.py; `--db sqlite` is this benchmark
         i = argv.index("--db")
-        db = argv[i + 1] if i + 1 < len(argv) else ""
+        db_kind = argv[i + 1] if i + 1 < len(argv) else ""
         del argv[i : i + 2]
-        if db == "postgres":
+        if db_kind == "postgres":
             from bench import ingest_pg
 
             return ingest_pg.main(argv)
-        if db != "sqlite":
-            print(f"--db must be sqlite or postgres, not {db!r}", file=sys.stderr)
+        if db_kind != "sqlite":
+            print(f"--db must be sqlite or postgres, not {db_kind!r}", file=sys.stderr)
             return 2
     p = argparse.ArgumentParser(prog="python -m bench ingest", description="ingestion throughput (issue 2)")
     p.add_argument("--events", type=int, default=200_000)
