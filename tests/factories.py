@@ -35,7 +35,7 @@ def token_for(role_list: list[str], bot_ids: list[str] | None = None, **override
         "iss": s.jwt_issuer,
         "aud": s.jwt_audience,
         "iat": now,
-        "exp": now + timedelta(minutes=10),
+        "exp": now + timedelta(minutes=60),  # module-level tokens outlive a slow full suite
         "roles": role_list,
     }
     if bot_ids is not None:
