@@ -80,7 +80,11 @@ def apply_group(
     if postgres:
         keys = sorted(set().union(*(job.locks for job in jobs)))
         started = time.perf_counter()
-        yield Query("SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest(?::bigint[]) AS k", [keys])
+        yield Query(
+            "SELECT count(pg_advisory_xact_lock(s.k)) AS n "
+            "FROM (SELECT k FROM unnest(?::bigint[]) AS k ORDER BY k) s",
+            [keys],
+        )
         if hooks is not None:
             hooks.group_locked(len(keys), time.perf_counter() - started)
     stored = yield from existing_ids(list({e.id: None for job in jobs for e in job.events}))
