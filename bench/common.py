@@ -84,7 +84,9 @@ class Server:
         extra_env: dict[str, str] | None = None,
         workers: int = 1,
         launcher: str = "uvicorn",
+        factory: str | None = None,
     ) -> None:
+        self.factory = factory
         self.launcher = launcher  # the module run with `python -m`: uvicorn or bench.load_server
         self.db_path = db_path
         self.workers = workers
@@ -116,7 +118,7 @@ class Server:
             "-m",
             self.launcher,
             "--factory",
-            os.environ.get("BENCH_FACTORY", "bench.server_factory:create"),
+            self.factory or os.environ.get("BENCH_FACTORY", "bench.server_factory:create"),
             "--host",
             "127.0.0.1",
             "--port",

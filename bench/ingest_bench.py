@@ -3,6 +3,7 @@ sqlite3 `executemany` of the same rows into the same schema.
 
     python -m bench ingest [--events 200000] [--batch 500] [--clients 4] [--repeat 3]
                            [--profile | --no-profile]
+    python -m bench ingest --db postgres ...   # PostgreSQL: one and two instances (bench/ingest_pg.py)
 
 HTTP: a uvicorn subprocess on a fresh SQLite file; pre-serialised bodies of `--batch` events in
 timestamp order (a live botserver's traffic: ~6 hours, 6 bots, 5,000 users, conversations of ~25
@@ -229,6 +230,18 @@ def run_raw(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its tables; 0 when every target is met, 1 otherwise."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--db" in argv:  # `--db postgres`: bench/ingest_pg.py; `--db sqlite` is this benchmark
+        i = argv.index("--db")
+        db_kind = argv[i + 1] if i + 1 < len(argv) else ""
+        del argv[i : i + 2]
+        if db_kind == "postgres":
+            from bench import ingest_pg
+
+            return ingest_pg.main(argv)
+        if db_kind != "sqlite":
+            print(f"--db must be sqlite or postgres, not {db_kind!r}", file=sys.stderr)
+            return 2
     p = argparse.ArgumentParser(prog="python -m bench ingest", description="ingestion throughput (issue 2)")
     p.add_argument("--events", type=int, default=200_000)
     p.add_argument("--batch", type=int, default=500)

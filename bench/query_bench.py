@@ -2,6 +2,7 @@
 
     python -m bench queries [--conversations 400000 --users 40000 --bots 6 --days 90]
                             [--requests 30] [--warmup 3] [--profile] [--rebuild]
+    python -m bench queries --db postgres ...   # PostgreSQL beside SQLite (bench/query_pg.py)
 
 The database comes from `bench.bulk_load` (cached under bench/out/, built once in a few minutes)
 and is copied to a temp dir for the run; the last 30 minutes of live traffic are then posted
@@ -407,6 +408,18 @@ async def _throughput(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its tables; 0 when every check passes, 1 otherwise."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--db" in argv:  # `--db postgres`: bench/query_pg.py (PostgreSQL beside SQLite)
+        i = argv.index("--db")
+        db_kind = argv[i + 1] if i + 1 < len(argv) else ""
+        del argv[i : i + 2]
+        if db_kind == "postgres":
+            from bench import query_pg
+
+            return query_pg.main(argv)
+        if db_kind != "sqlite":
+            print(f"--db must be sqlite or postgres, not {db_kind!r}", file=sys.stderr)
+            return 2
     p = argparse.ArgumentParser(prog="python -m bench queries", description="query latency (issue 3)")
     d = Params()
     p.add_argument("--bots", type=int, default=d.bots)

@@ -1,4 +1,5 @@
-"""Hand-written SQL for the main numbers of each benchmarked route, run with sqlite3 directly.
+"""Hand-written SQL for the main numbers of each benchmarked route, run with sqlite3 directly (or on
+PostgreSQL through `PgConn`, which takes the same `:name` parameters: the SQL is common to both).
 
 Straightforward queries, UTC only, every bot, no user filter: what a developer would write against
 the same tables (the rollups where they give the answer directly, since the ranges here are whole
@@ -8,10 +9,13 @@ headline numbers to cross-check the API's answers.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from app.models import SLOT_US
@@ -180,7 +184,7 @@ def retention(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
           SELECT id AS user_id, (first_active_us - :monday) / :week AS wk FROM end_users
           WHERE first_active_us >= :lo AND first_active_us < :hi
         ), act AS (
-          SELECT DISTINCT user_id, (slot * :slot_us - :monday) / :week AS wk FROM user_slots
+          SELECT DISTINCT user_id, (slot * CAST(:slot_us AS BIGINT) - :monday) / :week AS wk FROM user_slots
           WHERE slot >= :slo AND slot < :shi
         )
         SELECT c.wk, a.wk - c.wk, COUNT(*) FROM cohort c JOIN act a ON a.user_id = c.user_id AND a.wk >= c.wk
@@ -209,8 +213,9 @@ def conversations(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
         f"""
         SELECT COUNT(*),
           SUM(CASE WHEN c.end_us IS NULL AND NOT {closed} THEN 1 ELSE 0 END),
-          SUM(c.resolution = 'resolved'), SUM(c.resolution = 'escalated'),
-          SUM(c.resolution = 'abandoned' OR (c.end_us IS NULL AND {closed})),
+          SUM(CASE WHEN c.resolution = 'resolved' THEN 1 ELSE 0 END),
+          SUM(CASE WHEN c.resolution = 'escalated' THEN 1 ELSE 0 END),
+          SUM(CASE WHEN c.resolution = 'abandoned' OR (c.end_us IS NULL AND {closed}) THEN 1 ELSE 0 END),
           AVG(CASE WHEN {closed} THEN {end} - c.started_us END) / 1e6, AVG(c.messages)
         FROM conversations c WHERE c.started_us >= :lo AND c.started_us < :hi AND c.bot_id IS NOT NULL
         """,
@@ -241,7 +246,7 @@ def engagement(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
         SELECT
           (SELECT COUNT(DISTINCT user_id) FROM user_slots WHERE slot >= :slo AND slot < :shi),
           (SELECT COUNT(*) FROM end_users WHERE first_active_us >= :lo AND first_active_us < :hi),
-          (SELECT COUNT(*) FROM (SELECT DISTINCT slot / :spd, user_id FROM user_slots WHERE slot >= :slo AND slot < :shi)),
+          (SELECT COUNT(*) FROM (SELECT DISTINCT slot / :spd, user_id FROM user_slots WHERE slot >= :slo AND slot < :shi) t),
           (SELECT COUNT(*) FROM conversations WHERE started_us >= :lo AND started_us < :hi AND bot_id IS NOT NULL),
           (SELECT SUM(user_messages) FROM message_slots WHERE slot >= :slo AND slot < :shi)
         """,
@@ -259,7 +264,8 @@ def duration(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     ds = [
         d / 1e6
         for (d,) in conn.execute(
-            f"SELECT MAX(0, {end} - c.started_us) AS d FROM conversations c WHERE c.started_us >= :lo "
+            f"SELECT CASE WHEN {end} > c.started_us THEN {end} - c.started_us ELSE 0 END AS d "
+            f"FROM conversations c WHERE c.started_us >= :lo "
             f"AND c.started_us < :hi AND c.bot_id IS NOT NULL AND {closed} ORDER BY d",
             {"lo": w.start_us, "hi": w.end_us},
         )
@@ -393,3 +399,45 @@ def outcomes(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
         "closed": resolved + escalated + abandoned, "resolved": resolved, "escalated": escalated,
         "abandoned": abandoned, "checked_resolutions": checked, "recontacts": recontacts or 0, "reasons": reasons,
     }  # fmt: skip
+
+
+class _Rows:
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+
+class PgConn:
+    """sqlite3's `execute(sql, {name: value})` on PostgreSQL (asyncpg on a private event loop):
+    `:name` becomes `$n`, numeric results become floats (PostgreSQL's AVG and SUM are `numeric`)."""
+
+    def __init__(self, url: str) -> None:
+        import asyncpg
+
+        self.loop = asyncio.new_event_loop()
+        self.conn = self.loop.run_until_complete(
+            asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+        )
+
+    def execute(self, query: str, params: dict[str, Any] | None = None) -> _Rows:
+        names: dict[str, int] = {}
+
+        def number(m: re.Match[str]) -> str:
+            return f"${names.setdefault(m.group(1), len(names) + 1)}"
+
+        text = re.sub(r"(?<![:\w]):([a-z_]+)", number, query)
+        args = [(params or {})[name] for name in names]
+        rows = self.loop.run_until_complete(self.conn.fetch(text, *args))
+        return _Rows([tuple(float(v) if isinstance(v, Decimal) else v for v in r) for r in rows])
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()

@@ -1,6 +1,7 @@
 """Reports benchmark (issue 4): a 90-day `full` PDF end to end, and `/usage` latency while PDFs render.
 
     .venv/bin/python -m bench.reports_bench [--per-day 150] [--runs 5] [--requests 200] [--sample-png PATH]
+                                            [--db postgres]
 
 1. Loads 90 days of demo data (`app.demo.demo_events`, `per_day` conversations a day, through
    `app.ingest.ingest_events`) into a SQLite file under bench/out/ (reused for 12 hours).
@@ -48,8 +49,9 @@ MAX_DB_AGE_SECONDS = 12 * 3600
 MAX_BUSY_ROUNDS = 5
 
 
-async def load_dataset(per_day: int) -> tuple[Path, int]:
-    """A SQLite file with 90 days of demo data (built once, then reused while fresh)."""
+async def load_dataset(per_day: int, database_url: str | None = None) -> tuple[Path, int]:
+    """A SQLite file with 90 days of demo data (built once, then reused while fresh); with
+    `database_url` (a fresh PostgreSQL database), the same data ingested there instead."""
     from app.auth import Principal
     from app.db import close_db, connection, init_db
     from app.demo import demo_events
@@ -57,13 +59,16 @@ async def load_dataset(per_day: int) -> tuple[Path, int]:
 
     common.OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = common.OUT_DIR / f"reports-demo-d90-p{per_day}-{_schema_key()}.sqlite3"
-    if path.exists() and time.time() - path.stat().st_mtime < MAX_DB_AGE_SECONDS:
+    if database_url is not None:
+        await init_db(database_url)
+    elif path.exists() and time.time() - path.stat().st_mtime < MAX_DB_AGE_SECONDS:
         await init_db(f"sqlite://{path}")
         _, rows = await connection().execute_query("SELECT COUNT(*) AS n FROM events")
         await close_db()
         return path, int(rows[0]["n"])
-    common.remove_sqlite(path)
-    await init_db(f"sqlite://{path}")
+    else:
+        common.remove_sqlite(path)
+        await init_db(f"sqlite://{path}")
     admin = Principal(subject="bench", roles=frozenset({"admin"}))
     now = datetime.now(UTC)
     batch: list[dict[str, Any]] = []
@@ -101,16 +106,18 @@ def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 class Server:
     """The service in a uvicorn subprocess, against a copy of the data set."""
 
-    def __init__(self, db_path: Path, workdir: Path) -> None:
+    def __init__(self, db_path: Path, workdir: Path, database_url: str | None = None) -> None:
         self.port = common.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        db_copy = workdir / "analytics.sqlite3"
-        shutil.copyfile(db_path, db_copy)
+        if database_url is None:
+            db_copy = workdir / "analytics.sqlite3"
+            shutil.copyfile(db_path, db_copy)
+            database_url = f"sqlite://{db_copy}"
         self.env = {
             **os.environ,
             "ANALYTICS_ENV": "test",
             "ANALYTICS_JWT_SECRET": SECRET,
-            "ANALYTICS_DATABASE_URL": f"sqlite://{db_copy}",
+            "ANALYTICS_DATABASE_URL": database_url,
             "ANALYTICS_REPORTS_DIR": str(workdir / "reports"),
             "ANALYTICS_LOG_LEVEL": "WARNING",
             # Every /usage request computes its answer, idle and busy alike: with the query cache
@@ -257,16 +264,21 @@ class Outcome:
 
 
 async def measure(
-    per_day: int = 150, runs: int = 5, requests: int = 200, sample_png: Path | None = None, min_busy: int = 50
+    per_day: int = 150,
+    runs: int = 5,
+    requests: int = 200,
+    sample_png: Path | None = None,
+    min_busy: int = 50,
+    database_url: str | None = None,
 ) -> Outcome:
-    """Run the benchmark and print its table."""
+    """Run the benchmark and print its table (on `database_url`, a fresh PostgreSQL database, if given)."""
     t0 = time.perf_counter()
-    db_path, events = await load_dataset(per_day)
+    db_path, events = await load_dataset(per_day, database_url)
     load_s = time.perf_counter() - t0
     headers = _headers()
     with tempfile.TemporaryDirectory(prefix="reports-bench-") as tmp:
         async with (
-            Server(db_path, Path(tmp)) as server,
+            Server(db_path, Path(tmp), database_url) as server,
             httpx.AsyncClient(base_url=server.base, timeout=60) as c,
         ):
             await _pdf(c, headers)  # warm-up: the render pool's first worker, caches
@@ -294,7 +306,13 @@ async def measure(
     ratio = busy_p99 / idle_p99 if busy else float("inf")
     outcome = Outcome(p50, ratio, len(busy) >= min_busy)
     rows = [
-        ("data set", f"{events} events, 90 days, {per_day} conversations/day", "", ""),
+        (
+            "data set",
+            f"{events} events, 90 days, {per_day} conversations/day, "
+            f"{'PostgreSQL' if database_url else 'SQLite'}",
+            "",
+            "",
+        ),
         ("data set load (or reuse)", f"{load_s:.1f} s", "", ""),
         ("full PDF, 90 days, end to end p50", f"{p50:.3f} s", "<= 1.5 s", _ok(p50 <= 1.5)),
         ("  runs", ", ".join(f"{t:.3f}" for t in timings), "", ""),
@@ -345,8 +363,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--min-busy", type=int, default=50, help="busy samples needed for the p99")
     parser.add_argument("--sample-png", type=Path, default=None)
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
+                        help="postgres: a fresh database on BENCH_PG_URL's server, loaded through ingestion")  # fmt: skip
     args = parser.parse_args(argv)
-    outcome = asyncio.run(measure(args.per_day, args.runs, args.requests, args.sample_png, args.min_busy))
+    url = None
+    if args.db == "postgres":
+        from bench import pg
+
+        url = pg.fresh_database("bench_reports")
+    try:
+        outcome = asyncio.run(
+            measure(args.per_day, args.runs, args.requests, args.sample_png, args.min_busy, url)
+        )
+    finally:
+        if url is not None:
+            from bench import pg
+
+            pg.drop_database(url)
     return 0 if outcome.passed else 1
 
 

@@ -56,11 +56,16 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 @contextmanager
-def live_server(home: Path) -> Iterator[LiveServer]:
-    """Start a server with its files under `home`; stop it (and drop its PostgreSQL database) after."""
+def live_server(home: Path, database_url: str | None = None) -> Iterator[LiveServer]:
+    """Start a server with its files under `home`; stop it (and drop its PostgreSQL database) after.
+
+    With `database_url` (another live server's `env["ANALYTICS_DATABASE_URL"]`) it shares that
+    database instead, and leaves it to its owner."""
     port = free_port()
-    postgres = os.environ.get("ANALYTICS_TEST_DB", "sqlite") == "postgres"
-    if postgres:
+    postgres = os.environ.get("ANALYTICS_TEST_DB", "sqlite") == "postgres" and database_url is None
+    if database_url is not None:
+        url = database_url
+    elif postgres:
         try:
             url = asyncio.run(fresh_postgres_database())
         except Exception as exc:  # any failure to reach the server fails the run

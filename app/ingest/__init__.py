@@ -7,9 +7,11 @@ one whose events conflict with a conversation's owner is refused alone, before a
 written), then writes all the accepted ones in one transaction. The conversation state, the raw
 events and the rollup tables change together; should the group's transaction fail, each of its
 batches is retried in a transaction of its own, so a batch's outcome never depends on another's.
-On PostgreSQL a transaction-scoped advisory lock also serialises groups from every process, so
-concurrent ingesters neither lose nor double-count. On SQLite the writer runs on the thread of
-ingestion's own connection, a whole transaction per call, beside the connections the API reads on.
+On PostgreSQL a group's transaction also takes transaction-scoped advisory locks on the
+conversations and users it touches (in ascending order), so concurrent ingesters in several
+processes neither lose nor double-count, and groups that share no conversation or user run at
+once. On SQLite the writer runs on the thread of ingestion's own connection, a whole transaction
+per call, beside the connections the API reads on.
 
 This module is the package's only public face; its modules, one concern each, are private:
 `parse` (validation of an event and a batch), `fold` (conversation folding: a group's state),
@@ -29,9 +31,10 @@ from typing import Any
 from app.analytics.buckets import to_us
 from app.analytics.cache import note_data_changed
 from app.auth import Principal
+from app.db import dialect, ingest_connection
 from app.errors import Forbidden
 from app.ingest.events import IngestResult, NewEvent
-from app.ingest.group import Job
+from app.ingest.group import Job, lock_keys
 from app.ingest.hooks import IngestHooks, install_hooks, installed_hooks
 from app.ingest.parse import MAX_BATCH, parse_events
 from app.ingest.writer import submit
@@ -72,6 +75,8 @@ async def ingest_events(raw: Any, principal: Principal, now: datetime | None = N
             unique.append(e)
     future = asyncio.get_running_loop().create_future()
     job = Job(unique, len(events) - len(unique), now_us, future, principal.bot_scope)
+    if dialect(ingest_connection()) == "postgres":
+        job.locks = frozenset(lock_keys(unique))
     submit(job)
     if hooks is not None:
         hooks.batch_queued(len(unique))

@@ -10,6 +10,8 @@ refused alone, before anything is written), then writes the accepted ones togeth
 from __future__ import annotations
 
 import asyncio
+import time
+import zlib
 from dataclasses import dataclass
 
 from app.errors import Forbidden, InvalidBody
@@ -20,8 +22,26 @@ from app.ingest.statements import Query, Steps, existing_ids, load_conversations
 
 MAX_GROUP_EVENTS = 8000
 """A group takes queued batches until it holds this many events (at least one batch)."""
-INGEST_LOCK_KEY = 0x6B07A11
-"""The PostgreSQL advisory lock that serialises groups from every process."""
+MAX_GROUP_LOCKS = 2000
+"""On PostgreSQL a group also stops growing at this many lock keys (at least one batch; one batch
+has at most 2 x 1000): each is an entry of the server's shared lock table, whose default size is
+64 x max_connections (6,400) for every process at once."""
+LOCK_TAG = 0x6B07A11
+"""The high bits of this service's advisory lock keys (apart from other users of the database)."""
+_CONVERSATION_LOCK, _USER_LOCK = 1, 2
+
+
+def _lock_key(kind: int, value: str) -> int:
+    """A conversation's or user's advisory lock key: stable across processes (CRC-32 of the UUID;
+    two UUIDs that share a key only wait for each other)."""
+    return (LOCK_TAG << 36) | (kind << 32) | zlib.crc32(value.encode())
+
+
+def lock_keys(events: list[NewEvent]) -> set[int]:
+    """The advisory locks a batch's transaction takes on PostgreSQL (see `apply_group`)."""
+    keys = {_lock_key(_CONVERSATION_LOCK, e.conversation) for e in events}
+    keys.update(_lock_key(_USER_LOCK, e.user) for e in events if e.user is not None)
+    return keys
 
 
 @dataclass(eq=False)
@@ -34,15 +54,39 @@ class Job:
     future: asyncio.Future[IngestResult]
     bot_scope: frozenset[str] | None = None
     """The caller's bots (None: every bot): the batch may touch no conversation of another bot."""
+    locks: frozenset[int] = frozenset()
+    """Its advisory lock keys on PostgreSQL (worked out while the request is parsed)."""
 
 
 def apply_group(
     jobs: list[Job], postgres: bool, hooks: IngestHooks | None = None
 ) -> Steps[list[IngestResult | BaseException]]:
     """Inside the group's transaction: find the ids stored before, fold the batches in turn (each
-    refused alone if invalid), then write the accepted ones."""
+    refused alone if invalid), then write the accepted ones.
+
+    On PostgreSQL the transaction first takes a transaction-scoped advisory lock on each
+    conversation and each user its events name, all in one statement and in ascending key order
+    (so two groups cannot deadlock: each waits only for keys above those it holds). Every
+    read-modify-write of the transaction is covered by one of them: the ids stored before (an
+    event's id comes with its conversation: a concurrent duplicate waits and then counts as one;
+    the same id under another conversation fails the primary key and the batch is retried
+    alone), a conversation's folded row and its old `conv_slots` contribution, the user's
+    activity chains (`user_slots`, `user_slots_all`: a new slot's neighbours are read, then
+    relinked) and first activity (`end_users`, `bot_users`; also commutative minima). The other
+    writes commute without a lock: `message_slots` and `conv_slots` are additive upserts (rows in
+    ascending key order, tables in a fixed order, so their row locks cannot deadlock either), and a
+    new bot is an insert-or-nothing then a read. A conversation's user is fixed by its first event
+    that names one; an end event names none and needs none (it writes no user rollup)."""
     if postgres:
-        yield Query("SELECT pg_advisory_xact_lock(?)", [INGEST_LOCK_KEY])
+        keys = sorted(set().union(*(job.locks for job in jobs)))
+        started = time.perf_counter()
+        yield Query(
+            "SELECT count(pg_advisory_xact_lock(s.k)) AS n "
+            "FROM (SELECT k FROM unnest(?::bigint[]) AS k ORDER BY k) s",
+            [keys],
+        )
+        if hooks is not None:
+            hooks.group_locked(len(keys), time.perf_counter() - started)
     stored = yield from existing_ids(list({e.id: None for job in jobs for e in job.events}))
     conversations = sorted({e.conversation for job in jobs for e in job.events if e.id not in stored})
     group = Group((yield from load_conversations(conversations)), stored)

@@ -46,6 +46,11 @@ class IngestHooks:
         block to hold the writer up while the event loop goes on queueing batches. Should it
         raise, the group fails as if its transaction had."""
 
+    def group_locked(self, keys: int, seconds: float) -> None:
+        """PostgreSQL only, on the event loop: the group's transaction took its `keys` advisory
+        locks (one per conversation and user it touches), which took `seconds` (mostly waiting for
+        other processes' groups that hold some of them)."""
+
     def group_written(self, event_ids: list[str]) -> None:
         """Inside the group's transaction, after its last statement: the ids of the events it
         stores (called only when it stores some; SQLite: on the writer's thread; PostgreSQL: on

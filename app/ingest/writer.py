@@ -5,7 +5,8 @@ On SQLite the writer runs on the thread of ingestion's own connection (`ingest`,
 connections the API reads on), a whole transaction per call and as many groups per hand-off as
 keep arriving; this is the only code that uses aiosqlite's privates (`Connection._execute`,
 `_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL each statement is awaited through
-Tortoise's pool, and a transaction-scoped advisory lock serialises groups from every process.
+Tortoise's pool, and a group's transaction locks the conversations and users it touches (advisory
+locks, `group.apply_group`), so groups of several processes run at once unless they share some.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from app.db import dialect, ingest_connection, sql
 from app.ingest.events import IngestResult
-from app.ingest.group import MAX_GROUP_EVENTS, Job, apply_group, settle
+from app.ingest.group import MAX_GROUP_EVENTS, MAX_GROUP_LOCKS, Job, apply_group, settle
 from app.ingest.hooks import IngestHooks, installed_hooks
 from app.ingest.statements import Query, Steps
 
@@ -92,8 +93,24 @@ def sqlite_group(
         return [outcome for job in jobs for outcome in sqlite_group(db, [job], hooks)]
 
 
+DEADLOCK_RETRIES = 3
+"""A lone batch whose transaction PostgreSQL aborted as a deadlock victim is tried again this often
+(its locks are taken in order, so only an event id repeated under another conversation, or a
+new bot, can close a cycle; the database breaks it after `deadlock_timeout`)."""
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    """PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01, or 40001)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in ("40P01", "40001"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "deadlock detected" in str(exc)
+
+
 async def awaited_group(
-    jobs: list[Job], hooks: IngestHooks | None = None
+    jobs: list[Job], hooks: IngestHooks | None = None, attempt: int = 0
 ) -> list[IngestResult | BaseException]:
     """`sqlite_group` for PostgreSQL: each statement awaited through Tortoise's pool."""
     try:
@@ -107,6 +124,8 @@ async def awaited_group(
                 hooks.group_ended(len(jobs))
     except Exception as exc:
         if len(jobs) == 1:
+            if attempt < DEADLOCK_RETRIES and _is_deadlock(exc):
+                return await awaited_group(jobs, hooks, attempt + 1)
             return [exc]
         return [outcome for job in jobs for outcome in await awaited_group([job], hooks)]
 
@@ -135,17 +154,25 @@ class Writer:
         self.task = asyncio.get_running_loop().create_task(self.drain())
 
     def next_group(self) -> list[Job]:
-        """Take the next group off the queue: queued batches up to MAX_GROUP_EVENTS events (at
-        least one batch), skipping those whose caller gave up while they waited."""
+        """Take the next group off the queue: queued batches up to MAX_GROUP_EVENTS events and
+        MAX_GROUP_LOCKS lock keys (at least one batch; keys are counted per batch, an upper
+        bound), skipping those whose caller gave up while they waited."""
         jobs: list[Job] = []
-        size = 0
+        size = locks = 0
         with self.lock:
             pending = self.pending
-            while pending and (not jobs or size + len(pending[0].events) <= MAX_GROUP_EVENTS):
+            while pending and (
+                not jobs
+                or (
+                    size + len(pending[0].events) <= MAX_GROUP_EVENTS
+                    and locks + len(pending[0].locks) <= MAX_GROUP_LOCKS
+                )
+            ):
                 job = pending.popleft()
                 if not job.future.done():
                     jobs.append(job)
                     size += len(job.events)
+                    locks += len(job.locks)
         return jobs
 
     def write_on_thread(

@@ -294,6 +294,25 @@ async def test_compare_scenarios_have_data_on_both_sides(loaded: ref.Reference) 
             assert answer["total_messages"] > 0 and previous > 0, scenario
 
 
+@pytest.mark.parametrize("scenario", ["days30-utc-day", "datetimes-kolkata-day"])
+async def test_duration_summed_and_ranked_by_the_database_matches_the_reference(
+    loaded: ref.Reference, scenario: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More durations than the process sorts itself (here: more than one) go to the database's
+    totals and `ORDER BY ... OFFSET` picks: the same answer as the reference."""
+    from app.analytics.answers import conversations
+
+    monkeypatch.setattr(conversations, "MAX_DURATIONS_IN_MEMORY", 1)
+    params = SCENARIOS[scenario]
+    for bots, user in FILTERS:
+        for now in (NOW, NOW - timedelta(minutes=40)):
+            actual = await q.conversation_duration(resolve(NOW, **params), Scope(bots, user), now)
+            expected = ref.ROUTES["conversations/duration"](
+                loaded, ref.resolve_range(NOW, **params), (bots, user), now
+            )
+            assert_same(actual, expected, f"{scenario} bots={bots} user={user} now={now}")
+
+
 async def test_the_dataset_exercises_the_edge_cases(loaded: ref.Reference) -> None:
     """Guard against a generator change that silently drops the cases the comparison is for."""
     convs = [c for c in loaded.convs.values() if c.bot is not None]

@@ -68,6 +68,16 @@ def server(tmp_path: Path) -> Iterator[Server]:
     server = Server(proc, port, log, url)
     try:
         server.wait_for_log("Application startup complete")
+        # uvicorn logs the startup before it binds the port: wait until it accepts connections.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the server never listened:\n{log.read_text()[-2000:]}")
+                time.sleep(0.05)
         yield server
     finally:
         if proc.poll() is None:

@@ -3,18 +3,20 @@ and `/conversations/resolution`."""
 
 from __future__ import annotations
 
-import math
+from bisect import bisect_left
 from dataclasses import dataclass, fields
+
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.answers import US, Question, RangeEcho, range_echo, ratio
 from app.analytics.buckets import range_bucket, series_buckets, to_us
-from app.analytics.counters.conversations import Convs, count_channels, count_conversations, started_in
+from app.analytics.counters.conversations import Convs, closed_durations, count_channels, count_conversations
 from app.analytics.counters.messages import Messages, count_messages
 from app.analytics.counters.outcomes import count_channel_outcomes, count_escalation_reasons, count_recontacts
 from app.analytics.scope import resolve_filter
 from app.analytics.sqlparts import as_int, bounds_of, fetch_rows, values_cte
 from app.analytics.zones import format_datetime
-from app.db import Readers
+from app.db import Readers, dialect
 from app.vocabulary import GroupBy
 
 __all__ = [
@@ -162,14 +164,69 @@ async def conversation_volume(db: Readers, q: Question) -> ConversationVolume:
     )
 
 
-def _percentile_offsets(n: int, p: float) -> tuple[int, float]:
-    pos = p * (n - 1)
-    k = math.floor(pos)
-    return k, pos - k
+_PERCENTILES = ((1, 2), (9, 10))
+"""The median and the 90th percentile as fractions `p = a / b`: the 0-based rank of a percentile of
+n values is `floor(p * (n - 1))`, interpolated towards the next one."""
+MAX_DURATIONS_IN_MEMORY = 1_000_000
+"""Up to this many durations are sorted in the process (a few MB); a range with more is summed and
+ranked by the database (`_summary_in_sql`), so memory stays bounded."""
+
+_Summary = tuple[int, int, int, int, list[int], list[float]]
+"""Count, sum, minimum, maximum, the bin counts and the percentiles (µs)."""
+
+
+def _percentile_offsets(n: int, p: tuple[int, int]) -> tuple[int, float]:
+    k, rest = divmod(p[0] * (n - 1), p[1])
+    return k, rest / p[1]
+
+
+def _summary(values: list[int], edges_us: list[int]) -> _Summary:
+    """The summary of sorted durations: bins by bisection, exact percentiles by rank."""
+    n = len(values)
+    starts = [bisect_left(values, e) for e in edges_us]
+    bins = [hi - lo for lo, hi in zip(starts, [*starts[1:], n], strict=True)]
+    picked = []
+    for p in _PERCENTILES:
+        k, frac = _percentile_offsets(n, p)
+        a, b = values[k], values[min(k + 1, n - 1)]
+        picked.append(a + (b - a) * frac)
+    return n, sum(values), values[0], values[-1], bins, picked
+
+
+async def _summary_in_sql(conn: BaseDBAsyncClient, cte: str, closed: str, edges_us: list[int]) -> _Summary:
+    """`_summary` by the database: totals and bins in one statement, then each percentile's two
+    values by `ORDER BY ... LIMIT 2 OFFSET k`."""
+    bin_sql = ", ".join(
+        f"SUM(CASE WHEN x.d >= {lo}{f' AND x.d < {hi}' if hi is not None else ''} THEN 1 ELSE 0 END)"
+        f" AS bin{i}"
+        for i, (lo, hi) in enumerate(zip(edges_us, [*edges_us[1:], None], strict=True))
+    )
+    (row,) = await fetch_rows(
+        conn,
+        cte + f"SELECT COUNT(*) AS n, SUM(x.d) AS total, MIN(x.d) AS lo, MAX(x.d) AS hi, {bin_sql} "
+        f"FROM ({closed}) x",
+    )
+    n = as_int(row["n"])
+    picked = []
+    for p in _PERCENTILES:
+        k, frac = _percentile_offsets(n, p)
+        pair = await fetch_rows(
+            conn, cte + f"SELECT x.d AS d FROM ({closed}) x ORDER BY x.d LIMIT 2 OFFSET {k}"
+        )
+        a = as_int(pair[0]["d"])
+        b = as_int(pair[1]["d"]) if len(pair) > 1 else a
+        picked.append(a + (b - a) * frac)
+    bins = [as_int(row[f"bin{i}"]) for i in range(len(edges_us))]
+    return n, as_int(row["total"]), as_int(row["lo"]), as_int(row["hi"]), bins, picked
 
 
 async def conversation_duration(db: Readers, q: Question) -> ConversationDuration:
-    """`GET /conversations/duration`: durations of the closed conversations started in the range."""
+    """`GET /conversations/duration`: durations of the closed conversations started in the range.
+
+    One statement reads every closed conversation's duration as one text value (the database's
+    string aggregate: one row crosses the driver, not one per conversation); they are sorted here,
+    and the count, sum, bins and exact percentiles come from the sorted list. More than
+    `MAX_DURATIONS_IN_MEMORY` are left to the database (`_summary_in_sql`)."""
     conn = db.main
     f = await resolve_filter(conn, q.scope)
     whole = range_bucket(q.range)
@@ -178,38 +235,27 @@ async def conversation_duration(db: Readers, q: Question) -> ConversationDuratio
     avg = median = p90 = low = high = None
     bins = [0] * len(edges_us)
     if not f.empty and whole.lo < whole.hi:
-        closed = (
-            f"SELECT t.duration AS d FROM ({started_in(f, to_us(q.now), q.session_timeout_us)}) t "
-            "WHERE t.duration IS NOT NULL"
-        )
+        closed = closed_durations(f, to_us(q.now), q.session_timeout_us)
         cte = f"WITH {values_cte('b', ('idx', 'lo', 'hi'), [(0, whole.lo, whole.hi)])} "
-        bin_sql = ", ".join(
-            f"SUM(CASE WHEN x.d >= {lo}{f' AND x.d < {hi}' if hi is not None else ''} THEN 1 ELSE 0 END)"
-            f" AS bin{i}"
-            for i, (lo, hi) in enumerate(zip(edges_us, [*edges_us[1:], None], strict=True))
-        )
+        concat = "group_concat(x.d)" if dialect(conn) == "sqlite" else "string_agg(CAST(x.d AS TEXT), ',')"
         (row,) = await fetch_rows(
             conn,
-            cte + f"SELECT COUNT(*) AS n, SUM(x.d) AS total, MIN(x.d) AS lo, MAX(x.d) AS hi, {bin_sql} "
-            f"FROM ({closed}) x",
+            cte + f"SELECT {concat} AS ds FROM (SELECT y.d AS d FROM ({closed}) y "
+            f"LIMIT {MAX_DURATIONS_IN_MEMORY + 1}) x",
         )
-        n = as_int(row["n"])
-        if n:
-            bins = [as_int(row[f"bin{i}"]) for i in range(len(edges_us))]
-            count = n
-            avg = as_int(row["total"]) / US / n
-            low = as_int(row["lo"]) / US
-            high = as_int(row["hi"]) / US
-            percentiles = []
-            for p in (0.5, 0.9):
-                k, frac = _percentile_offsets(n, p)
-                picked = await fetch_rows(
-                    conn, cte + f"SELECT x.d AS d FROM ({closed}) x ORDER BY x.d LIMIT 2 OFFSET {k}"
-                )
-                a = as_int(picked[0]["d"])
-                b = as_int(picked[1]["d"]) if len(picked) > 1 else a
-                percentiles.append((a + (b - a) * frac) / US)
-            median, p90 = percentiles
+        summary: _Summary | None = None
+        if row["ds"]:
+            values = sorted(map(int, str(row["ds"]).split(",")))
+            if len(values) > MAX_DURATIONS_IN_MEMORY:
+                del values
+                summary = await _summary_in_sql(conn, cte, closed, edges_us)
+            else:
+                summary = _summary(values, edges_us)
+        if summary is not None:
+            count, total, lo_us, hi_us, bins, (p50_us, p90_us) = summary
+            avg = total / US / count
+            low, high = lo_us / US, hi_us / US
+            median, p90 = p50_us / US, p90_us / US
     return ConversationDuration(
         range=range_echo(q.range),
         count=count,

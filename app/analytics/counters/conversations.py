@@ -16,7 +16,14 @@ from app.analytics.sqlparts import Bounds, Filter, aligned_slots, as_int, fetch_
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
 from app.vocabulary import ConversationStatus
 
-__all__ = ["Convs", "count_channels", "count_conversations", "count_ratings", "started_in"]
+__all__ = [
+    "Convs",
+    "closed_durations",
+    "count_channels",
+    "count_conversations",
+    "count_ratings",
+    "started_in",
+]
 
 
 @dataclass
@@ -57,6 +64,18 @@ def started_in(f: Filter, now_us: int, timeout_us: int) -> str:
         f"SELECT b.idx AS idx, c.messages AS messages, {status} AS status, {duration} AS duration "
         "FROM b JOIN conversations c ON c.started_us >= b.lo AND c.started_us < b.hi "
         f"WHERE {f.where('c')}"
+    )
+
+
+def closed_durations(f: Filter, now_us: int, timeout_us: int) -> str:
+    """A SELECT of `d`, the duration in µs of each closed conversation started in the CTE row `b`:
+    an ended one's to its end, a timed-out one's to its last activity (`status_sql`'s duration,
+    its condition in the WHERE so that the expression is evaluated once per row)."""
+    span = "COALESCE(c.end_us, c.last_activity_us) - c.started_us"
+    return (
+        f"SELECT CASE WHEN {span} > 0 THEN {span} ELSE 0 END AS d "
+        "FROM b JOIN conversations c ON c.started_us >= b.lo AND c.started_us < b.hi "
+        f"WHERE {f.where('c')} AND (c.end_us IS NOT NULL OR c.last_activity_us < {int(now_us - timeout_us)})"
     )
 
 
