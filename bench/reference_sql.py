@@ -157,12 +157,12 @@ def realtime(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     row = conn.execute(
         """
         SELECT
-          (SELECT COUNT(*) FROM conversations WHERE last_activity_us >= :lo AND last_activity_us <= :now
+          (SELECT COUNT(*) FROM conversations WHERE last_activity_us > :lo AND last_activity_us <= :now
              AND end_us IS NULL AND bot_id IS NOT NULL),
-          (SELECT COUNT(DISTINCT user_id) FROM events WHERE ts_us >= :lo AND ts_us <= :now
-             AND (type = 'conversation_started' OR (type = 'message' AND role = 'user'))),
-          (SELECT COUNT(*) FROM events WHERE ts_us >= :lo AND ts_us <= :now AND type = 'message') / 5.0,
-          (SELECT COUNT(*) FROM conversations WHERE started_us >= :lo AND started_us <= :now AND bot_id IS NOT NULL)
+          (SELECT COUNT(DISTINCT user_id) FROM conversations WHERE last_activity_us > :lo
+             AND last_activity_us <= :now AND end_us IS NULL AND bot_id IS NOT NULL),
+          (SELECT COUNT(*) FROM events WHERE ts_us > :lo AND ts_us <= :now AND type = 'message') / 5.0,
+          (SELECT COUNT(*) FROM conversations WHERE started_us > :lo AND started_us <= :now AND bot_id IS NOT NULL)
         """,
         {"lo": lo, "now": w.now_us},
     ).fetchone()
