@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
 from app.config import get_settings
+from graphql_schema.bots import BotsQuery
 from graphql_schema.conversations import ConversationsQuery
 from graphql_schema.descriptions import describe
 from graphql_schema.engagement import EngagementQuery
@@ -49,7 +50,7 @@ class RunsToTheEnd(FieldExtension):
 
 
 @strawberry.type
-class Query(UsageQuery, ConversationsQuery, EngagementQuery, RealtimeQuery, ReportsQuery):
+class Query(UsageQuery, ConversationsQuery, EngagementQuery, RealtimeQuery, ReportsQuery, BotsQuery):
     pass
 
 

@@ -26,6 +26,7 @@ from server.middleware import RequestMiddleware
 from server.ratelimit import RateLimitMiddleware
 from server.runtime import tune_gc
 from server.shutdown import OpenWebSockets, TrackWebSockets
+from server.stream import install_stream
 
 __all__ = ["create_app"]
 
@@ -93,6 +94,7 @@ def create_app(
         return {"status": "ok"}
 
     install_routes(app)
+    install_stream(app, graphql, app.state.open_websockets)
     declare_security(app)
     return app
 

@@ -56,8 +56,9 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 @contextmanager
-def live_server(home: Path) -> Iterator[LiveServer]:
-    """Start a server with its files under `home`; stop it (and drop its PostgreSQL database) after."""
+def live_server(home: Path, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """Start a server with its files under `home` (and settings from `extra_env`); stop it (and drop
+    its PostgreSQL database) after."""
     port = free_port()
     postgres = os.environ.get("ANALYTICS_TEST_DB", "sqlite") == "postgres"
     if postgres:
@@ -72,6 +73,7 @@ def live_server(home: Path) -> Iterator[LiveServer]:
         "ANALYTICS_DATABASE_URL": url,
         "ANALYTICS_REPORTS_DIR": str(home / "reports"),
         "ANALYTICS_PORT": str(port),
+        **(extra_env or {}),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve"],

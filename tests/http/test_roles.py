@@ -36,6 +36,7 @@ EXPECTED_CHECKS: dict[str, dict[str, type[RolePermission]]] = {
         "satisfaction": CanRead,
         "realtime": CanRead,
         "activeSessions": CanRead,
+        "bots": CanRead,
         "report": CanReport,
         "reports": CanReport,
     },
