@@ -18,6 +18,7 @@ from app.reports.jobs import ReportRunner
 from graphql_schema.context import build_context
 from graphql_schema.schema import schema
 from rest_shim.app import install_routes
+from server.dashboard import install_dashboard
 from server.docs import declare_security, install_docs
 from server.errors import install_error_handlers
 from server.graphql import GRAPHIQL_ASSETS, AnalyticsGraphQLRouter
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     app.mount("/graphiql-assets", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql-assets")
     install_docs(app)
+    install_dashboard(app)
     install_metrics(app)
 
     @app.get("/health", tags=["service"], summary="Liveness and database check (no auth)")
