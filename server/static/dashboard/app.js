@@ -198,6 +198,8 @@ function startLive() {
 
 function renderLive(data) {
   const r = data.realtime;
+  const card = $('card-live');
+  card.dataset.pushes = String(Number(card.dataset.pushes || 0) + 1);
   $('live-sessions').textContent = integer(r.activeSessions);
   $('live-mpm').textContent = decimal(r.messagesPerMinute);
   $('live-users').textContent = integer(r.activeUsers);
@@ -253,14 +255,18 @@ async function boot() {
     const canCompare = state.caps.filter.has('compare');
     $('compare').disabled = !canCompare;
     $('compare-note').hidden = canCompare;
-    await loadBots();
   } catch (error) {
     if (error instanceof AuthError) return expired();
     $('range-echo').textContent = error.message;
     return;
   }
   startLive();
-  await refresh();
+  // The bot list arrives beside the first answers: the figures do not wait for it.
+  const bots = loadBots().catch((error) => {
+    if (error instanceof AuthError) return expired();
+    $('range-echo').textContent = error.message;
+  });
+  await Promise.all([refresh(), bots]);
 }
 
 function wire() {

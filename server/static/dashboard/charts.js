@@ -207,11 +207,15 @@ export function dataTable(caption, headers, rows) {
     { class: 'as-table' },
     el('summary', {}, 'Show as table'),
     el(
-      'table',
-      {},
-      el('caption', { class: 'visually-hidden' }, caption),
-      el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))),
-      el('tbody', {}, rows.map((row) => el('tr', {}, row.map((cell) => el('td', {}, String(cell)))))),
+      'div',
+      { class: 'scroll' },
+      el(
+        'table',
+        {},
+        el('caption', { class: 'visually-hidden' }, caption),
+        el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))),
+        el('tbody', {}, rows.map((row) => el('tr', {}, row.map((cell) => el('td', {}, String(cell)))))),
+      ),
     ),
   );
 }

@@ -4,30 +4,44 @@
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
+/**
+ * `x.toFixed(digits)` as Python's `f"{x:.{digits}f}"` writes it, which is what the reports print: both
+ * round the exact binary value, but on an exact tie (81.25 to one decimal) toFixed goes away from
+ * zero (81.3) and Python to the even neighbour (81.2).
+ */
+export function fixed(x, digits) {
+  const plain = x.toFixed(digits);
+  const exact = x.toFixed(Math.min(100, digits + 60));
+  const cut = exact.indexOf('.') + 1 + digits;
+  if (!/^50*$/.test(exact.slice(cut))) return plain;
+  const truncated = exact.slice(0, digits ? cut : cut - 1);
+  return Number(truncated.slice(-1)) % 2 === 0 ? truncated : plain;
+}
+
 export function integer(value) {
   return value === null || value === undefined ? '—' : String(Math.round(value));
 }
 
 export function percent(rate) {
-  return rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(1)}%`;
+  return rate === null || rate === undefined ? '—' : `${fixed(rate * 100, 1)}%`;
 }
 
 export function decimal(value, digits = 2) {
-  return value === null || value === undefined ? '—' : value.toFixed(digits);
+  return value === null || value === undefined ? '—' : fixed(value, digits);
 }
 
 export function milliseconds(value) {
-  return value === null || value === undefined ? '—' : `${value.toFixed(2)} ms`;
+  return value === null || value === undefined ? '—' : `${fixed(value, 2)} ms`;
 }
 
 export function money(value) {
-  return value === null || value === undefined ? '—' : value.toFixed(2);
+  return value === null || value === undefined ? '—' : fixed(value, 2);
 }
 
 /** A relative change as the key figures show it: an arrow and a sign, never colour alone. */
 export function change(fraction) {
   if (fraction === null || fraction === undefined) return { text: 'no comparison', direction: 'none' };
-  const pct = (fraction * 100).toFixed(1);
+  const pct = fixed(fraction * 100, 1);
   if (Number(pct) === 0) return { text: '= 0.0% vs previous period', direction: 'flat' };
   const up = fraction > 0;
   return { text: `${up ? '▲ +' : '▼ '}${pct}% vs previous period`, direction: up ? 'up' : 'down' };
