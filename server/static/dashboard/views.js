@@ -192,7 +192,7 @@ ${figureSelections(['performance', 'conversationOutcomes'].filter((f) => ctx.cap
         ),
       );
       const note = all.length > cohorts.length ? el('p', { class: 'note' }, `The latest ${cohorts.length} of ${all.length} cohorts.`) : null;
-      body.replaceChildren(el('div', { class: 'scroll' }, el('table', { class: 'heat-table' }, el('thead', {}, head), el('tbody', {}, rows))), note);
+      body.replaceChildren(...[el('div', { class: 'scroll' }, el('table', { class: 'heat-table' }, el('thead', {}, head), el('tbody', {}, rows))), note].filter(Boolean));
     },
   },
   {
