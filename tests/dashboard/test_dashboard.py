@@ -7,11 +7,12 @@ fail every test (conftest.py). Screenshots go to tests/artifacts/.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, WebSocketRoute
 
 from tests.dashboard.conftest import SUPPORT_BOT, Dashboard, screenshot
 from tests.factories import iso, token_for
@@ -207,6 +208,25 @@ def test_events_ingested_raise_the_live_tile_within_two_pushes(dashboard: Dashbo
     assert page.locator("#live-sessions").text_content() == "3"
     assert page.locator("#live-started").text_content() == "3"
     assert page.locator("#live-status").text_content() == "Live"
+
+
+def test_a_lost_websocket_shows_reconnecting_and_comes_back(dashboard: Dashboard, open_page: Any) -> None:
+    sockets: list[WebSocketRoute] = []
+
+    def through(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()  # the page's socket, passed through to the real server
+        sockets.append(socket)
+
+    page = open_page()
+    page.route_web_socket(re.compile(r".*/graphql$"), through)
+    open_signed_in(page, dashboard, token_for(["analytics_viewer"]), "?interval=1")
+    page.wait_for_selector("#card-live[data-state='live']", state="attached")
+    sockets[0].close(code=1011, reason="lost")  # as a network loss or a restart looks to the page
+    page.wait_for_selector("#card-live[data-state='reconnecting']", state="attached")
+    assert (page.locator("#live-status").text_content() or "").startswith("Reconnecting")
+    screenshot(page, "dashboard-reconnecting")
+    page.wait_for_selector("#card-live[data-state='live']", state="attached")
+    assert len(sockets) == 2
 
 
 def test_an_expired_token_shows_the_sign_in_message(dashboard: Dashboard, open_page: Any) -> None:
