@@ -172,6 +172,33 @@ def test_switching_range_and_bot_updates_every_view(dashboard: Dashboard, open_p
     screenshot(page, "dashboard-month-tokyo")
 
 
+def test_a_custom_range_buckets_by_its_length_and_an_empty_one_says_so(
+    dashboard: Dashboard, open_page: Any
+) -> None:
+    viewer = token_for(["analytics_viewer"])
+    page = open_page()
+    open_signed_in(page, dashboard, viewer)
+    page.select_option("#range", "custom")
+    start = (dashboard.loaded_at - timedelta(days=119)).date().isoformat()
+    end = dashboard.loaded_at.date().isoformat()
+    page.fill("#start-date", start)
+    page.fill("#end-date", end)
+    settle(page)
+    params = {"start_date": start, "end_date": end, "timezone": "Europe/Berlin", "group_by": "week"}
+    weeks = dashboard.rest("/conversations/volume", params, viewer)["data"]
+    assert [r[1:] for r in rows(page, "volume")] == [
+        [str(w["conversations"]), str(w["messages"])] for w in weeks
+    ]
+    assert page.locator("#empty-range").is_hidden()
+    page.fill("#start-date", "2001-01-01")
+    page.fill("#end-date", "2001-01-31")
+    settle(page)
+    assert page.locator("#empty-range").is_visible()
+    assert figures(page)["conversations"] == "0"
+    assert page.locator("[data-view='volume'] .empty").text_content() == "No data in this range."
+    screenshot(page, "dashboard-empty-range")
+
+
 def _conversation_now(bot: str, at: datetime, ended: bool = False) -> list[dict[str, Any]]:
     conv, user = str(uuid.uuid4()), str(uuid.uuid4())
     base = {"conversation_id": conv, "bot_id": bot, "user_id": user}
