@@ -14,6 +14,7 @@ from typing import Any
 
 from playwright.sync_api import Page, WebSocketRoute
 
+from graphql_schema.schema import schema
 from tests.dashboard.conftest import SUPPORT_BOT, Dashboard, screenshot
 from tests.factories import iso, token_for
 
@@ -26,10 +27,25 @@ RANGES: dict[str, tuple[dict[str, str], str, str]] = {
     "month": ({"period": "month"}, "day", "week"),
 }
 LOADED = 'body[data-loaded]:not([data-loaded="false"])'
+assert schema._schema.query_type is not None
+QUERY_FIELDS = set(schema._schema.query_type.fields)
+"""The server runs this schema: a view whose field it has must show data, one without says so."""
 
 
 def pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} ms"
+
+
+def money(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def view_state(page: Page, view: str) -> str:
+    return str(page.get_attribute(f"[data-view='{view}']", "data-state"))
 
 
 def open_signed_in(page: Page, dashboard: Dashboard, credential: str, query: str = "") -> None:
@@ -129,6 +145,43 @@ def assert_every_view_matches(
         assert [r[2] for r in shown_cohorts] == [pct(c["retention"][0]["rate"]) for c in latest]
     else:
         assert shown_cohorts == []
+
+
+def assert_insights_match(page: Page, dashboard: Dashboard, params: dict[str, str], credential: str) -> None:
+    """The insight views (API.md section 9) against REST, or "not available" where the schema lacks them."""
+    shown = figures(page)
+    if "intents" in QUERY_FIELDS:
+        intents = dashboard.rest("/intents", {**params, "limit": "10"}, credential)["data"]
+        assert rows(page, "intents") == [
+            [
+                i["intent"],
+                str(i["messages"]),
+                pct(i["fallback_rate"]),
+                pct(i["resolution_rate"]),
+                pct(i["escalation_rate"]),
+            ]
+            for i in intents
+        ]
+    else:
+        assert view_state(page, "intents") == "unavailable"
+    if "performance" in QUERY_FIELDS:
+        performance = dashboard.rest("/performance", params, credential)
+        assert shown["p95-latency"] == ms(performance["p95_latency_ms"])
+        assert shown["cost-per-resolved"] == money(performance["cost_per_resolved_conversation"])
+        latency = performance["data"] if performance["latency_count"] else []
+        assert [r[1:] for r in rows(page, "latency")] == [
+            [ms(d["p50_latency_ms"]), ms(d["p95_latency_ms"])] for d in latency
+        ]
+        models = page.locator("[data-view='models'] .hbar-label").all_text_contents()
+        assert models == [m["model"] for m in performance["by_model"]]
+    else:
+        assert (view_state(page, "latency"), view_state(page, "models")) == ("unavailable", "unavailable")
+        assert (shown["p95-latency"], shown["cost-per-resolved"]) == ("—", "—")
+    if "conversationOutcomes" in QUERY_FIELDS:
+        outcomes = dashboard.rest("/conversations/outcomes", params, credential)
+        assert shown["durable-resolution-rate"] == pct(outcomes["durable_resolution_rate"])
+    else:
+        assert shown["durable-resolution-rate"] == "—"
 
 
 def test_key_figures_equal_the_rest_answers(dashboard: Dashboard, open_page: Any) -> None:
