@@ -67,7 +67,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
         )
     server = Server(proc, port, log, url)
     try:
-        server.wait_for_log("Application startup complete")
+        # Logged once the socket is bound (uvicorn logs "Application startup complete" before it binds:
+        # a test connecting then was refused now and then on a loaded machine).
+        server.wait_for_log("Uvicorn running on")
         yield server
     finally:
         if proc.poll() is None:
