@@ -37,7 +37,7 @@ def pct(rate: float | None) -> str:
 
 
 def ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f} ms"
+    return "—" if value is None else f"{value:.0f} ms"
 
 
 def money(value: float | None) -> str:
@@ -157,7 +157,6 @@ def assert_insights_match(page: Page, dashboard: Dashboard, params: dict[str, st
                 i["intent"],
                 str(i["messages"]),
                 pct(i["fallback_rate"]),
-                pct(i["resolution_rate"]),
                 pct(i["escalation_rate"]),
             ]
             for i in intents

@@ -31,7 +31,7 @@ export function decimal(value, digits = 2) {
 }
 
 export function milliseconds(value) {
-  return value === null || value === undefined ? '—' : `${fixed(value, 2)} ms`;
+  return value === null || value === undefined ? '—' : `${fixed(value, 0)} ms`;
 }
 
 export function money(value) {

@@ -199,7 +199,7 @@ ${figureSelections(['performance', 'conversationOutcomes'].filter((f) => ctx.cap
     id: 'intents',
     fields: ['intents'],
     document: () => `query TopIntents($filter: AnalyticsFilter) {
-  intents(filter: $filter, limit: 10) { messagesWithIntent data { intent messages fallbackRate resolutionRate escalationRate } }
+  intents(filter: $filter, limit: 10) { messagesWithIntent data { intent messages fallbackRate escalationRate } }
 }`,
     render(body, data) {
       const rows = data.intents.data;
@@ -211,12 +211,12 @@ ${figureSelections(['performance', 'conversationOutcomes'].filter((f) => ctx.cap
           el(
             'table',
             { class: 'plain' },
-            el('thead', {}, el('tr', {}, ['Intent', 'Messages', 'Fallback', 'Resolved', 'Escalated'].map((h) => el('th', { scope: 'col' }, h)))),
+            el('thead', {}, el('tr', {}, ['Intent', 'Messages', 'Fallback rate', 'Escalation rate'].map((h) => el('th', { scope: 'col' }, h)))),
             el(
               'tbody',
               {},
               rows.map((r) =>
-                el('tr', {}, el('th', { scope: 'row' }, r.intent), el('td', {}, integer(r.messages)), el('td', {}, percent(r.fallbackRate)), el('td', {}, percent(r.resolutionRate)), el('td', {}, percent(r.escalationRate))),
+                el('tr', {}, el('th', { scope: 'row' }, r.intent), el('td', {}, integer(r.messages)), el('td', {}, percent(r.fallbackRate)), el('td', {}, percent(r.escalationRate))),
               ),
             ),
           ),
