@@ -29,6 +29,7 @@ RANGES: dict[str, tuple[dict[str, str], str, str]] = {
 LOADED = 'body[data-loaded]:not([data-loaded="false"])'
 assert schema._schema.query_type is not None
 QUERY_FIELDS = set(schema._schema.query_type.fields)
+FILTER_FIELDS = set(schema._schema.type_map["AnalyticsFilter"].fields)  # type: ignore[attr-defined]
 """The server runs this schema: a view whose field it has must show data, one without says so."""
 
 
@@ -249,6 +250,48 @@ def test_a_custom_range_buckets_by_its_length_and_an_empty_one_says_so(
     assert figures(page)["conversations"] == "0"
     assert page.locator("[data-view='volume'] .empty").text_content() == "No data in this range."
     screenshot(page, "dashboard-empty-range")
+
+
+def change_text(fraction: float | None) -> str:
+    if fraction is None:
+        return "no comparison"
+    shown = f"{fraction * 100:.1f}"
+    if float(shown) == 0:
+        return "= 0.0% vs previous period"
+    return f"▲ +{shown}% vs previous period" if fraction > 0 else f"▼ {shown}% vs previous period"
+
+
+def test_the_compare_toggle_shows_each_key_figures_change(dashboard: Dashboard, open_page: Any) -> None:
+    viewer = token_for(["analytics_viewer"])
+    page = open_page()
+    open_signed_in(page, dashboard, viewer)
+    if "compare" not in FILTER_FIELDS:  # a server without comparisons (API.md section 9) says so
+        assert page.locator("#compare").is_disabled()
+        assert page.locator("#compare-note").is_visible()
+        return
+    page.check("#compare")
+    settle(page)
+    params = {"days": "7", "timezone": "Europe/Berlin", "compare": "previous_period"}
+    changes = {
+        "conversations": dashboard.rest("/usage", params, viewer)["change"]["total_conversations"],
+        "active-users": dashboard.rest("/usage", params, viewer)["change"]["active_users"],
+        "resolution-rate": dashboard.rest("/conversations", params, viewer)["change"]["resolution_rate"],
+        "escalation-rate": dashboard.rest("/conversations", params, viewer)["change"]["escalation_rate"],
+        "fallback-rate": dashboard.rest("/conversations", params, viewer)["change"]["fallback_rate"],
+        "csat": dashboard.rest("/engagement/satisfaction", params, viewer)["change"]["csat"],
+    }
+    if "performance" in QUERY_FIELDS:
+        performance = dashboard.rest("/performance", params, viewer)["change"]
+        changes["p95-latency"] = performance["p95_latency_ms"]
+        changes["cost-per-resolved"] = performance["cost_per_resolved_conversation"]
+    shown = dict(
+        page.evaluate(
+            """() => [...document.querySelectorAll('.figure')].map(
+                f => [f.id.replace('figure-', ''), f.querySelector('.figure-change').textContent])"""
+        )
+    )
+    assert {key: shown[key] for key in changes} == {key: change_text(value) for key, value in changes.items()}
+    screenshot(page, "dashboard-compare")
 
 
 def _conversation_now(bot: str, at: datetime, ended: bool = False) -> list[dict[str, Any]]:
