@@ -49,6 +49,10 @@ export async function gql(query, variables = {}) {
     if (code === 'UNAUTHENTICATED') throw new AuthError(first.message);
     throw new QueryError(first.message, code);
   }
+  if (!response.ok || !body.data) {
+    // Not a GraphQL answer: the contract's error body (a 429 of the rate limits, a 413...).
+    throw new QueryError(body.message || `The server answered ${response.status}.`, body.error || 'HTTP');
+  }
   return body.data;
 }
 
