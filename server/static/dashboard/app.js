@@ -160,20 +160,36 @@ async function runView(view, ctx, generation) {
   }
 }
 
-async function refresh() {
+/** Whether the range picker names a range (a custom one needs both dates, in order). */
+function rangeReady() {
   const custom = $('range').value === 'custom';
   $('custom-range').hidden = !custom;
   if (custom && !($('start-date').value && $('end-date').value && $('start-date').value <= $('end-date').value)) {
     $('range-echo').textContent = 'Choose a start date on or before the end date.';
+    return false;
+  }
+  return true;
+}
+
+function nextGeneration() {
+  state.generation += 1;
+  document.body.dataset.generation = String(state.generation);
+  document.body.dataset.loaded = 'false';
+  return state.generation;
+}
+
+async function runAll(views, ctx, generation, running = []) {
+  await Promise.all([...running, ...views.map((view) => runView(view, ctx, generation))]);
+  if (generation === state.generation) document.body.dataset.loaded = String(generation);
+}
+
+async function refresh() {
+  if (state.booting) {
+    state.refreshAfterBoot = true; // the capabilities are not known yet: boot runs it
     return;
   }
-  state.generation += 1;
-  const generation = state.generation;
-  document.body.dataset.generation = String(generation);
-  document.body.dataset.loaded = 'false';
-  const ctx = context();
-  await Promise.all(VIEWS.map((view) => runView(view, ctx, generation)));
-  if (generation === state.generation) document.body.dataset.loaded = String(generation);
+  if (!rangeReady()) return;
+  await runAll(VIEWS, context(), nextGeneration());
 }
 
 function rerenderCharts() {
@@ -246,10 +262,25 @@ function fillTimezones() {
   select.value = mine;
 }
 
+/** The fields every server has: enough to ask for the key figures before the introspection answers. */
+const BASE_CAPS = { fields: new Set(['usage', 'conversationMetrics', 'satisfaction']), filter: new Set() };
+
 async function boot() {
   $('signin').hidden = true;
   $('dashboard').hidden = false;
   $('sign-out').hidden = false;
+  // The key figures need nothing from the capabilities (their fields are in every schema, the compare
+  // toggle is off): they are asked for at once, beside the introspection, not after it.
+  const early = rangeReady() && !$('compare').checked;
+  let generation = 0;
+  let running = [];
+  if (early) {
+    state.caps = BASE_CAPS;
+    generation = nextGeneration();
+    running = [runView(VIEWS[0], context(), generation)];
+  }
+  state.booting = true;
+  state.refreshAfterBoot = false;
   try {
     state.caps = await capabilities();
     const canCompare = state.caps.filter.has('compare');
@@ -259,6 +290,8 @@ async function boot() {
     if (error instanceof AuthError) return expired();
     $('range-echo').textContent = error.message;
     return;
+  } finally {
+    state.booting = false;
   }
   startLive();
   // The bot list arrives beside the first answers: the figures do not wait for it.
@@ -266,7 +299,11 @@ async function boot() {
     if (error instanceof AuthError) return expired();
     $('range-echo').textContent = error.message;
   });
-  await Promise.all([refresh(), bots]);
+  if (!early || state.refreshAfterBoot || generation !== state.generation) {
+    await Promise.all([refresh(), bots]);
+    return;
+  }
+  await Promise.all([runAll(VIEWS.slice(1), context(), generation, running), bots]);
 }
 
 function wire() {
