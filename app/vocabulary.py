@@ -21,10 +21,12 @@ from app.errors import InvalidParameter
 
 __all__ = [
     "DAYS",
+    "INTENTS_LIMIT",
     "MAX_DAYS",
     "REPORT_LIMIT",
     "REPORT_OFFSET",
     "WINDOW_MINUTES",
+    "Compare",
     "ConversationStatus",
     "EventType",
     "GroupBy",
@@ -61,6 +63,13 @@ class GroupBy(StrEnum):
     MONTH = "month"
 
 
+class Compare(StrEnum):
+    """The range an answer is compared with (API.md section 9)."""
+
+    PREVIOUS_PERIOD = "previous_period"
+    PREVIOUS_YEAR = "previous_year"
+
+
 class ReportType(StrEnum):
     """What a report holds (API.md section 7)."""
 
@@ -69,6 +78,7 @@ class ReportType(StrEnum):
     ENGAGEMENT = "engagement"
     SATISFACTION = "satisfaction"
     RETENTION = "retention"
+    INSIGHTS = "insights"
     FULL = "full"
 
 
@@ -176,6 +186,8 @@ REPORT_LIMIT = IntRange(
     "limit", 1, 100, default=20, not_integer_message="limit must be a non-negative integer"
 )
 REPORT_OFFSET = IntRange("offset", 0, default=0)
+INTENTS_LIMIT = IntRange("limit", 1, 100, default=20)
+"""`/intents`' `limit` (API.md section 9)."""
 
 
 # --------------------------------------------------------------------------- identifiers

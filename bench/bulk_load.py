@@ -36,25 +36,25 @@ from bench.datagen import Conv, Dataset, Params, now_us
 
 EVENT_COLUMNS = (
     "id, type, conversation_id, bot_id, user_id, ts_us, role, fallback, intent, latency_ms, tokens, "
-    "channel, resolution, score, comment, received_us"
+    "channel, resolution, score, comment, received_us, model, cost, reason"
 )
 CONV_COLUMNS = (
     "id, uuid, bot_id, user_id, started_us, start_event_us, start_event_id, channel, last_activity_us, "
     "activity_event_us, end_us, end_event_id, resolution, messages, user_messages, bot_messages, "
-    "fallback_messages, rating_score, rating_us, rating_event_id"
+    "fallback_messages, rating_score, rating_us, rating_event_id, tokens, cost, reason"
 )
-INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({','.join('?' * 16)})"
+INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({','.join('?' * 19)})"
 # Per kind of event: the statement for its compact row (only the columns it sets; binding a
 # parameter costs ~0.5 us in sqlite3, so binding 6 instead of 16 is what makes the load fast).
 EVENT_STATEMENTS = {
     "start": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, channel, received_us) "
     "VALUES (?, 'conversation_started', ?, ?, ?, ?, ?, {rec})",
-    "user": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, role, intent, received_us) "
-    "VALUES (?, 'message', ?, ?, ?, ?, 'user', ?, {rec})",
-    "bot": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, role, fallback, latency_ms, "
-    "tokens, received_us) VALUES (?, 'message', ?, ?, ?, ?, 'bot', ?, ?, ?, {rec})",
-    "end": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, resolution, received_us) "
-    "VALUES (?, 'conversation_ended', ?, ?, ?, ?, ?, {rec})",
+    "user": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, role, intent, model, cost, "
+    "received_us) VALUES (?, 'message', ?, ?, ?, ?, 'user', ?, ?, ?, {rec})",
+    "bot": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, role, intent, fallback, "
+    "latency_ms, tokens, model, cost, received_us) VALUES (?, 'message', ?, ?, ?, ?, 'bot', ?, ?, ?, ?, ?, ?, {rec})",
+    "end": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, resolution, reason, "
+    "received_us) VALUES (?, 'conversation_ended', ?, ?, ?, ?, ?, ?, {rec})",
     "rating": "INSERT INTO events (id, type, conversation_id, bot_id, user_id, ts_us, score, comment, "
     "received_us) VALUES (?, 'satisfaction', ?, ?, ?, ?, ?, ?, {rec})",
 }
@@ -65,29 +65,24 @@ def new_event_rows() -> dict[str, list[tuple[Any, ...]]]:
 
 
 def full_event_rows(rows: dict[str, list[tuple[Any, ...]]], received_us: int) -> list[tuple[Any, ...]]:
-    """The compact rows as the 16 columns of `INSERT_EVENTS` (what `app.ingest` binds)."""
+    """The compact rows as the 19 columns of `INSERT_EVENTS` (what `app.ingest` binds)."""
     rec = received_us
+    n = None
     out: list[tuple[Any, ...]] = []
     for i, c, b, u, ts, ch in rows["start"]:
-        out.append(
-            (i, "conversation_started", c, b, u, ts, None, None, None, None, None, ch, None, None, None, rec)
-        )
-    for i, c, b, u, ts, intent in rows["user"]:
-        out.append((i, "message", c, b, u, ts, "user", None, intent, None, None, None, None, None, None, rec))
-    for i, c, b, u, ts, fb, lat, tok in rows["bot"]:
-        out.append((i, "message", c, b, u, ts, "bot", fb, None, lat, tok, None, None, None, None, rec))
-    for i, c, b, u, ts, res in rows["end"]:
-        out.append(
-            (i, "conversation_ended", c, b, u, ts, None, None, None, None, None, None, res, None, None, rec)
-        )
+        out.append((i, "conversation_started", c, b, u, ts, n, n, n, n, n, ch, n, n, n, rec, n, n, n))
+    for i, c, b, u, ts, intent, model, cost in rows["user"]:
+        out.append((i, "message", c, b, u, ts, "user", n, intent, n, n, n, n, n, n, rec, model, cost, n))
+    for i, c, b, u, ts, intent, fb, lat, tok, model, cost in rows["bot"]:
+        out.append((i, "message", c, b, u, ts, "bot", fb, intent, lat, tok, n, n, n, n, rec, model, cost, n))
+    for i, c, b, u, ts, res, reason in rows["end"]:
+        out.append((i, "conversation_ended", c, b, u, ts, n, n, n, n, n, n, res, n, n, rec, n, n, reason))
     for i, c, b, u, ts, score, comment in rows["rating"]:
-        out.append(
-            (i, "satisfaction", c, b, u, ts, None, None, None, None, None, None, None, score, comment, rec)
-        )
+        out.append((i, "satisfaction", c, b, u, ts, n, n, n, n, n, n, n, score, comment, rec, n, n, n))
     return out
 
 
-INSERT_CONVS = f"INSERT INTO conversations ({CONV_COLUMNS}) VALUES ({','.join('?' * 20)})"
+INSERT_CONVS = f"INSERT INTO conversations ({CONV_COLUMNS}) VALUES ({','.join('?' * 23)})"
 INSERT_BOTS = "INSERT INTO bots (id, uuid) VALUES (?, ?)"
 # The tables besides bots, events and conversations, in the order `load` writes them.
 INSERT_ROLLUPS = {
@@ -98,14 +93,22 @@ INSERT_ROLLUPS = {
     "user_slots": "INSERT INTO user_slots (slot, bot_id, user_id, prev_slot) VALUES (?, ?, ?, ?)",
     "user_slots_all": "INSERT INTO user_slots_all (slot, user_id, prev_slot) VALUES (?, ?, ?)",
     "conv_slots": "INSERT INTO conv_slots (slot, bot_id, conversations, messages, ended, resolved, escalated, "
-    "abandoned, ended_duration_us, open, open_duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "abandoned, ended_duration_us, open, open_duration_us, tokens, cost) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "model_slots": "INSERT INTO model_slots (slot, bot_id, has_model, model, messages, bot_messages, tokens, "
+    "cost, latency_count, latency_sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "latency_slots": "INSERT INTO latency_slots (slot, bot_id, has_model, model, latency_ms, messages) "
+    "VALUES (?, ?, ?, ?, ?, ?)",
+    "intent_slots": "INSERT INTO intent_slots (slot, bot_id, intent, messages, user_messages, bot_messages, "
+    "fallback_messages) VALUES (?, ?, ?, ?, ?, ?, ?)",
 }
 CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
+    "model_slots", "latency_slots", "intent_slots",
 }  # fmt: skip
-LOADER_VERSION = 2
+LOADER_VERSION = 3
 
 
 def schema_fingerprint() -> str:
@@ -132,6 +135,9 @@ class Folder:
     user_first: dict[int, int] = field(default_factory=dict)  # end_users.id -> first_active_us
     bot_user_first: dict[tuple[int, int], int] = field(default_factory=dict)
     msg_slots: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    model_slots: dict[tuple[int, int, str | None], list[Any]] = field(default_factory=dict)
+    latency_slots: dict[tuple[int, int, str | None, int], int] = field(default_factory=dict)
+    intent_slots: dict[tuple[int, int, str], list[int]] = field(default_factory=dict)
     user_slots: set[tuple[int, int, int]] = field(default_factory=set)
     conv_rows: list[tuple[Any, ...]] = field(default_factory=list)
     next_conv_id: int = 1
@@ -160,8 +166,37 @@ class Folder:
         slots = self.msg_slots
         key: tuple[int, int] | None = None
         counts: list[int] = []
-        for eid, ts, is_user, intent, fallback, latency, tokens in c.messages:
+        conv_tokens, conv_cost = 0, 0.0
+        model_slots, latency_slots, intent_slots = self.model_slots, self.latency_slots, self.intent_slots
+        for eid, ts, is_user, intent, fallback, latency, tokens, model, cost in c.messages:
             slot = ts // SLOT_US
+            spend = model_slots.get((slot, bot, model))
+            if spend is None:
+                spend = model_slots[(slot, bot, model)] = [0, 0, 0, 0.0, 0, 0]
+            spend[0] += 1
+            if tokens is not None:
+                spend[2] += tokens
+                conv_tokens += tokens
+            if cost is not None:
+                spend[3] += cost
+                conv_cost += cost
+            if not is_user:
+                spend[1] += 1
+                if latency is not None:
+                    spend[4] += 1
+                    spend[5] += latency
+                    lkey = (slot, bot, model, latency)
+                    latency_slots[lkey] = latency_slots.get(lkey, 0) + 1
+            if intent is not None:
+                per_intent = intent_slots.get((slot, bot, intent))
+                if per_intent is None:
+                    per_intent = intent_slots[(slot, bot, intent)] = [0, 0, 0, 0]
+                per_intent[0] += 1
+                if is_user:
+                    per_intent[1] += 1
+                else:
+                    per_intent[2] += 1
+                    per_intent[3] += bool(fallback)
             if key is None or key[0] != slot:
                 key = (slot, bot)
                 counts = slots.get(key)  # type: ignore[assignment]
@@ -174,20 +209,20 @@ class Folder:
                 user_slots.add((slot, bot, uid))
                 if ts < first:
                     first = ts
-                user_rows.append((eid, cid, bot, uid, ts, intent))
+                user_rows.append((eid, cid, bot, uid, ts, intent, model, cost))
             else:
                 n_bot += 1
                 counts[2] += 1
                 if fallback:
                     n_fallback += 1
                     counts[3] += 1
-                bot_rows.append((eid, cid, bot, uid, ts, fallback, latency, tokens))
+                bot_rows.append((eid, cid, bot, uid, ts, intent, fallback, latency, tokens, model, cost))
             if ts > last_activity:
                 last_activity = ts
-        end_us = end_id = resolution = None
+        end_us = end_id = resolution = reason = None
         if c.end is not None:
-            end_id, end_us, resolution = c.end
-            out["end"].append((end_id, cid, bot, uid, end_us, resolution))
+            end_id, end_us, resolution, reason = c.end
+            out["end"].append((end_id, cid, bot, uid, end_us, resolution, reason))
         r_score = r_us = r_id = None
         if c.rating is not None:
             r_id, r_us, r_score, comment = c.rating
@@ -205,7 +240,7 @@ class Folder:
         self.conv_rows.append(
             (cid, c.uuid, bot, uid, c.start_us, c.start_us, c.start_id, c.channel, last_activity,
              last_activity, end_us, end_id, resolution, n_msgs, n_user, n_bot, n_fallback, r_score, r_us,
-             r_id)
+             r_id, conv_tokens, conv_cost, reason)
         )  # fmt: skip
 
     def end_user_rows(self) -> list[tuple[int, str, int]]:
@@ -251,11 +286,20 @@ class Folder:
             "user_slots": list(self.user_slot_chain_rows()),
             "user_slots_all": list(self.user_slot_all_rows()),
             "conv_slots": self.conv_slot_rows(),
+            "model_slots": [
+                (slot, bot, int(model is not None), model or "", *v)
+                for (slot, bot, model), v in self.model_slots.items()
+            ],
+            "latency_slots": [
+                (slot, bot, int(model is not None), model or "", latency, n)
+                for (slot, bot, model, latency), n in self.latency_slots.items()
+            ],
+            "intent_slots": [(slot, bot, intent, *v) for (slot, bot, intent), v in self.intent_slots.items()],
         }
 
-    def conv_slot_rows(self) -> list[tuple[int, ...]]:
+    def conv_slot_rows(self) -> list[tuple[Any, ...]]:
         """`conv_slots`: per (start slot, bot) the folded totals of the conversations started there."""
-        acc: dict[tuple[int, int], list[int]] = {}
+        acc: dict[tuple[int, int], list[Any]] = {}
         for row in self.conv_rows:
             bot, started, last_activity, end_us, resolution, messages = (
                 row[2],
@@ -266,7 +310,9 @@ class Folder:
                 row[13],
             )
             ended = end_us is not None
-            v = acc.setdefault((started // SLOT_US, bot), [0] * 9)
+            v = acc.setdefault((started // SLOT_US, bot), [0] * 10 + [0.0])
+            v[9] += row[20]
+            v[10] += row[21]
             v[0] += 1
             v[1] += messages
             if ended:

@@ -40,6 +40,15 @@ INTENTS = (
     "cancel",
     "human_agent",
 )
+# (model, share of bot messages, latency factor, price per token in units of 2^-20): a binary
+# fraction, so every sum of costs is exact whatever order it is added in.
+MODELS = (("gpt-4o-mini", 0.6, 0.8, 1), ("gpt-4o", 0.25, 1.6, 12), ("local-llama", 0.15, 1.1, 0))
+PRICE_UNIT = 2.0**-20
+NLU_MODEL = "intent-classifier"
+NLU_COST = 16 * PRICE_UNIT
+"""User messages go through an intent classifier: a model and a cost on every message."""
+REASONS = ("user_request", "low_confidence", "policy", "technical_issue")
+REASON_WEIGHTS = (0.45, 0.3, 0.1, 0.15)
 OUTCOMES = ("resolved", "escalated", "abandoned", None)
 OUTCOME_WEIGHTS = (0.62, 0.15, 0.10, 0.13)
 SCORES = (1, 2, 3, 4, 5)
@@ -73,7 +82,7 @@ class Params:
         )
 
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 
 
 @dataclass(slots=True)
@@ -84,11 +93,11 @@ class Conv:
     channel: str
     start_id: str
     start_us: int
-    # (event id, ts_us, is_user, intent, fallback, latency_ms, tokens)
-    messages: list[tuple[str, int, bool, str | None, bool | None, int | None, int | None]] = field(
-        default_factory=list
-    )
-    end: tuple[str, int, str] | None = None  # (event id, ts_us, resolution)
+    # (event id, ts_us, is_user, intent, fallback, latency_ms, tokens, model, cost)
+    messages: list[
+        tuple[str, int, bool, str | None, bool | None, int | None, int | None, str | None, float | None]
+    ] = field(default_factory=list)
+    end: tuple[str, int, str, str | None] | None = None  # (event id, ts_us, resolution, reason)
     rating: tuple[str, int, int, str | None] | None = None  # (event id, ts_us, score, comment)
 
 
@@ -162,6 +171,7 @@ class Dataset:
         bot_w = self.bot_weights
         bots = range(p.bots)
         turns_mu = math.log(p.avg_messages / 2) - 0.18  # lognormal(mu, 0.6) has mean avg/2
+        model_weights = [m[1] for m in MODELS]
         end_us = self.end_us
         for start in self._start_times(rng):
             k = bisect.bisect_right(joins, start)
@@ -190,14 +200,17 @@ class Dataset:
                     truncated = True
                     break
                 intent = rng.choice(INTENTS) if turn == 0 or rng.random() < 0.5 else None
-                msgs.append((uuid4(rng), t, True, intent, None, None, None))
-                latency = int(rng.lognormvariate(6.6, 0.5))
+                msgs.append((uuid4(rng), t, True, intent, None, None, None, NLU_MODEL, NLU_COST))
+                model, _share, factor, price = rng.choices(MODELS, model_weights)[0]
+                latency = int(rng.lognormvariate(6.6, 0.5) * factor)
                 t += latency * 1000
                 if t > end_us:
                     truncated = True
                     break
                 fallback = rng.random() < 0.07
-                msgs.append((uuid4(rng), t, False, None, fallback, latency, rng.randint(20, 400)))
+                tokens = rng.randint(20, 400)
+                cost = tokens * price * PRICE_UNIT
+                msgs.append((uuid4(rng), t, False, intent, fallback, latency, tokens, model, cost))
             if truncated or (end_us - t < 10 * 60 * US and rng.random() < 0.7):
                 yield conv  # still active (or about to time out)
                 continue
@@ -205,7 +218,8 @@ class Dataset:
             if outcome is not None:
                 te = t + int(rng.uniform(1, 30) * US)
                 if te <= end_us:
-                    conv.end = (uuid4(rng), te, outcome)
+                    reason = rng.choices(REASONS, REASON_WEIGHTS)[0] if outcome == "escalated" else None
+                    conv.end = (uuid4(rng), te, outcome, reason)
                     t = te
             if rng.random() < 0.35:
                 tr = t + int(rng.uniform(5, 120) * US)
@@ -240,7 +254,7 @@ def timed_api_events(ds: Dataset, c: Conv) -> list[tuple[int, dict[str, Any]]]:
             },
         )
     ]
-    for eid, ts, is_user, intent, fallback, latency, tokens in c.messages:
+    for eid, ts, is_user, intent, fallback, latency, tokens, model, cost in c.messages:
         ev: dict[str, Any] = {
             "id": eid,
             "type": "message",
@@ -258,9 +272,13 @@ def timed_api_events(ds: Dataset, c: Conv) -> list[tuple[int, dict[str, Any]]]:
             ev["latency_ms"] = latency
         if tokens is not None:
             ev["tokens"] = tokens
+        if model is not None:
+            ev["model"] = model
+        if cost is not None:
+            ev["cost"] = cost
         out.append((ts, ev))
     if c.end is not None:
-        eid, ts, resolution = c.end
+        eid, ts, resolution, reason = c.end
         ev = {
             "id": eid,
             "type": "conversation_ended",
@@ -270,6 +288,8 @@ def timed_api_events(ds: Dataset, c: Conv) -> list[tuple[int, dict[str, Any]]]:
             "user_id": user,
             "resolution": resolution,
         }
+        if reason is not None:
+            ev["reason"] = reason
         out.append((ts, ev))
     if c.rating is not None:
         eid, ts, score, comment = c.rating

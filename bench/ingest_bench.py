@@ -9,14 +9,14 @@ timestamp order (a live botserver's traffic: ~6 hours, 6 bots, 5,000 users, conv
 messages), posted by `--clients` concurrent httpx clients with an admin JWT.
 
 Raw: a fresh database from the app's migrations (all indexes in place), WAL + synchronous=NORMAL
-as the app connects, and the rows ingestion ends up with in all nine tables it writes (`bots`,
+as the app connects, and the rows ingestion ends up with in all twelve tables it writes (`bots`,
 `events`, `conversations`, `end_users`, `bot_users`, `message_slots`, `user_slots`,
-`user_slots_all`, `conv_slots`), folded beforehand in Python by `bench.bulk_load.Folder` (whose rows
+`user_slots_all`, `conv_slots`, `model_slots`, `latency_slots`, `intent_slots`), folded beforehand in Python by `bench.bulk_load.Folder` (whose rows
 tests/bench/test_bulk_load.py checks against `app.ingest`), inserted with executemany in one
-transaction: the `events` rows with all 16 columns as app.ingest binds them, and again binding
+transaction: the `events` rows with all 19 columns as app.ingest binds them, and again binding
 only the columns each event sets (the fastest raw form). Both are compared with HTTP (targets).
 For information: the same rows committed once per `--batch` events (as the service commits once
-per request), and the events and conversations rows alone (2 of the 9 tables: a lower bound on
+per request), and the events and conversations rows alone (2 of the 12 tables: a lower bound on
 what any ingestion has to write, not the same rows).
 
 Each measurement runs `--repeat` times, interleaved (HTTP, then each raw form, then again), on fresh
@@ -151,7 +151,7 @@ def run_http(payloads: Payloads, clients: int, workdir: Path, profile_name: str 
 @dataclass
 class RawRows:
     """The rows the raw inserts write, folded once: the events per kind (binding only the columns
-    each sets) and with all 16 columns, the conversations, the bots and every rollup table."""
+    each sets) and with all 19 columns, the conversations, the bots and every rollup table."""
 
     folder: Folder
     rows: dict[str, list[tuple[Any, ...]]]
@@ -170,7 +170,7 @@ class RawRows:
         )
 
 
-# What a raw run writes: the same rows as ingestion (all nine tables), or events and conversations only.
+# What a raw run writes: the same rows as ingestion (all twelve tables), or events and conversations only.
 ALL_TABLES = "all"
 TWO_TABLES = "events+conversations"
 
@@ -267,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             raw_batched_s.append(run_raw(raw, workdir, compact=False, batch=a.batch)[0])
             raw_two_s.append(run_raw(raw, workdir, compact=False, tables=TWO_TABLES)[0])
             print(
-                f"  run {i + 1}/{a.repeat}: HTTP {runs[-1].rate:,.0f} events/s; raw, all 9 tables: "
-                f"{n_raw / raw_full_s[-1]:,.0f} (16 columns), {n_raw / raw_compact_s[-1]:,.0f} (set columns), "
+                f"  run {i + 1}/{a.repeat}: HTTP {runs[-1].rate:,.0f} events/s; raw, all 12 tables: "
+                f"{n_raw / raw_full_s[-1]:,.0f} (19 columns), {n_raw / raw_compact_s[-1]:,.0f} (set columns), "
                 f"{n_raw / raw_batched_s[-1]:,.0f} (commit per {a.batch}); "
                 f"raw events + conversations only: {n_raw / raw_two_s[-1]:,.0f}"
             )
@@ -290,18 +290,18 @@ def main(argv: list[str] | None = None) -> int:
             [f"HTTP POST /events (median of {a.repeat})", f"{http.rate:,.0f}", f"{http.seconds:.1f}",
              f"p50 {common.median(http.latencies_ms):.0f} ms, p99 {common.percentile(http.latencies_ms, 99):.0f} ms "
              f"per {a.batch}-event request"],
-            ["raw executemany, same rows, all 9 tables (events: 16 columns)", f"{raw_full:,.0f}",
+            ["raw executemany, same rows, all 12 tables (events: 19 columns)", f"{raw_full:,.0f}",
              f"{n_raw / raw_full:.1f}", "one transaction"],
-            ["raw executemany, same rows, all 9 tables (events: set columns only)", f"{raw_compact:,.0f}",
+            ["raw executemany, same rows, all 12 tables (events: set columns only)", f"{raw_compact:,.0f}",
              f"{n_raw / raw_compact:.1f}", "one transaction; the fastest raw form"],
-            [f"raw executemany, same rows, all 9 tables, commit per {a.batch} (info)", f"{raw_batched:,.0f}",
+            [f"raw executemany, same rows, all 12 tables, commit per {a.batch} (info)", f"{raw_batched:,.0f}",
              f"{n_raw / raw_batched:.1f}", "one transaction per request-sized batch"],
-            ["raw events + conversations only (2 of 9 tables; info)", f"{raw_two:,.0f}", f"{n_raw / raw_two:.1f}",
+            ["raw events + conversations only (2 of 12 tables; info)", f"{raw_two:,.0f}", f"{n_raw / raw_two:.1f}",
              "not the same rows: no bots, users or rollups"],
         ]  # fmt: skip
         print(common.table(["path", "events/s", "seconds", "notes"], rows))
         checks = [
-            ["HTTP / raw, same rows (16 columns)", f"{ratio:.3f}", f">= {TARGET_RATIO}", common.verdict(ok_ratio)],
+            ["HTTP / raw, same rows (19 columns)", f"{ratio:.3f}", f">= {TARGET_RATIO}", common.verdict(ok_ratio)],
             ["HTTP / raw, same rows (set columns only)", f"{ratio_compact:.3f}", f">= {TARGET_RATIO}",
              common.verdict(ratio_compact >= TARGET_RATIO)],
             [f"HTTP / raw, same rows, commit per {a.batch}", f"{http.rate / raw_batched:.3f}", "(info)", ""],

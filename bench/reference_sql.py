@@ -71,6 +71,18 @@ def usage(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+def usage_compared(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
+    """`/usage`'s numbers, plus the conversations of the comparison range of `previous_period`: the
+    30 UTC days before, cut to the time elapsed since the start (the range ends tomorrow)."""
+    start = w.start_us - (w.end_us - w.start_us)
+    end = min(w.start_us, start + max(0, w.now_us - w.start_us))
+    (n,) = conn.execute(
+        "SELECT COUNT(*) FROM conversations WHERE started_us >= ? AND started_us < ? AND bot_id IS NOT NULL",
+        (start, end),
+    ).fetchone()
+    return {**usage(conn, w), "comparison_conversations": n}
+
+
 def usage_daily(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     s_lo, s_hi = w.slots
     p = {"lo": w.start_us, "hi": w.end_us, "slo": s_lo, "shi": s_hi, "day": DAY_US, "spd": DAY_US // SLOT_US}
@@ -270,3 +282,114 @@ def timed(fn: Callable[[sqlite3.Connection, Window], dict[str, Any]], conn: sqli
     t = time.perf_counter()
     out = fn(conn, w)
     return (time.perf_counter() - t) * 1000, out
+
+
+def _percentile(hist: list[tuple[int, int]], q: float) -> float | None:
+    """percentile_cont over a sorted (value, count) histogram."""
+    n = sum(c for _, c in hist)
+    if not n:
+        return None
+    pos = (n - 1) * q
+    lo, frac = int(pos), pos - int(pos)
+    seen, a, b = 0, None, None
+    for value, count in hist:
+        if a is None and seen + count > lo:
+            a = value
+        if seen + count > lo + (1 if frac else 0):
+            b = value
+            break
+        seen += count
+    assert a is not None and b is not None
+    return float(a + (b - a) * frac)
+
+
+def intents(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
+    s_lo, s_hi = w.slots
+    p = {"lo": w.start_us, "hi": w.end_us, "slo": s_lo, "shi": s_hi}
+    rows = conn.execute(
+        "SELECT intent, SUM(messages) AS n, SUM(bot_messages), SUM(fallback_messages) FROM intent_slots "
+        "WHERE slot >= :slo AND slot < :shi GROUP BY intent ORDER BY n DESC, intent LIMIT 20",
+        p,
+    ).fetchall()
+    with_intent = conn.execute(
+        "SELECT SUM(messages) FROM intent_slots WHERE slot >= :slo AND slot < :shi", p
+    ).fetchone()[0]
+    total = conn.execute(
+        "SELECT SUM(messages) FROM message_slots WHERE slot >= :slo AND slot < :shi", p
+    ).fetchone()[0]
+    convs = conn.execute(
+        "SELECT intent, COUNT(DISTINCT conversation_id) FROM events WHERE ts_us >= :lo AND ts_us < :hi "
+        "AND type = 'message' AND intent IS NOT NULL AND bot_id IS NOT NULL GROUP BY intent",
+        p,
+    ).fetchall()
+    per_intent = dict(convs)
+    return {
+        "messages_with_intent": with_intent,
+        "messages_without_intent": total - with_intent,
+        "top_intent": rows[0][0] if rows else None,
+        "top_messages": rows[0][1] if rows else None,
+        "fallback_messages": sum(r[3] for r in rows),
+        "conversations": sum(per_intent[r[0]] for r in rows),
+    }
+
+
+def performance(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
+    s_lo, s_hi = w.slots
+    p = {"lo": w.start_us, "hi": w.end_us, "slo": s_lo, "shi": s_hi}
+    bot, lat_n, lat_sum, tokens, cost = conn.execute(
+        "SELECT SUM(bot_messages), SUM(latency_count), SUM(latency_sum), SUM(tokens), SUM(cost) FROM model_slots "
+        "WHERE slot >= :slo AND slot < :shi",
+        p,
+    ).fetchone()
+    hist = conn.execute(
+        "SELECT latency_ms, SUM(messages) FROM latency_slots WHERE slot >= :slo AND slot < :shi "
+        "GROUP BY latency_ms ORDER BY latency_ms",
+        p,
+    ).fetchall()
+    convs, resolved, conv_cost = conn.execute(
+        "SELECT SUM(conversations), SUM(resolved), SUM(cost) FROM conv_slots WHERE slot >= :slo AND slot < :shi",
+        p,
+    ).fetchone()
+    models = conn.execute(
+        "SELECT COUNT(DISTINCT model) FROM model_slots WHERE slot >= :slo AND slot < :shi AND has_model = 1",
+        p,
+    ).fetchone()[0]
+    return {
+        "bot_messages": bot, "latency_count": lat_n, "avg_latency_ms": lat_sum / lat_n if lat_n else None,
+        "p50_latency_ms": _percentile(hist, 0.5), "p95_latency_ms": _percentile(hist, 0.95),
+        "p99_latency_ms": _percentile(hist, 0.99), "max_latency_ms": float(hist[-1][0]) if hist else None,
+        "tokens": tokens or 0, "cost": float(cost or 0), "conversations": convs,
+        "cost_per_conversation": conv_cost / convs if convs else None,
+        "cost_per_resolved_conversation": conv_cost / resolved if resolved else None, "models": models,
+    }  # fmt: skip
+
+
+def outcomes(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
+    closed, _end = _closed(w.now_us)
+    p = {"lo": w.start_us, "hi": w.end_us, "day": DAY_US, "checked_before": w.now_us - DAY_US}
+    resolved, escalated, abandoned = conn.execute(
+        f"""
+        SELECT SUM(c.resolution = 'resolved'), SUM(c.resolution = 'escalated'),
+          SUM(c.resolution = 'abandoned' OR (c.end_us IS NULL AND {closed}))
+        FROM conversations c WHERE c.started_us >= :lo AND c.started_us < :hi AND c.bot_id IS NOT NULL
+        """,
+        p,
+    ).fetchone()
+    checked, recontacts = conn.execute(
+        """
+        SELECT COUNT(*), SUM(EXISTS (SELECT 1 FROM conversations d WHERE d.user_id = c.user_id
+          AND d.bot_id = c.bot_id AND d.id <> c.id AND d.started_us > c.end_us AND d.started_us <= c.end_us + :day))
+        FROM conversations c WHERE c.started_us >= :lo AND c.started_us < :hi AND c.bot_id IS NOT NULL
+          AND c.resolution = 'resolved' AND c.end_us <= :checked_before
+        """,
+        p,
+    ).fetchone()
+    reasons = conn.execute(
+        "SELECT COUNT(DISTINCT COALESCE(NULLIF(reason, ''), 'unspecified')) FROM conversations "
+        "WHERE started_us >= :lo AND started_us < :hi AND bot_id IS NOT NULL AND resolution = 'escalated'",
+        p,
+    ).fetchone()[0]
+    return {
+        "closed": resolved + escalated + abandoned, "resolved": resolved, "escalated": escalated,
+        "abandoned": abandoned, "checked_resolutions": checked, "recontacts": recontacts or 0, "reasons": reasons,
+    }  # fmt: skip

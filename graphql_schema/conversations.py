@@ -20,18 +20,20 @@ from app.analytics.answers.conversations import (
     VolumePoint,
 )
 from graphql_schema.context import Context
-from graphql_schema.filters import AnalyticsFilter, run_range_query
+from graphql_schema.filters import AnalyticsFilter, answer_type, run_range_query
 from graphql_schema.permissions import CanRead
 
 __all__ = ["ConversationsQuery"]
 
+# ConversationMetrics itself is registered because ConversationResolution extends it (Strawberry
+# needs the base registered first); the conversationMetrics field answers with the comparable copy
+# of the same name (`answer_type`), so only that one is in the schema.
 for _answer in (
     ChannelCount,
     ConversationMetrics,
     VolumePoint,
     ConversationVolume,
     DurationBin,
-    ConversationDuration,
     ResolutionPoint,
     ConversationResolution,
 ):
@@ -40,7 +42,7 @@ for _answer in (
 
 @strawberry.type
 class ConversationsQuery:
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanRead], graphql_type=answer_type(catalog.CONVERSATIONS))
     async def conversation_metrics(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> ConversationMetrics:
@@ -52,7 +54,7 @@ class ConversationsQuery:
     ) -> ConversationVolume:
         return await run_range_query(info.context, filter, catalog.CONVERSATION_VOLUME)
 
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanRead], graphql_type=answer_type(catalog.CONVERSATION_DURATION))
     async def conversation_duration(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> ConversationDuration:

@@ -11,8 +11,16 @@ anything left without a description, so the table cannot drift from the schema u
 
 from __future__ import annotations
 
-from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    get_named_type,
+)
 from graphql import GraphQLSchema as CoreSchema
+
+from graphql_schema.insight_descriptions import INSIGHT_DESCRIPTIONS
 
 __all__ = ["DESCRIPTIONS", "describe"]
 
@@ -123,7 +131,27 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "realtime(botId)": _BOT_ID,
         "realtime(timezone)": "IANA time zone name (default `UTC`) of the `asOf` offset.",
     },
-    "AnalyticsFilter": {"": "", **_FILTER_FIELDS, "userId": "Only this end user (UUID)."},
+    "AnalyticsFilter": {
+        "": "",
+        **_FILTER_FIELDS,
+        "userId": "Only this end user (UUID).",
+        "compare": (
+            "Compare with the previous period or the same period a year earlier: the fields whose "
+            "answer has `comparison` and `change` fill them; the other fields accept and ignore it "
+            "(API.md section 9)."
+        ),
+    },
+    "Compare": {
+        "": "The range an answer is compared with (API.md section 9).",
+        "PREVIOUS_PERIOD": (
+            "As many local calendar days just before the start when both bounds are local midnights, "
+            "else the range's length just before it; equal elapsed time when the range ends after now."
+        ),
+        "PREVIOUS_YEAR": (
+            "The same wall-clock bounds one year earlier (29 February becomes 28 February); equal "
+            "elapsed time when the range ends after now."
+        ),
+    },
     "RangeEcho": {
         "": _RANGE,
         "start": "Start of the range (inclusive), RFC 3339 with the offset of `timezone`.",
@@ -332,6 +360,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "ENGAGEMENT": "The engagement answers.",
         "SATISFACTION": "The satisfaction answers.",
         "RETENTION": "The retention cohorts.",
+        "INSIGHTS": "Intents, performance and cost, conversation outcomes (API.md section 9).",
         "FULL": "All of the above.",
     },
     "ReportFormat": {
@@ -379,8 +408,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "EventType": {
         "": "The kind of a tracked event.",
         "CONVERSATION_STARTED": "A conversation began; carries `channel`.",
-        "MESSAGE": "A message; carries `role` and optionally `intent`, `fallback`, `latencyMs`, `tokens`.",
-        "CONVERSATION_ENDED": "A conversation ended; carries `resolution`.",
+        "MESSAGE": "A message; carries `role` and optionally `intent`, `fallback`, `latencyMs`, `tokens`, `model`, `cost`.",
+        "CONVERSATION_ENDED": "A conversation ended; carries `resolution` and optionally `reason`.",
         "SATISFACTION": "A rating; carries `score` and optionally `comment`.",
     },
     "MessageRole": {
@@ -402,6 +431,42 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "title": "Optional title (a default one otherwise).",
     },
 }
+
+
+for _type_name, _entries in INSIGHT_DESCRIPTIONS.items():
+    DESCRIPTIONS.setdefault(_type_name, {}).update(_entries)
+
+
+_COMPARISON = (
+    "With `compare`: the comparison range and this answer's number fields over it, with the same "
+    "`now`; `null` without `compare`."
+)
+_CHANGE = "With `compare`: each number field's `(current - previous) / previous`; `null` without `compare`."
+
+
+def _describe_comparisons(schema: CoreSchema) -> None:
+    """The generated `<Answer>Comparison` and `<Answer>Change` types (app/analytics/comparison.py)
+    take their field descriptions from the answer's own fields."""
+    for t in list(schema.type_map.values()):
+        if not isinstance(t, GraphQLObjectType) or not {"comparison", "change"} <= set(t.fields):
+            continue
+        t.fields["comparison"].description = t.fields["comparison"].description or _COMPARISON
+        t.fields["change"].description = t.fields["change"].description or _CHANGE
+        comparison = get_named_type(t.fields["comparison"].type)
+        change = get_named_type(t.fields["change"].type)
+        assert isinstance(comparison, GraphQLObjectType) and isinstance(change, GraphQLObjectType)
+        comparison.description = f"`{t.name}`'s number fields over the comparison range (API.md section 9)."
+        change.description = f"The relative change of each of `{t.name}`'s number fields (API.md section 9)."
+        for name, f in comparison.fields.items():
+            if name == "range":
+                f.description = "The comparison range `[start, end)` (start = end when it is empty)."
+            else:
+                f.description = t.fields[name].description
+        for name, f in change.fields.items():
+            f.description = (
+                f"(current - previous) / previous of `{name}`; `null` when either is `null` or the "
+                "previous is 0."
+            )
 
 
 def describe(schema: CoreSchema) -> None:
@@ -427,3 +492,4 @@ def describe(schema: CoreSchema) -> None:
                 target = graphql_type.fields[key]
             if not getattr(target, "description", None):
                 target.description = text  # type: ignore[attr-defined]
+    _describe_comparisons(schema)

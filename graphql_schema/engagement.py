@@ -18,18 +18,18 @@ from app.analytics.answers.engagement import (
     ScoreCount,
 )
 from graphql_schema.context import Context
-from graphql_schema.filters import AnalyticsFilter, run_range_query
+from graphql_schema.filters import AnalyticsFilter, answer_type, run_range_query
 from graphql_schema.permissions import CanRead
 
 __all__ = ["EngagementQuery"]
 
-for _answer in (Engagement, RetentionPeriod, Cohort, Retention, ScoreCount, SatisfactionPoint, Satisfaction):
+for _answer in (RetentionPeriod, Cohort, Retention, ScoreCount, SatisfactionPoint):
     strawberry.type(_answer, name=_answer.__name__)
 
 
 @strawberry.type
 class EngagementQuery:
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanRead], graphql_type=answer_type(catalog.ENGAGEMENT))
     async def engagement(self, info: Info[Context, Any], filter: AnalyticsFilter | None = None) -> Engagement:
         return await run_range_query(info.context, filter, catalog.ENGAGEMENT)
 
@@ -37,7 +37,7 @@ class EngagementQuery:
     async def retention(self, info: Info[Context, Any], filter: AnalyticsFilter | None = None) -> Retention:
         return await run_range_query(info.context, filter, catalog.RETENTION)
 
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanRead], graphql_type=answer_type(catalog.SATISFACTION))
     async def satisfaction(
         self, info: Info[Context, Any], filter: AnalyticsFilter | None = None
     ) -> Satisfaction:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import strawberry
 
 from app.vocabulary import (
+    Compare,
     EventType,
     GroupBy,
     MessageRole,
@@ -19,6 +20,7 @@ from app.vocabulary import (
 )
 
 __all__ = [
+    "Compare",
     "EventType",
     "GroupBy",
     "MessageRole",
@@ -29,5 +31,15 @@ __all__ = [
     "Resolution",
 ]
 
-for _kind in (Period, GroupBy, ReportType, ReportFormat, ReportStatus, EventType, MessageRole, Resolution):
+for _kind in (
+    Period,
+    GroupBy,
+    Compare,
+    ReportType,
+    ReportFormat,
+    ReportStatus,
+    EventType,
+    MessageRole,
+    Resolution,
+):
     strawberry.enum(_kind)

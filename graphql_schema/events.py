@@ -33,6 +33,9 @@ class EventInput:
     resolution: Resolution | None = None
     score: int | None = None
     comment: str | None = None
+    model: str | None = None
+    cost: float | None = None
+    reason: str | None = None
 
 
 @strawberry.type

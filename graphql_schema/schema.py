@@ -26,6 +26,7 @@ from graphql_schema.descriptions import describe
 from graphql_schema.engagement import EngagementQuery
 from graphql_schema.errors import is_internal
 from graphql_schema.events import EventsMutation
+from graphql_schema.insights import InsightsQuery
 from graphql_schema.realtime import RealtimeQuery, RealtimeSubscription
 from graphql_schema.reports import ReportsMutation, ReportsQuery
 from graphql_schema.usage import UsageQuery
@@ -50,7 +51,9 @@ class RunsToTheEnd(FieldExtension):
 
 
 @strawberry.type
-class Query(UsageQuery, ConversationsQuery, EngagementQuery, RealtimeQuery, ReportsQuery, BotsQuery):
+class Query(
+    UsageQuery, ConversationsQuery, EngagementQuery, InsightsQuery, RealtimeQuery, ReportsQuery, BotsQuery
+):
     pass
 
 

@@ -16,18 +16,18 @@ from app.analytics.answers.usage import (
     UsageStats,
 )
 from graphql_schema.context import Context
-from graphql_schema.filters import AnalyticsFilter, run_range_query
+from graphql_schema.filters import AnalyticsFilter, answer_type, run_range_query
 from graphql_schema.permissions import CanRead
 
 __all__ = ["UsageQuery"]
 
-for _answer in (UsageStats, DailyUsagePoint, MonthlyUsagePoint, DailyUsage, MonthlyUsage):
+for _answer in (DailyUsagePoint, MonthlyUsagePoint, DailyUsage, MonthlyUsage):
     strawberry.type(_answer, name=_answer.__name__)
 
 
 @strawberry.type
 class UsageQuery:
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanRead], graphql_type=answer_type(catalog.USAGE))
     async def usage(self, info: Info[Context, Any], filter: AnalyticsFilter | None = None) -> UsageStats:
         return await run_range_query(info.context, filter, catalog.USAGE)
 

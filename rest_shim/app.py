@@ -21,6 +21,7 @@ from rest_shim.executor import (
     body_variables,
     execute_route,
     filter_variables,
+    intents_variables,
     realtime_variables,
     report_list_variables,
 )
@@ -36,6 +37,7 @@ from rest_shim.openapi import (
 )
 from rest_shim.routes import (
     FILTER_PARAMS,
+    INTENTS_PARAMS,
     PATH_VARIABLES,
     PREFIX,
     REALTIME_PARAMS,
@@ -60,11 +62,17 @@ async def read_json_body(request: Request) -> Any:
 
 _QUERY_VARIABLES: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     "filter": filter_variables,
+    "intents": intents_variables,
     "realtime": realtime_variables,
     "reports_list": report_list_variables,
     "none": lambda _query: {},
 }
-_QUERY_PARAMS = {"filter": FILTER_PARAMS, "realtime": REALTIME_PARAMS, "reports_list": REPORT_LIST_PARAMS}
+_QUERY_PARAMS = {
+    "filter": FILTER_PARAMS,
+    "intents": INTENTS_PARAMS,
+    "realtime": REALTIME_PARAMS,
+    "reports_list": REPORT_LIST_PARAMS,
+}
 
 
 def _endpoint(route: Route) -> Endpoint:
@@ -119,6 +127,8 @@ _EVENT_COMMON: dict[str, Any] = {
     "bot_id": {"type": "string", "format": "uuid"},
     "user_id": {"type": "string", "format": "uuid"},
 }
+_NO_NUL = "^[^\\u0000]*$"
+"""Text fields refuse NUL characters (PostgreSQL cannot store them), on every database alike."""
 _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
     EventType.CONVERSATION_STARTED: (
         {"channel": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S", "default": "web"}},
@@ -128,23 +138,38 @@ _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
     EventType.MESSAGE: (
         {
             "role": ref("MessageRole"),
-            "intent": {"type": "string", "maxLength": 200},
+            "intent": {"type": "string", "maxLength": 200, "pattern": _NO_NUL},
             "fallback": {"type": "boolean", "description": "The bot did not understand"},
             "latency_ms": {"type": "integer", "minimum": 0, "maximum": 2**53},
             "tokens": {"type": "integer", "minimum": 0, "maximum": 2**53},
+            "model": {
+                "type": "string",
+                "maxLength": 100,
+                "pattern": _NO_NUL,
+                "description": "The model or engine behind it",
+            },
+            "cost": {"type": "number", "minimum": 0, "description": "What it cost (a finite number)"},
         },
         ["role"],
         "A message of the user or the bot",
     ),
     EventType.CONVERSATION_ENDED: (
-        {"resolution": ref("Resolution")},
+        {
+            "resolution": ref("Resolution"),
+            "reason": {
+                "type": "string",
+                "maxLength": 100,
+                "pattern": _NO_NUL,
+                "description": "Why, e.g. user_request",
+            },
+        },
         ["resolution"],
         "A conversation ends, resolved, escalated or abandoned (bot_id and user_id optional)",
     ),
     EventType.SATISFACTION: (
         {
             "score": {"type": "integer", "minimum": 1, "maximum": 5},
-            "comment": {"type": "string", "maxLength": 2000},
+            "comment": {"type": "string", "maxLength": 2000, "pattern": _NO_NUL},
         },
         ["score"],
         "A rating of the conversation, 1 to 5",

@@ -25,6 +25,7 @@ from app.vocabulary import (
     REPORT_LIMIT,
     REPORT_OFFSET,
     WINDOW_MINUTES,
+    Compare,
     GroupBy,
     IntRange,
     Period,
@@ -36,7 +37,14 @@ from graphql_schema.context import Context
 from graphql_schema.schema import schema
 from rest_shim.documents import load_document
 from rest_shim.errors import rest_error
-from rest_shim.routes import FILTER_PARAMS, REALTIME_PARAMS, REPORT_BODY, REPORT_LIST_PARAMS, Route
+from rest_shim.routes import (
+    FILTER_PARAMS,
+    INTENTS_PARAMS,
+    REALTIME_PARAMS,
+    REPORT_BODY,
+    REPORT_LIST_PARAMS,
+    Route,
+)
 
 __all__ = [
     "EnumPaths",
@@ -44,6 +52,8 @@ __all__ = [
     "enum_paths",
     "execute_route",
     "filter_variables",
+    "integral_tokens",
+    "intents_variables",
     "realtime_variables",
     "report_list_variables",
     "restore_enum_values",
@@ -61,6 +71,7 @@ _INT_PARAMS: dict[str, IntRange] = {
 """The integer parameters; the core checks their ranges, the shim only reads the number."""
 
 _ENUM_PARAMS: dict[str, type[StrEnum]] = {
+    "compare": Compare,
     "period": Period,
     "group_by": GroupBy,
     "status": ReportStatus,
@@ -68,6 +79,8 @@ _ENUM_PARAMS: dict[str, type[StrEnum]] = {
     "format": ReportFormat,
 }
 """The enum parameters (query string and report body): REST carries the value, GraphQL the name."""
+_EMPTY_IS_NONE = frozenset({"compare"})
+"""Parameters for which an empty value (`compare=`) means the parameter is absent (API.md section 9)."""
 
 
 @cache
@@ -96,7 +109,7 @@ def _query_variables(
     out: dict[str, Any] = {}
     for param, (gql_name, _doc) in params.items():
         value = query.get(param)
-        if value is None or param in skip:
+        if value is None or param in skip or (value == "" and param in _EMPTY_IS_NONE):
             continue
         if param in _INT_PARAMS:
             out[gql_name] = _int_param(param, value)
@@ -110,6 +123,13 @@ def _query_variables(
 def filter_variables(query: dict[str, str]) -> dict[str, Any]:
     """Query string -> `AnalyticsFilter` (numbers read, enum values named: the transport's only work)."""
     return {"filter": _query_variables(query, FILTER_PARAMS)}
+
+
+def intents_variables(query: dict[str, str]) -> dict[str, Any]:
+    """Query string -> `intents(filter, limit)` (the core checks limit's range)."""
+    out = filter_variables(query)
+    out.update(_query_variables(query, INTENTS_PARAMS, skip=frozenset(FILTER_PARAMS)))
+    return out
 
 
 def realtime_variables(query: dict[str, str]) -> dict[str, Any]:
@@ -237,4 +257,19 @@ async def execute_route(route: Route, variables: dict[str, Any], ctx: Context) -
         # Already logged with its stack by the schema; the client sees only the request id.
         raise InternalError.for_request(ctx.request_id)
     assert result.data is not None
-    return restore_enum_values(result.data, _answer_enums(route.document_name))["result"]
+    return integral_tokens(restore_enum_values(result.data, _answer_enums(route.document_name))["result"])
+
+
+def integral_tokens(value: Any) -> Any:
+    """Token sums as integers: GraphQL carries them as `Float` (a year's sum can pass 2^31), REST as
+    64-bit integers (API.md section 9). A `change` object holds ratios, not sums, and is left alone."""
+    if isinstance(value, list):
+        return [integral_tokens(v) for v in value]
+    if isinstance(value, dict):
+        return {
+            k: int(v)
+            if k == "tokens" and isinstance(v, float)
+            else (v if k == "change" else integral_tokens(v))
+            for k, v in value.items()
+        }
+    return value

@@ -26,6 +26,7 @@ from app.vocabulary import (
     REPORT_LIMIT,
     REPORT_OFFSET,
     WINDOW_MINUTES,
+    Compare,
     ConversationStatus,
     GroupBy,
     IntRange,
@@ -60,7 +61,7 @@ _RENAMED = {"RangeEcho": "Range"}
 
 _VOCABULARY: dict[str, type[StrEnum]] = {
     kind.__name__: kind
-    for kind in (Period, GroupBy, ReportType, ReportFormat, ReportStatus, MessageRole, Resolution)
+    for kind in (Period, GroupBy, Compare, ReportType, ReportFormat, ReportStatus, MessageRole, Resolution)
 }
 _VOCABULARY["ConversationStatus"] = ConversationStatus
 
@@ -108,6 +109,8 @@ _STRING_FIELDS: dict[str, dict[str, Any]] = {
 
 
 def _number_bounds(type_name: str, field: str) -> dict[str, Any]:
+    if type_name.endswith("Change"):  # a relative change (app/analytics/comparison.py): any sign
+        return {}
     if field in {"score", "averageScore"}:
         return {"minimum": 1, "maximum": 5}
     if field == "windowMinutes" and type_name in {"Realtime", "ActiveSessions"}:
@@ -132,6 +135,9 @@ def _leaf(t: GraphQLScalarType, owner: str, field: str) -> dict[str, Any]:
         return dict(_STRING_FIELDS.get(field, {"type": "string"}))
     if t.name == "Boolean":
         return {"type": "boolean"}
+    if field == "tokens" and not owner.endswith("Change"):
+        # A `Float` in GraphQL (a year's sum can pass 2^31), a 64-bit integer in REST (API.md 9).
+        return {"type": "integer", "format": "int64", "minimum": 0}
     kind = "integer" if t.name == "Int" else "number"
     return {"type": kind, **_number_bounds(owner, field)}
 
@@ -220,6 +226,7 @@ PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "offset": {**_int_schema(REPORT_OFFSET), "maximum": 999_999_999},
     "period": ref("Period"),
     "group_by": ref("GroupBy"),
+    "compare": ref("Compare"),
     "status": ref("ReportStatus"),
     "type": ref("ReportType"),
     "format": ref("ReportFormat"),

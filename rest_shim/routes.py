@@ -6,12 +6,15 @@ document's variables and returns the aliased result, whose keys are already snak
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from app.analytics.catalog import METRICS
 from app.vocabulary import (
     DAYS,
     WINDOW_MINUTES,
+    Compare,
     GroupBy,
     Period,
     ReportFormat,
@@ -22,6 +25,7 @@ from app.vocabulary import (
 
 __all__ = [
     "FILTER_PARAMS",
+    "INTENTS_PARAMS",
     "PATH_VARIABLES",
     "REALTIME_PARAMS",
     "REPORT_BODY",
@@ -31,6 +35,13 @@ __all__ = [
 ]
 
 PREFIX = "/api/v1/analytics"
+
+
+def spoken_paths(names: Iterable[str]) -> str:
+    """`/a, /b and /c`."""
+    paths = [f"/{n}" for n in names]
+    return ", ".join(paths[:-1]) + " and " + paths[-1] if len(paths) > 1 else "".join(paths)
+
 
 _ONE_RANGE = "Use one of days, period, or start_date/end_date: mixing them is a 400."
 FILTER_PARAMS = {
@@ -61,7 +72,22 @@ FILTER_PARAMS = {
     "bot_id": ("botId", "Only this bot (UUID)"),
     "user_id": ("userId", "Only this end user (UUID)"),
     "timezone": ("timezone", "IANA zone name in which days, weeks, months and hours are cut; default UTC"),
+    "compare": (
+        "compare",
+        f"{spoken(Compare)}: {spoken_paths(m.name for m in METRICS if m.comparable)} then fill "
+        "`comparison` (the comparison range and the number keys "
+        "over it) and `change` ((current - previous) / previous); other routes accept and ignore it. "
+        "previous_period: as many local days just before the start when both bounds are local "
+        "midnights, else the same length just before it; previous_year: the same wall-clock bounds a "
+        "year earlier (29 February becomes 28 February). When the range ends after now, the "
+        "comparison covers the same elapsed time. Empty: none",
+    ),
 }
+INTENTS_PARAMS = {
+    **FILTER_PARAMS,
+    "limit": ("limit", "How many intents `data` lists, 1 to 100 (default 20)"),
+}
+"""`/intents`: the filter and `limit` (an argument of the `intents` field, not a filter field)."""
 REALTIME_PARAMS = {
     "window_minutes": (
         "windowMinutes",
@@ -81,7 +107,7 @@ REPORT_LIST_PARAMS = {
 REPORT_BODY = {
     "type": ("type", spoken(ReportType)),
     "format": ("format", spoken(ReportFormat).replace("pdf", "pdf (default)", 1)),
-    **{k: v for k, v in FILTER_PARAMS.items() if k != "user_id"},
+    **{k: v for k, v in FILTER_PARAMS.items() if k not in ("user_id", "compare")},
     "title": ("title", "Title printed on the report (default: after its type)"),
 }
 """`POST /reports` body keys -> `ReportInput` fields."""
@@ -97,7 +123,7 @@ class Route:
     method: Literal["GET", "POST", "DELETE"]
     path: str
     field: str
-    params: Literal["filter", "realtime", "none", "body", "reports_list"] = "filter"
+    params: Literal["filter", "intents", "realtime", "none", "body", "reports_list"] = "filter"
     summary: str = ""
     status_code: int = 200
     path_params: tuple[str, ...] = ()
@@ -166,6 +192,31 @@ ROUTES: tuple[Route, ...] = (
         "satisfaction",
         summary="Satisfaction scores",
         tags=("engagement",),
+    ),
+    Route(
+        "intents",
+        "GET",
+        "/intents",
+        "intents",
+        params="intents",
+        summary="Messages by intent: fallbacks and outcomes",
+        tags=("insights",),
+    ),
+    Route(
+        "performance",
+        "GET",
+        "/performance",
+        "performance",
+        summary="Latency, tokens and cost, per conversation, per model and over time",
+        tags=("insights",),
+    ),
+    Route(
+        "conversations/outcomes",
+        "GET",
+        "/conversations/outcomes",
+        "conversationOutcomes",
+        summary="Durable resolutions, escalation reasons, outcomes and ratings per channel",
+        tags=("conversations", "insights"),
     ),
     Route(
         "realtime",

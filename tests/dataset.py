@@ -31,8 +31,30 @@ class Dataset:
     users: list[str]
 
 
+INTENTS = ("order_status", "refund", "billing", "human", "", "ask_only")
+MODELS = ("gpt-small", "gpt-large", "local", "")
+
+
+def _insight_fields(rng: random.Random, msg: dict[str, Any], role: str) -> None:
+    """Intents (one only ever on user messages: no fallback rate), models, latencies (bot messages
+    mostly, a few on user messages: they do not count), tokens and costs (any role)."""
+    if "intent" not in msg and rng.random() < 0.4:
+        intent = rng.choice(INTENTS)
+        if intent != "ask_only" or role == "user":
+            msg["intent"] = intent
+    if rng.random() < 0.6:
+        msg["model"] = rng.choice(MODELS)
+    if (role == "bot" and rng.random() < 0.8) or rng.random() < 0.1:
+        msg["latency_ms"] = rng.choice([rng.randint(50, 3000), 120, 400, 400])
+    if rng.random() < 0.5:
+        msg["tokens"] = rng.randint(0, 900)
+    if rng.random() < 0.5:
+        msg["cost"] = rng.choice([0, 0.25, round(rng.uniform(0, 0.02), 6), 1])
+
+
 def make_dataset(seed: int = 20250312, n_convs: int = 200) -> Dataset:
     rng = random.Random(seed)
+    extra = random.Random(seed + 1)  # section 9's fields: the other draws stay as they were
     bots = [new_id(rng) for _ in range(3)]
     users = [new_id(rng) for _ in range(30)]
     events: list[dict[str, Any]] = []
@@ -79,6 +101,7 @@ def make_dataset(seed: int = 20250312, n_convs: int = 200) -> Dataset:
                 msg["fallback"] = rng.random() < 0.5
             if rng.random() < 0.3:
                 msg["intent"] = "greet"
+            _insight_fields(extra, msg, role)
             conv_events.append(msg)
             last = max(last, t)
             t += timedelta(
@@ -98,6 +121,9 @@ def make_dataset(seed: int = 20250312, n_convs: int = 200) -> Dataset:
                 "conversation_id": conv,
                 "resolution": rng.choice(["resolved", "resolved", "escalated", "abandoned"]),
             }
+            reason = extra.choice([None, None, "", "user_request", "low_confidence", "low_confidence"])
+            if reason is not None:
+                end["reason"] = reason
             if rng.random() < 0.5:
                 end.update(bot_id=bot, user_id=user)
             conv_events.append(end)

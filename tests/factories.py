@@ -152,6 +152,9 @@ INGESTED_TABLES = (
     "user_slots",
     "user_slots_all",
     "conv_slots",
+    "model_slots",
+    "latency_slots",
+    "intent_slots",
     "bot_users",
     "end_users",
     "bots",
@@ -165,8 +168,8 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
     return {
         "conversations": await conn.execute_query_dict(
             "SELECT c.uuid, b.uuid AS bot, u.uuid AS usr, started_us, channel, last_activity_us, end_us, "
-            "resolution, messages, user_messages, bot_messages, fallback_messages, rating_score, rating_us "
-            "FROM conversations c JOIN bots b ON b.id = c.bot_id JOIN end_users u ON u.id = c.user_id "
+            "resolution, messages, user_messages, bot_messages, fallback_messages, rating_score, rating_us, "
+            "tokens, reason FROM conversations c JOIN bots b ON b.id = c.bot_id JOIN end_users u ON u.id = c.user_id "
             "ORDER BY c.uuid"
         ),
         "message_slots": await conn.execute_query_dict(
@@ -185,6 +188,19 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
             "SELECT b.uuid AS bot, slot, conversations, messages, ended, resolved, escalated, abandoned, "
             "ended_duration_us, open, open_duration_us FROM conv_slots s JOIN bots b ON b.id = s.bot_id "
             "WHERE conversations <> 0 OR messages <> 0 ORDER BY b.uuid, slot"
+        ),
+        # Costs are float sums: their last bits depend on the order they were added in.
+        "model_slots": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, slot, has_model, model, messages, bot_messages, tokens, latency_count, "
+            "latency_sum FROM model_slots s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, has_model, model"
+        ),
+        "latency_slots": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, slot, has_model, model, latency_ms, messages FROM latency_slots s "
+            "JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, has_model, model, latency_ms"
+        ),
+        "intent_slots": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages "
+            "FROM intent_slots s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, intent"
         ),
         "users": await conn.execute_query_dict("SELECT uuid, first_active_us FROM end_users ORDER BY uuid"),
         "bot_users": await conn.execute_query_dict(

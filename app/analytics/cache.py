@@ -45,10 +45,10 @@ def clear() -> None:
 
 
 async def cached_query(metric: Metric[A], db: Readers, q: Question) -> A:
-    """`metric.answer(db, q)`, answered from the cache when the same question was asked just now."""
+    """`metric.run(db, q)`, answered from the cache when the same question was asked just now."""
     ttl = get_settings().query_cache_seconds
     if ttl <= 0:
-        return await metric.answer(db, q)
+        return await metric.run(db, q)
     r, scope = q.range, q.scope
     key = (
         metric.name,
@@ -59,6 +59,8 @@ async def cached_query(metric: Metric[A], db: Readers, q: Question) -> A:
         scope.bots,
         scope.user,
         q.session_timeout_us,
+        q.limit,
+        q.compare if metric.comparable else None,
         _version,
     )
     clock = time.monotonic()
@@ -72,7 +74,7 @@ async def cached_query(metric: Metric[A], db: Readers, q: Question) -> A:
     while len(_entries) > _MAX_ENTRIES:
         _entries.popitem(last=False)
     try:
-        result = await metric.answer(db, q)
+        result = await metric.run(db, q)
     except BaseException as exc:
         _entries.pop(key, None)
         future.set_exception(exc)

@@ -16,8 +16,11 @@ from typing import Any, Generic, TypeVar
 from app.analytics.answers import LiveQuestion, Question
 from app.analytics.answers import conversations as conv
 from app.analytics.answers import engagement as eng
+from app.analytics.answers import intents as ints
+from app.analytics.answers import performance as perf
 from app.analytics.answers import realtime as live
 from app.analytics.answers import usage as use
+from app.analytics.comparison import answer_compared, compared_type
 from app.analytics.ranges import (
     GROUP_BYS,
     MAX_BUCKETS,
@@ -33,11 +36,14 @@ __all__ = [
     "ACTIVE_SESSIONS",
     "CONVERSATIONS",
     "CONVERSATION_DURATION",
+    "CONVERSATION_OUTCOMES",
     "CONVERSATION_RESOLUTION",
     "CONVERSATION_VOLUME",
     "ENGAGEMENT",
+    "INTENTS",
     "LIVE_METRICS",
     "METRICS",
+    "PERFORMANCE",
     "REALTIME",
     "RETENTION",
     "SATISFACTION",
@@ -67,13 +73,27 @@ class RangeOptions:
 @dataclass(frozen=True)
 class Metric(Generic[A]):
     """A range route: `name` as in API.md section 6, its answer function and type, its range rules
-    and its section title in reports."""
+    and its section title in reports. A `comparable` metric answers `compare` (API.md section 9):
+    its answer gains `comparison` and `change` (app/analytics/comparison.py), always present."""
 
     name: str
     answer: Callable[[Readers, Question], Awaitable[A]]
     answer_type: type[A]
     title: str
     range_options: RangeOptions = field(default_factory=RangeOptions)
+    comparable: bool = False
+
+    @property
+    def result_type(self) -> type[A]:
+        """The type `run` answers with: the answer type, with `comparison` and `change` if comparable."""
+        return compared_type(self.answer_type) if self.comparable else self.answer_type
+
+    async def run(self, db: Readers, q: Question) -> A:
+        """The route's answer to `q`: with its comparison when the metric is comparable (`compare`
+        is read only then; the other routes accept and ignore it)."""
+        if self.comparable:
+            return await answer_compared(self.answer, self.answer_type, db, q)
+        return await self.answer(db, q)
 
     def resolve(self, params: RangeParams, now: datetime) -> ResolvedRange:
         """The range and buckets of this route for `params` at `now` (400s name the parameter)."""
@@ -102,7 +122,7 @@ class LiveMetric(Generic[A]):
 _SERIES = RangeOptions(series=True)
 _NO_GROUP_BY = RangeOptions(series=True, bucket_field="end_date")
 
-USAGE = Metric("usage", use.usage, use.UsageStats, "Usage")
+USAGE = Metric("usage", use.usage, use.UsageStats, "Usage", comparable=True)
 USAGE_DAILY = Metric("usage/daily", use.usage_daily, use.DailyUsage, "Usage per day", _NO_GROUP_BY)
 USAGE_MONTHLY = Metric(
     "usage/monthly",
@@ -113,12 +133,18 @@ USAGE_MONTHLY = Metric(
         series=True, bucket_field="end_date", default="months12", default_group_by=GroupBy.MONTH.value
     ),
 )
-CONVERSATIONS = Metric("conversations", conv.conversations, conv.ConversationMetrics, "Conversations")
+CONVERSATIONS = Metric(
+    "conversations", conv.conversations, conv.ConversationMetrics, "Conversations", comparable=True
+)
 CONVERSATION_VOLUME = Metric(
     "conversations/volume", conv.conversation_volume, conv.ConversationVolume, "Conversation volume", _SERIES
 )
 CONVERSATION_DURATION = Metric(
-    "conversations/duration", conv.conversation_duration, conv.ConversationDuration, "Conversation duration"
+    "conversations/duration",
+    conv.conversation_duration,
+    conv.ConversationDuration,
+    "Conversation duration",
+    comparable=True,
 )
 CONVERSATION_RESOLUTION = Metric(
     "conversations/resolution",
@@ -127,7 +153,7 @@ CONVERSATION_RESOLUTION = Metric(
     "Outcomes over time",
     _SERIES,
 )
-ENGAGEMENT = Metric("engagement", eng.engagement, eng.Engagement, "Engagement")
+ENGAGEMENT = Metric("engagement", eng.engagement, eng.Engagement, "Engagement", comparable=True)
 RETENTION = Metric(
     "engagement/retention",
     eng.retention,
@@ -140,7 +166,16 @@ RETENTION = Metric(
         max_buckets=MAX_COHORTS,
     ),
 )
-SATISFACTION = Metric("engagement/satisfaction", eng.satisfaction, eng.Satisfaction, "Satisfaction", _SERIES)
+SATISFACTION = Metric(
+    "engagement/satisfaction", eng.satisfaction, eng.Satisfaction, "Satisfaction", _SERIES, comparable=True
+)
+INTENTS = Metric("intents", ints.intents, ints.Intents, "Intents")
+PERFORMANCE = Metric(
+    "performance", perf.performance, perf.Performance, "Performance and cost", _SERIES, comparable=True
+)
+CONVERSATION_OUTCOMES = Metric(
+    "conversations/outcomes", conv.conversation_outcomes, conv.ConversationOutcomes, "Outcomes"
+)
 
 REALTIME = LiveMetric("realtime", live.realtime, live.Realtime)
 ACTIVE_SESSIONS = LiveMetric("realtime/active", live.active_sessions, live.ActiveSessions)
@@ -156,6 +191,9 @@ METRICS: tuple[Metric[Any], ...] = (
     ENGAGEMENT,
     RETENTION,
     SATISFACTION,
+    INTENTS,
+    PERFORMANCE,
+    CONVERSATION_OUTCOMES,
 )
 """The range routes, in API.md's order."""
 

@@ -368,6 +368,8 @@ def bucket_starts(r: ResolvedRange, group_by: str | None = None) -> list[datetim
 def bucket_bounds(r: ResolvedRange, group_by: str | None = None) -> list[tuple[datetime, datetime]]:
     """Per bucket the UTC-aware `[lo, hi)` actually counted: the bucket clipped to `[r.start, r.end)`."""
     starts = [s.astimezone(UTC) for s in _iter_bucket_starts(r, group_by or r.group_by)]
+    if not starts:  # an empty range at a bucket start (a comparison range, API.md section 9)
+        return []
     los = [max(s, r.start) for s in starts]
     his = [*starts[1:], r.end]
     return list(zip(los, his, strict=True))

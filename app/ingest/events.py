@@ -24,6 +24,9 @@ class NewEvent:
     resolution: str | None = None
     score: int | None = None
     comment: str | None = None
+    model: str | None = None
+    cost: float | None = None
+    reason: str | None = None
     statement: str = ""
     """The INSERT of this event's row: its base columns and the optional ones it sets (worked out
     while the request is parsed rather than in the writer, which every batch waits for)."""

@@ -39,7 +39,10 @@ class Conv:
     rating_score: int | None = None
     rating_us: int | None = None
     rating_event_id: str | None = None
-    stored_contribution: tuple[tuple[int, int], list[int]] | None = None
+    tokens: int = 0
+    cost: float = 0.0
+    reason: str | None = None
+    stored_contribution: tuple[tuple[int, int], list[Any]] | None = None
     stored_values: tuple[Any, ...] = ()
     """Its row as loaded, in `statements.CONV_NAMES` order (an UPDATE sets only the columns that changed)."""
 
@@ -54,6 +57,10 @@ class Conv:
             if self.activity_event_us is None or ts > self.activity_event_us:
                 self.activity_event_us = ts
             self.messages += 1
+            if e.tokens is not None:
+                self.tokens += e.tokens
+            if e.cost is not None:
+                self.cost += e.cost
             if e.role == "user":
                 self.user_messages += 1
             else:
@@ -77,6 +84,7 @@ class Conv:
                 or (ts == self.end_us and e.id > (self.end_event_id or ""))
             ):
                 self.end_us, self.end_event_id, self.resolution = ts, e.id, e.resolution
+                self.reason = e.reason
         elif (
             self.rating_us is None
             or ts > self.rating_us
@@ -104,6 +112,18 @@ class Group:
     first_active: dict[str, int] = field(default_factory=dict)
     bot_user_first: dict[tuple[str, str], int] = field(default_factory=dict)
     user_slot_keys: set[tuple[int, str, str]] = field(default_factory=set)
+    model_slots: defaultdict[tuple[int, str, str | None], list[Any]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0.0, 0, 0])
+    )
+    """(slot, bot, model) -> messages, bot messages, tokens, cost, latencies, latency sum."""
+    latency_slots: defaultdict[tuple[int, str, str | None, int], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
+    """(slot, bot, model, latency_ms) -> bot messages with that latency."""
+    intent_slots: defaultdict[tuple[int, str, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0])
+    )
+    """(slot, bot, intent) -> messages, user messages, bot messages, bot messages with fallback."""
 
     def add(self, job: Job) -> IngestResult:
         """Fold one batch in, as if it were applied alone after the batches before it; raise
@@ -175,6 +195,7 @@ class Group:
         # Rollups, with each event's bot and user as its conversation has them after this batch.
         rows, msg_slots, first_active = self.rows, self.msg_slots, self.first_active
         bot_user_first, user_slot_keys = self.bot_user_first, self.user_slot_keys
+        model_slots, latency_slots, intent_slots = self.model_slots, self.latency_slots, self.intent_slots
         now_us = job.now_us
         for e in fresh:
             c = convs[e.conversation]
@@ -183,14 +204,37 @@ class Group:
             etype = e.type
             if etype == "message":
                 if bot:
-                    counts = msg_slots[(e.ts_us // SLOT_US, bot)]
+                    slot = e.ts_us // SLOT_US
+                    is_bot = e.role != "user"
+                    counts = msg_slots[(slot, bot)]
                     counts[0] += 1
-                    if e.role == "user":
-                        counts[1] += 1
-                    else:
+                    if is_bot:
                         counts[2] += 1
                         if e.fallback:
                             counts[3] += 1
+                    else:
+                        counts[1] += 1
+                    spend = model_slots[(slot, bot, e.model)]
+                    spend[0] += 1
+                    if e.tokens is not None:
+                        spend[2] += e.tokens
+                    if e.cost is not None:
+                        spend[3] += e.cost
+                    if is_bot:
+                        spend[1] += 1
+                        if e.latency_ms is not None:
+                            spend[4] += 1
+                            spend[5] += e.latency_ms
+                            latency_slots[(slot, bot, e.model, e.latency_ms)] += 1
+                    if e.intent is not None:
+                        per_intent = intent_slots[(slot, bot, e.intent)]
+                        per_intent[0] += 1
+                        if is_bot:
+                            per_intent[2] += 1
+                            if e.fallback:
+                                per_intent[3] += 1
+                        else:
+                            per_intent[1] += 1
                 if e.role != "user":
                     continue
             elif etype != "conversation_started":

@@ -3,6 +3,7 @@ bad event is named, before anything is written."""
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from datetime import datetime
@@ -97,6 +98,22 @@ def _integral(value: Any) -> Any:
     return None if isinstance(value, bool) else value
 
 
+def _optional_cost(ev: dict[str, Any]) -> float | None:
+    """`cost`: a finite JSON number >= 0 (not a string, not a boolean; NaN and infinities refused)."""
+    value = ev.get("cost")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad("cost", "cost must be a finite number >= 0")
+    try:
+        cost = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise _Bad("cost", "cost must be a finite number >= 0") from None
+    if not math.isfinite(cost) or cost < 0:
+        raise _Bad("cost", "cost must be a finite number >= 0")
+    return cost
+
+
 def _optional_str(ev: dict[str, Any], key: str, limit: int) -> str | None:
     value = ev.get(key)
     if value is None:
@@ -142,11 +159,16 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
             raise _Bad("fallback", "fallback must be a boolean")
         latency_ms = _optional_int(ev, "latency_ms")
         tokens = _optional_int(ev, "tokens")
+        model = _optional_str(ev, "model", 100)
+        cost = _optional_cost(ev)
         e = NewEvent(
             index, event_id, etype, ts, conversation, bot, user,
             role=role, intent=intent, fallback=fallback, latency_ms=latency_ms, tokens=tokens,
+            model=model, cost=cost,
         )  # fmt: skip
         optional: tuple[Any, ...] = (role, fallback, intent, latency_ms, tokens)
+        if model is not None or cost is not None:
+            optional += (None, None, None, None, model, cost)
     elif etype == "conversation_started":
         channel = _optional_str(ev, "channel", 64)
         if channel is not None and not channel.strip():
@@ -157,8 +179,13 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
         resolution = ev.get("resolution")
         if resolution not in RESOLUTIONS:
             raise _Bad("resolution", f"resolution must be one of {', '.join(RESOLUTIONS)}")
-        e = NewEvent(index, event_id, etype, ts, conversation, bot, user, resolution=resolution)
+        reason = _optional_str(ev, "reason", 100)
+        e = NewEvent(
+            index, event_id, etype, ts, conversation, bot, user, resolution=resolution, reason=reason
+        )
         optional = (None, None, None, None, None, None, resolution)
+        if reason is not None:
+            optional += (None, None, None, None, reason)
     else:
         score = _integral(ev.get("score"))
         if not isinstance(score, int) or not 1 <= score <= 5:

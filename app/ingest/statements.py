@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from app.ingest.fold import Conv, Group
-from app.models import CONV_SLOT_COLUMNS, SLOT_US
+from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
 
 CONV_NAMES = (
     "bot_id", "user_id", "started_us", "start_event_us", "start_event_id", "channel", "last_activity_us",
     "activity_event_us", "end_us", "end_event_id", "resolution", "messages", "user_messages", "bot_messages",
-    "fallback_messages", "rating_score", "rating_us", "rating_event_id",
+    "fallback_messages", "rating_score", "rating_us", "rating_event_id", "tokens", "cost", "reason",
 )  # fmt: skip
 """The `conversations` columns ingestion writes (besides `uuid`), in `_conv_values` order."""
 _IN_CHUNK = 4000
@@ -105,13 +105,16 @@ def load_conversations(uuids: list[str]) -> Steps[dict[str, Conv]]:
             rating_score=r["rating_score"],
             rating_us=r["rating_us"],
             rating_event_id=r["rating_event_id"],
+            tokens=int(r["tokens"]),
+            cost=float(r["cost"]),
+            reason=r["reason"],
         )
         c.stored_contribution = _contribution(c, r["bot_id"])
         c.stored_values = tuple(r[name] for name in CONV_NAMES)
     return out
 
 
-def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[int]] | None:
+def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[Any]] | None:
     """What one conversation adds to `conv_slots`: its key (start slot, bot) and column values."""
     if bot_id is None:
         return None
@@ -128,11 +131,13 @@ def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[in
         end_duration,
         int(not ended),
         open_duration,
+        c.tokens,
+        c.cost,
     ]
 
 
 def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[None]:
-    deltas: dict[tuple[int, int], list[int]] = {}
+    deltas: dict[tuple[int, int], list[Any]] = {}
     for c in touched:
         for sign, contribution in (
             (-1, c.stored_contribution),
@@ -147,10 +152,11 @@ def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[Non
     rows = [[slot, bot, *values] for (slot, bot), values in sorted(deltas.items()) if any(values)]
     if not rows:
         return
-    updates = ", ".join(f"{col} = conv_slots.{col} + excluded.{col}" for col in CONV_SLOT_COLUMNS)
+    columns = (*CONV_SLOT_COLUMNS, *CONV_SLOT_SPEND)
+    updates = ", ".join(f"{col} = conv_slots.{col} + excluded.{col}" for col in columns)
     yield Many(
-        f"INSERT INTO conv_slots (slot, bot_id, {', '.join(CONV_SLOT_COLUMNS)}) "
-        f"VALUES ({_marks(2 + len(CONV_SLOT_COLUMNS))}) "
+        f"INSERT INTO conv_slots (slot, bot_id, {', '.join(columns)}) "
+        f"VALUES ({_marks(2 + len(columns))}) "
         f"ON CONFLICT (slot, bot_id) DO UPDATE SET {updates}",
         rows,
     )
@@ -264,6 +270,9 @@ def _conv_values(c: Conv, bot_ids: dict[str, int], user_ids: dict[str, int]) -> 
         c.rating_score,
         c.rating_us,
         c.rating_event_id,
+        c.tokens,
+        c.cost,
+        c.reason,
     ]
 
 
@@ -278,6 +287,9 @@ EVENT_OPTIONAL = (
     "resolution",
     "score",
     "comment",
+    "model",
+    "cost",
+    "reason",
 )
 _EVENT_STATEMENTS: dict[tuple[bool, ...], str] = {}
 
@@ -293,6 +305,54 @@ def event_statement(present: tuple[bool, ...]) -> str:
             f"INSERT INTO events ({', '.join(cols)}) VALUES ({_marks(len(cols))})"
         )
     return statement
+
+
+def _model_key(model: str | None) -> tuple[int, str]:
+    """A model as the rollups key it: `(has_model, model)`, `(0, '')` for none (a NULL would never
+    meet its row in ON CONFLICT; an empty model is a value of its own, `(1, '')`)."""
+    return (0, "") if model is None else (1, model)
+
+
+def _insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
+    """Add the group's messages to `model_slots`, `latency_slots` and `intent_slots`."""
+    if group.model_slots:
+        yield Many(
+            "INSERT INTO model_slots (slot, bot_id, has_model, model, messages, bot_messages, tokens, "
+            "cost, latency_count, latency_sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (slot, bot_id, has_model, model) DO UPDATE SET "
+            "messages = model_slots.messages + excluded.messages, "
+            "bot_messages = model_slots.bot_messages + excluded.bot_messages, "
+            "tokens = model_slots.tokens + excluded.tokens, cost = model_slots.cost + excluded.cost, "
+            "latency_count = model_slots.latency_count + excluded.latency_count, "
+            "latency_sum = model_slots.latency_sum + excluded.latency_sum",
+            [
+                [slot, bot_ids[bot], *_model_key(model), *values]
+                for (slot, bot, model), values in group.model_slots.items()
+            ],
+        )
+    if group.latency_slots:
+        yield Many(
+            "INSERT INTO latency_slots (slot, bot_id, has_model, model, latency_ms, messages) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (slot, bot_id, has_model, model, latency_ms) "
+            "DO UPDATE SET messages = latency_slots.messages + excluded.messages",
+            [
+                [slot, bot_ids[bot], *_model_key(model), latency, n]
+                for (slot, bot, model, latency), n in group.latency_slots.items()
+            ],
+        )
+    if group.intent_slots:
+        yield Many(
+            "INSERT INTO intent_slots (slot, bot_id, intent, messages, user_messages, bot_messages, "
+            "fallback_messages) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slot, bot_id, intent) "
+            "DO UPDATE SET messages = intent_slots.messages + excluded.messages, "
+            "user_messages = intent_slots.user_messages + excluded.user_messages, "
+            "bot_messages = intent_slots.bot_messages + excluded.bot_messages, "
+            "fallback_messages = intent_slots.fallback_messages + excluded.fallback_messages",
+            [
+                [slot, bot_ids[bot], intent, *values]
+                for (slot, bot, intent), values in group.intent_slots.items()
+            ],
+        )
 
 
 def write_group(group: Group) -> Steps[None]:
@@ -352,6 +412,7 @@ def write_group(group: Group) -> Steps[None]:
             [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
         )
     yield from _apply_conv_slots(touched, bot_ids)
+    yield from _insight_slots(group, bot_ids)
     if group.user_slot_keys:
         keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
         yield from _extend_activity_chains(keys)

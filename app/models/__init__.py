@@ -15,6 +15,7 @@ from app.vocabulary import ReportStatus
 
 __all__ = [
     "CONV_SLOT_COLUMNS",
+    "CONV_SLOT_SPEND",
     "ApiKey",
     "Bot",
     "BotUser",
@@ -22,7 +23,10 @@ __all__ = [
     "Conversation",
     "EndUser",
     "Event",
+    "IntentSlot",
+    "LatencySlot",
     "MessageSlot",
+    "ModelSlot",
     "Report",
     "UserSlot",
     "UserSlotAll",
@@ -89,6 +93,10 @@ class Conversation(Model):
     rating_score = fields.SmallIntField(null=True)
     rating_us = fields.BigIntField(null=True)
     rating_event_id = fields.CharField(max_length=36, null=True)
+    tokens = fields.BigIntField(default=0)
+    cost = fields.FloatField(default=0)
+    reason = fields.CharField(max_length=100, null=True)
+    """The `reason` of the end event that gave `resolution`."""
 
     class Meta:
         table = "conversations"
@@ -132,6 +140,9 @@ class Event(Model):
     score = fields.SmallIntField(null=True)
     comment = fields.TextField(null=True)
     received_us = fields.BigIntField()
+    model = fields.CharField(max_length=100, null=True)
+    cost = fields.FloatField(null=True)
+    reason = fields.CharField(max_length=100, null=True)
 
     class Meta:
         table = "events"
@@ -155,6 +166,60 @@ class MessageSlot(Model):
     class Meta:
         table = "message_slots"
         unique_together = (("slot", "bot_id"),)
+
+
+class ModelSlot(Model):
+    """Messages per bot, 15-minute slot and model (`has_model` 0 with model '' for none): counts,
+    tokens and cost of every role; bot messages, and the count and sum of their latencies."""
+
+    id = fields.IntField(primary_key=True)
+    slot = fields.IntField()
+    bot_id = fields.IntField()
+    has_model = fields.SmallIntField()
+    model = fields.CharField(max_length=100)
+    messages = fields.IntField(default=0)
+    bot_messages = fields.IntField(default=0)
+    tokens = fields.BigIntField(default=0)
+    cost = fields.FloatField(default=0)
+    latency_count = fields.IntField(default=0)
+    latency_sum = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "model_slots"
+        unique_together = (("slot", "bot_id", "has_model", "model"),)
+
+
+class LatencySlot(Model):
+    """A histogram of bot-message latencies per bot, slot and model: exact percentiles over integers."""
+
+    id = fields.IntField(primary_key=True)
+    slot = fields.IntField()
+    bot_id = fields.IntField()
+    has_model = fields.SmallIntField()
+    model = fields.CharField(max_length=100)
+    latency_ms = fields.BigIntField()
+    messages = fields.IntField(default=0)
+
+    class Meta:
+        table = "latency_slots"
+        unique_together = (("slot", "bot_id", "has_model", "model", "latency_ms"),)
+
+
+class IntentSlot(Model):
+    """Messages with an intent per bot, slot and intent, by role, and bot messages with fallback."""
+
+    id = fields.IntField(primary_key=True)
+    slot = fields.IntField()
+    bot_id = fields.IntField()
+    intent = fields.CharField(max_length=200)
+    messages = fields.IntField(default=0)
+    user_messages = fields.IntField(default=0)
+    bot_messages = fields.IntField(default=0)
+    fallback_messages = fields.IntField(default=0)
+
+    class Meta:
+        table = "intent_slots"
+        unique_together = (("slot", "bot_id", "intent"),)
 
 
 class UserSlot(Model):
@@ -203,6 +268,8 @@ CONV_SLOT_COLUMNS = (
     "open_duration_us",
 )
 """The additive columns of `conv_slots`, in the order ingestion writes and queries read them."""
+CONV_SLOT_SPEND = ("tokens", "cost")
+"""The spend columns of `conv_slots` (all the messages of the conversations started in a slot)."""
 
 
 class ConvSlot(Model):
@@ -225,6 +292,8 @@ class ConvSlot(Model):
     ended_duration_us = fields.BigIntField(default=0)
     open = fields.IntField(default=0)
     open_duration_us = fields.BigIntField(default=0)
+    tokens = fields.BigIntField(default=0)
+    cost = fields.FloatField(default=0)
 
     class Meta:
         table = "conv_slots"

@@ -42,6 +42,7 @@ _CONVERSATIONS = (
     catalog.CONVERSATION_RESOLUTION,
 )
 _ENGAGEMENT = (catalog.ENGAGEMENT, catalog.RETENTION, catalog.SATISFACTION)
+_INSIGHTS = (catalog.INTENTS, catalog.PERFORMANCE, catalog.CONVERSATION_OUTCOMES)
 
 ROUTES_BY_TYPE: dict[str, tuple[Metric[Any], ...]] = {
     ReportType.USAGE: _USAGE,
@@ -49,9 +50,11 @@ ROUTES_BY_TYPE: dict[str, tuple[Metric[Any], ...]] = {
     ReportType.ENGAGEMENT: _ENGAGEMENT,
     ReportType.SATISFACTION: (catalog.SATISFACTION,),
     ReportType.RETENTION: (catalog.RETENTION,),
-    ReportType.FULL: (*_USAGE, catalog.USAGE_MONTHLY, *_CONVERSATIONS, *_ENGAGEMENT),
+    ReportType.INSIGHTS: _INSIGHTS,
+    ReportType.FULL: (*_USAGE, catalog.USAGE_MONTHLY, *_CONVERSATIONS, *_ENGAGEMENT, *_INSIGHTS),
 }
-"""The metrics (API.md section 6) of each report type, in the order the report shows them."""
+"""The metrics (API.md sections 6 and 9) of each report type, in the order the report shows them; the
+section 9 routes answer as without `limit` (`intents`: its default 20)."""
 
 
 def route_range(metric: Metric[Any], params: RangeParams, now: datetime) -> ResolvedRange:

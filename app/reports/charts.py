@@ -149,6 +149,15 @@ def report_charts(data: dict[str, dict[str, Any]]) -> dict[str, str]:
             {k.capitalize(): [p[k] for p in res["data"]] for k in ("resolved", "escalated", "abandoned")},
             None,
         )
+    if "performance" in data and data["performance"]["data"]:
+        p = data["performance"]
+        xs = [local_time(x["bucket_start"]) for x in p["data"]]
+        charts["performance"] = _series_chart(
+            f"Bot messages and latency per {p['group_by']}",
+            xs,
+            {"Bot messages": [x["bot_messages"] for x in p["data"]]},
+            ("p95 latency (ms)", [x["p95_latency_ms"] or 0.0 for x in p["data"]]),
+        )
     if "engagement/satisfaction" in data:
         dist = data["engagement/satisfaction"]["distribution"]
         charts["engagement/satisfaction"] = categories_chart(

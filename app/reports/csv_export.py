@@ -11,6 +11,8 @@ from typing import Any
 __all__ = ["CSV_COLUMNS", "render_csv"]
 
 CSV_COLUMNS = ("section", "bucket", "dimension", "metric", "value")
+_DIMENSIONS = {"by_channel": "channel", "by_model": "model", "escalation_reasons": "reason"}
+"""Lists of an answer whose entries are one `dimension` each (`channel=web`), by the key naming it."""
 
 
 def _csv_value(value: Any) -> str:
@@ -35,11 +37,15 @@ def _csv_rows(report: dict[str, Any], data: dict[str, dict[str, Any]]) -> Iterat
     yield ("report", "", "", "bot_id", params.get("bot_id"))
     for section, answer in data.items():
         for key, value in answer.items():
-            if key in ("range", "data", "cohorts", "distribution", "by_channel"):
+            # `comparison` and `change` are always null in a report (reports take no `compare`).
+            if key in ("range", "data", "cohorts", "distribution", "comparison", "change", *_DIMENSIONS):
                 continue
             yield (section, "", "", key, value)
-        for ch in answer.get("by_channel", []):
-            yield (section, "", f"channel={ch['channel']}", "conversations", ch["conversations"])
+        for list_key, name in _DIMENSIONS.items():
+            for item in answer.get(list_key, []):
+                for metric, value in item.items():
+                    if metric != name:
+                        yield (section, "", f"{name}={item[name]}", metric, value)
         for item in answer.get("distribution", []):
             if "score" in item:
                 yield (section, "", f"score={item['score']}", "count", item["count"])
@@ -48,6 +54,11 @@ def _csv_rows(report: dict[str, Any], data: dict[str, dict[str, Any]]) -> Iterat
                 label = f"seconds={_label_number(item['min_seconds'])}-{high}"
                 yield (section, "", label, "count", item["count"])
         for point in answer.get("data", []):
+            if "intent" in point:  # /intents: a ranked list, not a series
+                for metric, value in point.items():
+                    if metric != "intent":
+                        yield (section, "", f"intent={point['intent']}", metric, value)
+                continue
             key = next(k for k in ("date", "month", "bucket_start") if k in point)
             for metric, value in point.items():
                 if metric != key:

@@ -13,7 +13,9 @@ __all__ = [
     "bin_label",
     "fmt_avg",
     "fmt_bucket",
+    "fmt_cost",
     "fmt_count",
+    "fmt_ms",
     "fmt_range",
     "fmt_rate",
     "fmt_seconds",
@@ -36,6 +38,16 @@ def fmt_rate(value: Any) -> str:
 def fmt_avg(value: Any) -> str:
     """An average with two decimals (`3.5` -> `3.50`)."""
     return _NA if value is None else f"{float(value):.2f}"
+
+
+def fmt_cost(value: Any) -> str:
+    """An amount of the deployment's currency with four decimals (a message can cost a fraction of a cent)."""
+    return _NA if value is None else f"{float(value):.4f}"
+
+
+def fmt_ms(value: Any) -> str:
+    """A latency with two decimals and its unit (`735.50 ms`)."""
+    return _NA if value is None else f"{float(value):.2f} ms"
 
 
 def fmt_seconds(value: Any) -> str:

@@ -62,6 +62,7 @@ _TYPE_TITLES = {
     ReportType.ENGAGEMENT: "Engagement report",
     ReportType.SATISFACTION: "Satisfaction report",
     ReportType.RETENTION: "Retention report",
+    ReportType.INSIGHTS: "Insights report",
     ReportType.FULL: "Full analytics report",
 }
 
@@ -310,5 +311,5 @@ async def read_report_data(spec: DataSpec, db: Readers) -> ReportData:
     out: ReportData = {}
     for metric in ROUTES_BY_TYPE[spec.type]:
         question = Question(route_range(metric, params, now), scope, now, spec.session_timeout_us)
-        out[metric.name] = rest_dict(await metric.answer(db, question))
+        out[metric.name] = rest_dict(await metric.run(db, question))
     return out

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 US = 1_000_000
@@ -519,7 +519,7 @@ def engagement(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[st
     new = ref.new_users(r.start, r.end, *f)
     days = r.buckets("day")
     daily = [len(ref.active_users(lo, hi, *f)) for _, lo, hi in days]
-    avg_daily = sum(daily) / len(daily)
+    avg_daily = sum(daily) / len(daily) if daily else 0.0  # an empty comparison range: 0 (API.md 9)
     user_msgs = [e for e in ref.messages_in(r.start, r.end, *f) if e.raw["role"] == "user"]
     return {
         "range": r.echo(),
@@ -622,7 +622,306 @@ def active_sessions(
     }
 
 
-ROUTES: dict[str, Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]] = {
+# --------------------------------------------------------------------------- API.md section 9
+
+
+def _closed_rates(convs: list[RefConversation], now: datetime, timeout: timedelta) -> tuple[Any, Any]:
+    statuses = [c.status(now, timeout) for c in convs]
+    closed = sum(1 for s in statuses if s != "active")
+    return ratio(statuses.count("resolved"), closed), ratio(statuses.count("escalated"), closed)
+
+
+def intents(ref: Reference, r: RefRange, f: Filter, now: datetime, limit: int = 20) -> dict[str, Any]:
+    msgs = ref.messages_in(r.start, r.end, *f)
+    with_intent = [e for e in msgs if "intent" in e.raw and e.raw["intent"] is not None]
+    names = sorted({str(e.raw["intent"]) for e in with_intent})
+    rows = []
+    for name in names:
+        mine = [e for e in with_intent if e.raw["intent"] == name]
+        bots = [e for e in mine if e.raw["role"] == "bot"]
+        fallbacks = sum(1 for e in bots if e.raw.get("fallback") is True)
+        convs = [ref.convs[cid] for cid in sorted({e.conversation for e in mine})]
+        resolution_rate, escalation_rate = _closed_rates(convs, now, ref.timeout)
+        rows.append(
+            {
+                "intent": name,
+                "messages": len(mine),
+                "user_messages": len(mine) - len(bots),
+                "bot_messages": len(bots),
+                "fallback_messages": fallbacks,
+                "fallback_rate": ratio(fallbacks, len(bots)),
+                "conversations": len(convs),
+                "resolution_rate": resolution_rate,
+                "escalation_rate": escalation_rate,
+            }
+        )
+    rows.sort(key=lambda x: (-x["messages"], x["intent"]))
+    return {
+        "range": r.echo(),
+        "messages_with_intent": len(with_intent),
+        "messages_without_intent": len(msgs) - len(with_intent),
+        "data": rows[:limit],
+    }
+
+
+def _latencies(msgs: list[RefEvent]) -> list[int]:
+    return [
+        int(e.raw["latency_ms"])
+        for e in msgs
+        if e.raw["role"] == "bot" and e.raw.get("latency_ms") is not None
+    ]
+
+
+def _pct(values: list[int], p: float) -> float | None:
+    return float(percentile([float(v) for v in values], p)) if values else None
+
+
+def _tokens(msgs: Iterable[RefEvent]) -> int:
+    return sum(int(e.raw.get("tokens") or 0) for e in msgs)
+
+
+def _cost(msgs: Iterable[RefEvent]) -> float:
+    return float(sum(float(e.raw.get("cost") or 0) for e in msgs))
+
+
+def performance(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    msgs = ref.messages_in(r.start, r.end, *f)
+    lat = _latencies(msgs)
+    convs = ref.started(r.start, r.end, *f)
+    conv_msgs = [e for c in convs for e in c.messages]
+    resolved = sum(1 for c in convs if c.status(now, ref.timeout) == "resolved")
+    models: dict[str, list[RefEvent]] = {}
+    for e in msgs:
+        if e.raw.get("model") is not None:
+            models.setdefault(str(e.raw["model"]), []).append(e)
+    by_model: list[dict[str, Any]] = []
+    for name, mine in models.items():
+        ml = _latencies(mine)
+        by_model.append(
+            {
+                "model": name,
+                "messages": len(mine),
+                "tokens": _tokens(mine),
+                "cost": _cost(mine),
+                "latency_count": len(ml),
+                "avg_latency_ms": ratio(sum(ml), len(ml)),
+                "p95_latency_ms": _pct(ml, 0.95),
+            }
+        )
+    by_model.sort(key=lambda x: (-x["messages"], x["model"]))
+    data = []
+    for s, lo, hi in r.buckets():
+        bucket = ref.messages_in(lo, hi, *f)
+        bl = _latencies(bucket)
+        data.append(
+            {
+                "bucket_start": r.label(s),
+                "bot_messages": sum(1 for e in bucket if e.raw["role"] == "bot"),
+                "p50_latency_ms": _pct(bl, 0.5),
+                "p95_latency_ms": _pct(bl, 0.95),
+                "tokens": _tokens(bucket),
+                "cost": _cost(bucket),
+            }
+        )
+    return {
+        "range": r.echo(),
+        "bot_messages": sum(1 for e in msgs if e.raw["role"] == "bot"),
+        "latency_count": len(lat),
+        "avg_latency_ms": ratio(sum(lat), len(lat)),
+        "p50_latency_ms": _pct(lat, 0.5),
+        "p95_latency_ms": _pct(lat, 0.95),
+        "p99_latency_ms": _pct(lat, 0.99),
+        "max_latency_ms": float(max(lat)) if lat else None,
+        "tokens": _tokens(msgs),
+        "cost": _cost(msgs),
+        "conversations": len(convs),
+        "tokens_per_conversation": ratio(_tokens(conv_msgs), len(convs)),
+        "cost_per_conversation": ratio(_cost(conv_msgs), len(convs)),
+        "resolved_conversations": resolved,
+        "cost_per_resolved_conversation": ratio(_cost(conv_msgs), resolved),
+        "by_model": by_model,
+        "group_by": r.group_by,
+        "data": data,
+    }
+
+
+RECONTACT = timedelta(hours=24)
+
+
+def _recontacted(ref: Reference, c: RefConversation) -> bool:
+    """Another conversation of the same user and bot (whatever the filters) started in `(end, end + 24 h]`."""
+    assert c.end_event is not None
+    if c.user is None or c.bot is None:
+        return False
+    end = c.end_event.ts
+    return any(
+        d.id != c.id and d.user == c.user and d.bot == c.bot and end < d.started_at <= end + RECONTACT
+        for d in ref.convs.values()
+    )
+
+
+def conversation_outcomes(ref: Reference, r: RefRange, f: Filter, now: datetime) -> dict[str, Any]:
+    convs = ref.started(r.start, r.end, *f)
+    status = {c.id: c.status(now, ref.timeout) for c in convs}
+    counts = {k: sum(1 for s in status.values() if s == k) for k in ("resolved", "escalated", "abandoned")}
+    checked = [
+        c
+        for c in convs
+        if status[c.id] == "resolved" and c.end_event is not None and now - c.end_event.ts >= RECONTACT
+    ]
+    recontacts = sum(1 for c in checked if _recontacted(ref, c))
+    reasons: dict[str, int] = {}
+    for c in convs:
+        if status[c.id] == "escalated":
+            assert c.end_event is not None
+            name = str(c.end_event.raw.get("reason") or "unspecified")
+            reasons[name] = reasons.get(name, 0) + 1
+    channels: dict[str, dict[str, Any]] = {}
+
+    def channel(name: str) -> dict[str, Any]:
+        return channels.setdefault(
+            name, {"conversations": 0, "resolved": 0, "escalated": 0, "abandoned": 0, "scores": []}
+        )
+
+    for c in convs:
+        row = channel(c.channel)
+        row["conversations"] += 1
+        if status[c.id] != "active":
+            row[status[c.id]] += 1
+    for c in ref.conversations_of(*f):
+        rating = c.rating
+        if rating is not None and r.start <= rating.ts < r.end:
+            channel(c.channel)["scores"].append(int(rating.raw["score"]))
+    by_channel = []
+    for name, row in channels.items():
+        scores = row["scores"]
+        closed = row["resolved"] + row["escalated"] + row["abandoned"]
+        by_channel.append(
+            {
+                "channel": name,
+                "conversations": row["conversations"],
+                "resolved": row["resolved"],
+                "escalated": row["escalated"],
+                "abandoned": row["abandoned"],
+                "resolution_rate": ratio(row["resolved"], closed),
+                "ratings": len(scores),
+                "average_score": ratio(sum(scores), len(scores)),
+                "csat": ratio(sum(1 for x in scores if x >= 4), len(scores)),
+            }
+        )
+    by_channel.sort(key=lambda x: (-x["conversations"], -x["ratings"], x["channel"]))
+    return {
+        "range": r.echo(),
+        "closed": sum(counts.values()),
+        **counts,
+        "checked_resolutions": len(checked),
+        "recontacts": recontacts,
+        "durable_resolution_rate": ratio(len(checked) - recontacts, len(checked)),
+        "escalation_reasons": [
+            {"reason": k, "conversations": n}
+            for k, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "by_channel": by_channel,
+    }
+
+
+# --------------------------------------------------------------------------- compare (API.md section 9)
+
+COMPARED = frozenset(
+    {
+        "usage",
+        "conversations",
+        "conversations/duration",
+        "engagement",
+        "engagement/satisfaction",
+        "performance",
+    }
+)
+"""The routes that answer `compare` (API.md section 9); the others accept and ignore it."""
+
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+"""Where a comparison range reaching before the year 1 starts (docs/decisions.md: no event is stored
+before 1970, and the instant can be written in every zone)."""
+
+
+def _year_before(t: datetime, tz: ZoneInfo) -> datetime:
+    """The wall-clock time `t` shows in `tz`, one year earlier (29 February: 28 February), fold=0."""
+    wall = t.astimezone(tz)
+    day = 28 if (wall.month, wall.day) == (2, 29) else wall.day
+    naive = datetime(wall.year - 1, wall.month, day, wall.hour, wall.minute, wall.second, wall.microsecond)
+    return naive.replace(tzinfo=tz).astimezone(UTC)
+
+
+def comparison_range(r: RefRange, compare: str, now: datetime) -> RefRange:
+    """The comparison range of `r` at `now`, from API.md section 9's words."""
+    s, e, tz = r.start, r.end, r.tz
+    try:
+        if compare == "previous_year":
+            start, end = _year_before(s, tz), _year_before(e, tz)
+        else:
+            first, last = s.astimezone(tz).date(), e.astimezone(tz).date()
+            if _midnight(first, tz) == s and _midnight(last, tz) == e:
+                # The same number of local calendar days, just before s.
+                start = _midnight(first - timedelta(days=(last - first).days), tz)
+            else:
+                start = s - (e - s)
+            end = s
+    except (OverflowError, ValueError):
+        start, end = EARLIEST, s
+    start = max(start, EARLIEST)
+    end = max(end, start)
+    if now < e:  # equal elapsed time
+        end = min(end, start + max(now - s, timedelta(0)))
+    return RefRange(
+        start,
+        end,
+        tz,
+        r.tz_name,
+        r.group_by,
+        lambda g: [x.astimezone(tz) for x in bucket_starts(start, end, tz, g)],
+    )
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def relative_change(current: float | None, previous: float | None) -> float | None:
+    if current is None or previous is None or previous == 0:
+        return None
+    return (current - previous) / previous
+
+
+class RouteFn(Protocol):
+    def __call__(
+        self, ref: Reference, r: RefRange, f: Filter, now: datetime, compare: str | None = None
+    ) -> dict[str, Any]: ...
+
+
+def _route(name: str, fn: Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]) -> RouteFn:
+    """The route's answer; a compared route gains `comparison` and `change` (None without compare)."""
+
+    def answer(
+        ref: Reference, r: RefRange, f: Filter, now: datetime, compare: str | None = None
+    ) -> dict[str, Any]:
+        out = fn(ref, r, f, now)
+        if name not in COMPARED:
+            return out
+        if compare is None:
+            return {**out, "comparison": None, "change": None}
+        cr = comparison_range(r, compare, now)
+        before = fn(ref, cr, f, now)
+        keys = [k for k, v in out.items() if k != "range" and _number_or_null(v)]
+        return {
+            **out,
+            "comparison": {"range": cr.echo(), **{k: before[k] for k in keys}},
+            "change": {k: relative_change(out[k], before[k]) for k in keys},
+        }
+
+    return answer
+
+
+_ROUTE_FNS: dict[str, Callable[[Reference, RefRange, Filter, datetime], dict[str, Any]]] = {
     "usage": usage,
     "usage/daily": usage_daily,
     "usage/monthly": usage_monthly,
@@ -633,4 +932,10 @@ ROUTES: dict[str, Callable[[Reference, RefRange, Filter, datetime], dict[str, An
     "engagement": engagement,
     "engagement/retention": retention,
     "engagement/satisfaction": satisfaction,
+    "intents": intents,
+    "performance": performance,
+    "conversations/outcomes": conversation_outcomes,
 }
+
+ROUTES: dict[str, RouteFn] = {name: _route(name, fn) for name, fn in _ROUTE_FNS.items()}
+"""Each range route's answer, `ROUTES[name](ref, range, filter, now, compare=None)`."""

@@ -15,6 +15,7 @@ from app.analytics.ranges import RangeParams, ResolvedRange, resolve_range
 from app.analytics.scope import Scope
 from app.config import get_settings
 from app.db import Readers
+from app.vocabulary import Compare
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 TIMEOUT_US = 30 * 60 * 1_000_000
@@ -114,3 +115,28 @@ async def test_ingesting_drops_cached_answers(db: str, enabled: None) -> None:
     await ingest_events([ev], Principal("t", frozenset({"admin"})), now=NOW)
     after = await cache.cached_query(catalog.USAGE, readers(), q)
     assert after.total_conversations == 1
+
+
+async def test_compare_is_part_of_the_key_where_the_metric_compares(enabled: None) -> None:
+    """`/usage` with and without `compare` are two answers; a route that ignores `compare` is one."""
+    calls = 0
+
+    async def query(db: Readers, q: Question) -> Answer:
+        nonlocal calls
+        calls += 1
+        return Answer(calls)
+
+    plain = Metric("plain", query, Answer, "Plain")
+    compared = Metric("compared", query, Answer, "Compared", comparable=True)
+    without = _question()
+    with_compare = dataclasses.replace(without, compare=Compare.PREVIOUS_PERIOD)
+    first = await cache.cached_query(compared, NO_DB, without)
+    assert first.comparison is None  # type: ignore[attr-defined]
+    second = await cache.cached_query(compared, NO_DB, with_compare)
+    assert second.comparison is not None and second.comparison.n == 3  # type: ignore[attr-defined]
+    assert second.change.n == (2 - 3) / 3  # type: ignore[attr-defined]
+    assert calls == 3  # the first answer, then the current and the comparison answers
+    assert (await cache.cached_query(plain, NO_DB, without)) == (
+        await cache.cached_query(plain, NO_DB, with_compare)
+    )
+    assert calls == 4

@@ -22,6 +22,7 @@ from app.config import get_settings
 from app.db import readers
 from app.ingest import ingest_events
 from app.models import SLOT_US
+from app.vocabulary import Compare
 from tests.analytics import reference as ref
 from tests.dataset import BUSY_USER, DATASET, NOW, UNKNOWN
 from tests.factories import ADMIN, assert_same, ingest, new_id, stamp
@@ -32,14 +33,18 @@ KOLKATA = ZoneInfo("Asia/Kolkata")
 
 # --------------------------------------------------------------------------- the answers as REST dicts
 
-RangeAnswer = Callable[[ResolvedRange, Scope, datetime], Awaitable[dict[str, Any]]]
+RangeAnswer = Callable[..., Awaitable[dict[str, Any]]]
+"""`answer(range, scope, now, compare=None)`: a metric's REST dict (`metric.run`, as the resolvers)."""
 LiveAnswer = Callable[[Scope, datetime, int, ZoneInfo, str], Awaitable[dict[str, Any]]]
 
 
 def _range_answer(metric: catalog.Metric[Any]) -> RangeAnswer:
-    async def answer(r: ResolvedRange, scope: Scope, now: datetime) -> dict[str, Any]:
-        question = Question(r, scope, now, get_settings().session_timeout_us)
-        out: dict[str, Any] = rest_dict(await metric.answer(readers(), question))
+    async def answer(
+        r: ResolvedRange, scope: Scope, now: datetime, compare: str | None = None
+    ) -> dict[str, Any]:
+        wanted = Compare(compare) if compare is not None else None
+        question = Question(r, scope, now, get_settings().session_timeout_us, compare=wanted)
+        out: dict[str, Any] = rest_dict(await metric.run(readers(), question))
         return out
 
     return answer
@@ -162,6 +167,131 @@ async def test_every_route_matches_the_reference(loaded: ref.Reference, scenario
                 actual = await fn(rr, Scope(bots, user), now)
                 expected = ref.ROUTES[route](loaded, ref_r, (bots, user), now)
                 assert_same(actual, expected, f"{scenario} {route} bots={bots} user={user} now={now}")
+
+
+# The ranges `compare` is checked on (API.md section 9): each with its compare and the `now` it is
+# asked at (NOW is 2025-03-12T15:07:30.25Z; the data runs from 2025-02-10 to just after NOW).
+LATER = datetime(2026, 6, 1, tzinfo=UTC)
+COMPARE_SCENARIOS: dict[str, tuple[dict[str, Any], str, datetime]] = {
+    # 7 local days holding the New York DST change (a 23-hour day) against 7 days of EST; the range
+    # ends after NOW, so the comparison covers the same elapsed time.
+    "days7-newyork-previous_period-dst": (
+        {"days": 7, "timezone": "America/New_York"},
+        "previous_period",
+        NOW,
+    ),
+    # Two past days across the change by the hour: 47 hours against the 48 of the two days before.
+    "dates-newyork-previous_period-dst-hour": (
+        {
+            "start_date": "2025-03-09",
+            "end_date": "2025-03-10",
+            "timezone": "America/New_York",
+            "group_by": "hour",
+        },
+        "previous_period",
+        NOW,
+    ),
+    # period=month: 1 March to the end of today against as many days before it (not February), cut
+    # to the elapsed time; and all of March against the 31 days before it.
+    "month-berlin-previous_period": (
+        {"period": "month", "timezone": "Europe/Berlin"},
+        "previous_period",
+        NOW,
+    ),
+    "month-berlin-previous_period-later": (
+        {"start_date": "2025-03-01", "end_date": "2025-03-31", "timezone": "Europe/Berlin"},
+        "previous_period",
+        LATER,
+    ),
+    # period=today: today so far against yesterday up to the same local time.
+    "today-kolkata-previous_period": (
+        {"period": "today", "timezone": "Asia/Kolkata"},
+        "previous_period",
+        NOW,
+    ),
+    "today-utc-previous_year": ({"period": "today"}, "previous_year", NOW),
+    # Datetime bounds: the same length in absolute time just before the start.
+    "datetimes-previous_period": (
+        {"start_date": "2025-02-27T10:07:13.250+01:00", "end_date": "2025-03-12T14:52:00.5Z"},
+        "previous_period",
+        NOW,
+    ),
+    "naive-datetimes-newyork-previous_period": (
+        {
+            "start_date": "2025-03-05T03:30:00",
+            "end_date": "2025-03-12T10:00:00",
+            "timezone": "America/New_York",
+        },
+        "previous_period",
+        NOW,
+    ),
+    # previous_year from 29 February: [2023-02-28T10:00, 2025-03-06) local, which holds data too.
+    "leap-day-newyork-previous_year-later": (
+        {"start_date": "2024-02-29T10:00:00", "end_date": "2026-03-05", "timezone": "America/New_York"},
+        "previous_year",
+        LATER,
+    ),
+    "days30-utc-previous_year": ({"days": 30}, "previous_year", NOW),
+    # A range that starts after now compares with an empty range (start = end).
+    "future-previous_period-empty": (
+        {"start_date": "2025-03-13", "end_date": "2025-03-20"},
+        "previous_period",
+        NOW,
+    ),
+    "future-datetimes-newyork-previous_year-hour-empty": (
+        {
+            "start_date": "2025-03-13T10:30:00",
+            "end_date": "2025-03-14T10:00:00",
+            "timezone": "America/New_York",
+            "group_by": "hour",
+        },
+        "previous_year",
+        NOW,
+    ),
+}
+
+
+COMPARE_FILTERS = [FILTERS[0], FILTERS[1], FILTERS[3], FILTERS[4], FILTERS[7]]
+"""Every bot; one bot (a scoped caller); a scope with an unknown bot; an empty scope; a bot and a user
+(a subset of FILTERS: the reference's comparison is a second brute-force pass per route)."""
+
+
+@pytest.mark.parametrize("scenario", list(COMPARE_SCENARIOS))
+async def test_compare_matches_the_reference(loaded: ref.Reference, scenario: str) -> None:
+    """`comparison` (range echo and every number key) and `change` on every route of the catalog:
+    the compared ones against the reference's comparison, the others unchanged by `compare`."""
+    params, compare, now = COMPARE_SCENARIOS[scenario]
+    r = resolve(now, **params)
+    expected_range = ref.resolve_range(now, **params)
+    compared = {m.name for m in catalog.METRICS if m.comparable}
+    assert compared == ref.COMPARED & set(q.ROUTES)
+    for bots, user in COMPARE_FILTERS:
+        for route, fn in q.ROUTES.items():
+            # The routes that ignore `compare` are checked once per scenario (retention, whose
+            # reference is quadratic in the buckets, over the short ranges only).
+            if route not in compared and (
+                (bots, user) != (None, None) or (route == "engagement/retention" and "later" in scenario)
+            ):
+                continue
+            rr, ref_r = r, expected_range
+            if route == "engagement/retention" and r.group_by == "hour":
+                rr = dataclasses.replace(r, group_by="week")
+                ref_r = ref.resolve_range(now, **{**params, "group_by": "week"})
+            actual = await fn(rr, Scope(bots, user), now, compare)
+            expected = ref.ROUTES[route](loaded, ref_r, (bots, user), now, compare)
+            assert_same(actual, expected, f"{scenario} {route} bots={bots} user={user}")
+
+
+async def test_compare_scenarios_have_data_on_both_sides(loaded: ref.Reference) -> None:
+    """Not 0 against 0: the comparison and the current range both hold conversations (except the
+    scenario built to be empty), so the comparison test compares numbers."""
+    for scenario, (params, compare, now) in COMPARE_SCENARIOS.items():
+        answer = ref.ROUTES["usage"](loaded, ref.resolve_range(now, **params), (None, None), now, compare)
+        previous = answer["comparison"]["total_messages"]
+        if scenario.endswith("-empty"):
+            assert answer["comparison"]["range"]["start"] == answer["comparison"]["range"]["end"]
+        elif scenario not in ("days30-utc-previous_year", "today-utc-previous_year"):
+            assert answer["total_messages"] > 0 and previous > 0, scenario
 
 
 async def test_the_dataset_exercises_the_edge_cases(loaded: ref.Reference) -> None:
@@ -287,6 +417,8 @@ async def test_empty_database_gives_zeros_and_nulls(db: str) -> None:
         "new_users": 0,
         "avg_messages_per_conversation": None,
         "avg_conversation_duration_seconds": None,
+        "comparison": None,
+        "change": None,
     }
     daily = await q.usage_daily(r, EVERY, now)
     assert len(daily["data"]) == 30
@@ -675,4 +807,7 @@ def test_routes_table() -> None:
         "engagement",
         "engagement/retention",
         "engagement/satisfaction",
+        "intents",
+        "performance",
+        "conversations/outcomes",
     ]

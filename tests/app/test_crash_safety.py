@@ -48,7 +48,7 @@ ACKS_BEFORE_KILL = 6
 DATA_START = datetime(2025, 1, 6, tzinfo=UTC)
 BOTS = [str(uuid.UUID(int=k, version=4)) for k in (11, 12, 13)]
 USERS = [str(uuid.UUID(int=100 + k, version=4)) for k in range(40)]
-RANGE_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params == "filter"]
+RANGE_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "intents")]
 
 
 @dataclass

@@ -72,6 +72,16 @@ async def test_a_batch_with_one_bad_event_stores_nothing_and_names_the_index(db:
         ({"type": "message", "role": "bot", "latency_ms": -1}, "latency_ms"),
         ({"type": "message", "role": "bot", "tokens": 1.5}, "tokens"),
         ({"type": "message", "role": "bot", "fallback": "yes"}, "fallback"),
+        ({"type": "message", "role": "bot", "cost": -0.01}, "cost"),
+        ({"type": "message", "role": "bot", "cost": "0.5"}, "cost"),
+        ({"type": "message", "role": "bot", "cost": True}, "cost"),
+        ({"type": "message", "role": "bot", "cost": float("nan")}, "cost"),
+        ({"type": "message", "role": "bot", "cost": float("inf")}, "cost"),
+        ({"type": "message", "role": "bot", "cost": 10**400}, "cost"),
+        ({"type": "message", "role": "bot", "model": "m" * 101}, "model"),
+        ({"type": "message", "role": "bot", "model": 7}, "model"),
+        ({"type": "conversation_ended", "resolution": "escalated", "reason": "r" * 101}, "reason"),
+        ({"type": "conversation_ended", "resolution": "escalated", "reason": ["x"]}, "reason"),
     ],
 )
 async def test_each_bad_field_is_named(db: str, patch: dict[str, Any], field: str) -> None:
@@ -81,6 +91,28 @@ async def test_each_bad_field_is_named(db: str, patch: dict[str, Any], field: st
     with pytest.raises(InvalidBody) as err:
         await ingest_events([ev], ADMIN, now=NOW)
     assert [(d["index"], d["field"]) for d in err.value.details] == [(0, field)]
+
+
+async def test_model_cost_and_reason_lengths_count_code_points_and_other_types_ignore_them(db: str) -> None:
+    bot, user, conv = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    base = {"conversation_id": conv, "bot_id": bot, "user_id": user, "timestamp": "2025-03-01T10:00:00Z"}
+    events = [
+        # 100 code points (400 bytes in UTF-8): accepted; an integer cost is a number.
+        {**base, "type": "message", "role": "bot", "model": "😀" * 100, "cost": 3},
+        {**base, "type": "conversation_ended", "resolution": "escalated", "reason": "é" * 100},
+        # Ignored on other types, like unknown fields (even invalid values).
+        {**base, "type": "conversation_started", "model": 5, "reason": 5, "cost": "x"},
+        {**base, "type": "message", "role": "user", "reason": ["x"]},
+        {**base, "type": "satisfaction", "score": 4, "model": None, "cost": -1},
+    ]
+    assert (await ingest_events(events, ADMIN, now=NOW)).accepted == 5
+    rows = await connection().execute_query_dict(
+        "SELECT type, model, cost, reason FROM events ORDER BY type, role"
+    )
+    stored = {(r["type"], r["model"], r["cost"], r["reason"]) for r in rows}
+    assert ("message", "😀" * 100, 3.0, None) in stored
+    assert ("conversation_ended", None, None, "é" * 100) in stored
+    assert ("conversation_started", None, None, None) in stored
 
 
 async def test_future_timestamps_over_24_hours_are_rejected(db: str) -> None:

@@ -40,15 +40,16 @@ __all__ = [
     "expected",
     "freeze_clock",
     "graphql_answer",
+    "integral_tokens",
     "load_data_set",
     "rest_answer",
 ]
 
 READ_ROUTES: tuple[Route, ...] = tuple(
-    r for r in ROUTES if r.method == "GET" and r.params in ("filter", "realtime")
+    r for r in ROUTES if r.method == "GET" and r.params in ("filter", "intents", "realtime")
 )
-"""The twelve analytics read routes of API.md section 6 (ten range routes, two realtime ones)."""
-assert len(READ_ROUTES) == 12
+"""The fifteen analytics read routes of API.md sections 6 and 9 (thirteen range routes, two realtime ones)."""
+assert len(READ_ROUTES) == 15
 
 Filter = tuple[frozenset[str] | None, str | None]
 BOT_A, BOT_B, BOT_C = DATASET.bots
@@ -130,6 +131,23 @@ async def rest_answer(
     return body
 
 
+def integral_tokens(value: Any) -> Any:
+    """GraphQL carries token sums as `Float` (API.md section 9), REST as integers: the GraphQL answer
+    with each `tokens` float (a whole number) as the integer REST writes."""
+    if isinstance(value, list):
+        return [integral_tokens(v) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k == "tokens" and isinstance(v, float):
+                assert v.is_integer(), v
+                out[k] = int(v)
+            else:
+                out[k] = v if k == "change" else integral_tokens(v)
+        return out
+    return value
+
+
 def _camel(key: str) -> str:
     return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
 
@@ -150,7 +168,11 @@ def graphql_document(route: Route, params: dict[str, str]) -> tuple[str, dict[st
     f: dict[str, Any] = {}
     for key, value in params.items():
         f[_camel(key)] = (
-            int(value) if key == "days" else value.upper() if key in ("period", "group_by") else value
+            int(value)
+            if key == "days"
+            else value.upper()
+            if key in ("period", "group_by", "compare")
+            else value
         )
     return f"query($f: AnalyticsFilter) {{ {route.field}(filter: $f) {{ {sel} }} }}", {"f": f}
 
@@ -164,7 +186,7 @@ async def graphql_answer(
     assert r.status_code == 200, r.text
     body = r.json()
     assert "errors" not in body, (route.name, params, body)
-    answer: dict[str, Any] = _snake(body["data"][route.field])
+    answer: dict[str, Any] = integral_tokens(_snake(body["data"][route.field]))
     if isinstance(answer.get("group_by"), str):
         answer["group_by"] = answer["group_by"].lower()
     return answer
@@ -190,7 +212,7 @@ def expected(
         default=options.default,
         default_group_by=options.default_group_by,
     )
-    return ref.ROUTES[route.name](reference, r, f, now)
+    return ref.ROUTES[route.name](reference, r, f, now, params.get("compare") or None)
 
 
 def assert_same(actual: Any, want: Any, path: str = "$") -> None:

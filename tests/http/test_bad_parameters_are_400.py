@@ -41,6 +41,13 @@ A = "/api/v1/analytics"
         ("/realtime/active", {"window_minutes": "x"}, "window_minutes"),
         ("/realtime", {"timezone": "Nowhere/Land"}, "timezone"),
         ("/realtime", {"bot_id": "zzz"}, "bot_id"),
+        ("/intents", {"limit": "0"}, "limit"),
+        ("/intents", {"limit": "101"}, "limit"),
+        ("/intents", {"limit": "ten"}, "limit"),
+        ("/intents", {"limit": "-3"}, "limit"),
+        ("/intents", {"limit": ""}, "limit"),
+        ("/performance", {"group_by": "hour", "days": "500"}, "group_by"),
+        ("/conversations/outcomes", {"timezone": "Nowhere/Land"}, "timezone"),
     ],
 )
 async def test_bad_parameters_are_400_naming_the_parameter(
@@ -77,6 +84,24 @@ async def test_graphql_reports_the_same_field(client: httpx.AsyncClient, filter_
     assert err["extensions"]["details"] == [{"field": field}]
 
 
+@pytest.mark.parametrize("limit", [0, 101, -1])
+async def test_graphql_intents_limit_out_of_range_is_bad_user_input(
+    client: httpx.AsyncClient, limit: int
+) -> None:
+    r = await client.post(
+        "/graphql", json={"query": f"{{ intents(limit: {limit}) {{ messagesWithIntent }} }}"}, headers=VIEWER
+    )
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == "BAD_USER_INPUT"
+    assert err["extensions"]["details"] == [{"field": "limit"}]
+
+
+async def test_limit_is_ignored_by_the_other_routes(client: httpx.AsyncClient) -> None:
+    for path in ("/usage", "/performance", "/conversations/outcomes"):
+        r = await client.get(A + path, params={"limit": "500"}, headers=VIEWER)
+        assert r.status_code == 200, (path, r.text)
+
+
 async def test_group_by_is_accepted_and_ignored_where_there_is_no_series(client: httpx.AsyncClient) -> None:
     import uuid
 
@@ -91,7 +116,14 @@ async def test_group_by_is_accepted_and_ignored_where_there_is_no_series(client:
         "user_id": str(uuid.uuid4()),
     }
     await ingest_events([ev], Principal("t", frozenset({"admin"})))
-    for path in ("/usage", "/conversations", "/conversations/duration", "/engagement"):
+    for path in (
+        "/usage",
+        "/conversations",
+        "/conversations/duration",
+        "/engagement",
+        "/intents",
+        "/conversations/outcomes",
+    ):
         params = {"start_date": "2024-12-01", "end_date": "2025-01-31"}
         r = await client.get(A + path, params={**params, "group_by": "hour"}, headers=VIEWER)
         assert r.status_code == 200, r.text

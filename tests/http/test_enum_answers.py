@@ -106,7 +106,15 @@ async def test_openapi_lists_the_enum_values(client: httpx.AsyncClient) -> None:
     listing = spec["paths"][A + "/reports"]["get"]["parameters"]
     enums = {p["name"]: resolved(p["schema"]).get("enum") for p in listing}
     assert enums["status"] == ["pending", "running", "completed", "failed"]
-    assert enums["type"] == ["usage", "conversations", "engagement", "satisfaction", "retention", "full"]
+    assert enums["type"] == [
+        "usage",
+        "conversations",
+        "engagement",
+        "satisfaction",
+        "retention",
+        "insights",
+        "full",
+    ]
     body = resolved(
         spec["paths"][A + "/reports"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     )

@@ -55,7 +55,7 @@ ADMIN = bearer(["admin"])
 ADMIN_PRINCIPAL = Principal(subject="t", roles=frozenset({"admin"}))
 NOW = datetime(2025, 3, 12, 15, 7, 30, tzinfo=UTC)
 """The requests' `now`: a Wednesday, three days after New York's DST change."""
-ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "realtime")]
+ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "intents", "realtime")]
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Europe/Berlin", "Asia/Kathmandu", "Australia/Lord_Howe"]
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -423,6 +423,14 @@ _NEAR_MISSES: dict[str, list[str]] = {
     "window_minutes": ["0", "61", "-5", "5.0", "1e1", "٣", "99999999999999999999", ""],
     "period": ["Week", "WEEK", "weeks", "quarter", " week", "today\x00"],
     "group_by": ["Hour", "DAY", "days", "minute", "year", "day\n"],
+    "compare": [
+        "PREVIOUS_PERIOD",
+        "previous_week",
+        "previous_period ",
+        "previous-year",
+        "",
+        "previous_year\x00",
+    ],
     "timezone": ["Mars/Olympus", "utc+1", "../../etc/passwd", "/etc/localtime", "UTC\x00", "", "x" * 300],
     "bot_id": ["not-a-uuid", "1234", UNKNOWN[:-1], UNKNOWN + "0", UNKNOWN.replace("0", "g", 1), ""],
     "start_date": [
@@ -472,6 +480,8 @@ def must_refuse(param: str, value: str) -> bool:
         return value not in ("today", "week", "month", "year")
     if param == "group_by":
         return value not in ("hour", "day", "week", "month")
+    if param == "compare":  # API.md section 9: lowercase and exact; empty is none
+        return value not in ("previous_period", "previous_year", "")
     if param in ("bot_id", "user_id"):
         return not _is_uuid(value)
     if param == "timezone":
@@ -531,7 +541,7 @@ async def test_any_parameter_text_is_answered_or_a_400_naming_it(
         assert assert_contract_400(r, "invalid_parameter") == [param]
         # The same value through GraphQL: a BAD_USER_INPUT error naming it (an enum or Int variable
         # that is not one is refused by GraphQL's own coercion, naming no field), never an internal one.
-        if param in ("days", "window_minutes", "period", "group_by"):
+        if param in ("days", "window_minutes", "period", "group_by", "compare"):
             return
         gql = await graphql(client, route, {param: value})
     assert gql.get("data") is None, gql

@@ -24,12 +24,26 @@ from tests.factories import snake_keys as _snake
 ADMIN = bearer(["admin"])
 BOT = DEMO_BOTS["support-bot"]
 OTHER_BOT = DEMO_BOTS["sales-bot"]
-ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "realtime")]
+ANALYTICS_ROUTES = [r for r in ROUTES if r.method == "GET" and r.params in ("filter", "intents", "realtime")]
 # The demo data: 400 days up to this instant, so every fixed range below has data in it.
 DATA_END = datetime(2025, 6, 30, 12, tzinfo=UTC)
 
 PARAM_SETS: list[dict[str, str]] = [
     {"start_date": "2025-06-01", "end_date": "2025-06-29"},
+    {"start_date": "2025-06-01", "end_date": "2025-06-29", "compare": "previous_period"},
+    {
+        "start_date": "2025-03-01",
+        "end_date": "2025-03-31",
+        "timezone": "Europe/Berlin",
+        "compare": "previous_year",
+    },
+    {
+        "start_date": "2025-05-01",
+        "end_date": "2025-06-29",
+        "group_by": "week",
+        "compare": "previous_year",
+        "bot_id": BOT,
+    },
     {"start_date": "2025-06-20", "end_date": "2025-06-26", "group_by": "hour"},
     {"start_date": "2025-05-01", "end_date": "2025-06-29", "timezone": "Europe/Berlin", "group_by": "week"},
     {"start_date": "2025-02-15", "end_date": "2025-06-29", "group_by": "month"},
@@ -57,7 +71,13 @@ def _graphql_for(field: str, params: dict[str, str], realtime: bool) -> tuple[st
     f: dict[str, Any] = {}
     for key, value in params.items():
         gql = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
-        f[gql] = int(value) if key == "days" else value.upper() if key in ("period", "group_by") else value
+        f[gql] = (
+            int(value)
+            if key == "days"
+            else value.upper()
+            if key in ("period", "group_by", "compare")
+            else value
+        )
     return f"query($f: AnalyticsFilter) {{ {field}(filter: $f) {{ {sel} }} }}", {"f": f}
 
 
@@ -100,7 +120,7 @@ async def test_rest_and_graphql_agree_on_every_route(
     """Same answer over REST and GraphQL, and that answer is the reference's (non-zero: data in range)."""
     checked = 0
     bots = frozenset({params["bot_id"]}) if "bot_id" in params else None
-    range_params = {k: v for k, v in params.items() if k != "bot_id"}
+    range_params = {k: v for k, v in params.items() if k not in ("bot_id", "compare")}
     for route in ANALYTICS_ROUTES:
         realtime = route.params == "realtime"
         use = dict(params)
@@ -129,13 +149,15 @@ async def test_rest_and_graphql_agree_on_every_route(
             rr = ref.resolve_range(
                 datetime.now(UTC),
                 default_group_by="week" if route.name == "engagement/retention" else "day",
-                **{k: v for k, v in use.items() if k != "bot_id"},
+                **{k: v for k, v in use.items() if k not in ("bot_id", "compare")},
             )
-            expected = ref.ROUTES[route.name](loaded.reference, rr, (bots, None), datetime.now(UTC))
+            expected = ref.ROUTES[route.name](
+                loaded.reference, rr, (bots, None), datetime.now(UTC), use.get("compare")
+            )
             assert_same(theirs, expected, route.name)
         assert ours == theirs, route.name
         checked += 1
-    assert checked == len(ANALYTICS_ROUTES) == 12
+    assert checked == len(ANALYTICS_ROUTES) == 15
     # Not 0 == 0: the range holds data (for the reference, hence for both APIs).
     usage = ref.usage(
         loaded.reference,

@@ -60,6 +60,8 @@ RANGE_PARAMS: list[dict[str, str]] = [
         "timezone": "America/New_York",
         "group_by": "week",
     },
+    # `compare` (API.md section 9): the comparison, too, covers only the caller's bots.
+    {"days": "14", "timezone": "America/New_York", "compare": "previous_period"},
 ]
 REALTIME_PARAMS: list[dict[str, str]] = [
     {"window_minutes": "60"},
@@ -111,7 +113,7 @@ async def test_a_scoped_caller_naming_no_bot_sees_only_its_bot_everywhere(
             # The unscoped caller does see the other bots: the comparison above is not vacuous.
             assert_same(await rest_answer(client, route, params, ADMIN), everyone, f"admin {where}")
             checked += 1
-    assert checked == 24
+    assert checked == 43
 
 
 async def test_by_bot_lists_only_the_scoped_bots(client: httpx.AsyncClient, world: World) -> None:
@@ -200,7 +202,7 @@ async def test_a_report_of_a_scoped_admin_covers_only_its_bot(
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     by_name = {route.name: route for route in READ_ROUTES}
-    assert len(data) == 10
+    assert len(data) == 13
     for name, section in data.items():
         route = by_name[name]
         want = expected(world.reference, route, params, ONLY_A, NOW)

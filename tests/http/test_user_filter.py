@@ -30,9 +30,9 @@ from tests.http.analytics_calls import (
 )
 
 ADMIN = bearer(["admin"])
-USER_ROUTES = [r for r in READ_ROUTES if r.params == "filter"]
+USER_ROUTES = [r for r in READ_ROUTES if r.params in ("filter", "intents")]
 """The routes that take `user_id`: the ten range routes (realtime takes only `bot_id`)."""
-assert len(USER_ROUTES) == 10
+assert len(USER_ROUTES) == 13
 # The two end users with the most events: both talk to several bots.
 _BUSIEST = [str(u) for u, _ in Counter(e.get("user_id") for e in EVENTS if e.get("user_id")).most_common(2)]
 USER, OTHER_USER = _BUSIEST

@@ -23,13 +23,26 @@ CONVERSATIONS = ["50.0%", "25.0%", "277.50 s", "225.00 s", "510.00 s", "600.00 s
 ENGAGEMENT = ["0.57", "19.0%", "1.33", "1.67"]
 SATISFACTION = ["3.67", "66.7%"]
 RETENTION = ["100.0%", "2025-01-06"]
+INSIGHTS = [
+    "refund",
+    "billing",
+    "550.00 ms",
+    "500.00 ms",
+    "940.00 ms",
+    "1000.00 ms",
+    "1.7500",
+    "0.4375",
+    "0.8750",
+]
+INSIGHTS += ["user_request", "Durable resolution rate"]
 EXPECTED_TEXT = {
     "usage": USAGE,
     "conversations": CONVERSATIONS,
     "engagement": ENGAGEMENT + SATISFACTION + RETENTION,
     "satisfaction": SATISFACTION,
     "retention": RETENTION,
-    "full": USAGE + CONVERSATIONS + ENGAGEMENT + SATISFACTION + RETENTION,
+    "insights": INSIGHTS,
+    "full": USAGE + CONVERSATIONS + ENGAGEMENT + SATISFACTION + RETENTION + INSIGHTS,
 }
 
 
@@ -75,7 +88,7 @@ async def test_html_report_is_escaped_and_has_charts(client: httpx.AsyncClient) 
     assert r.headers["content-type"].startswith("text/html")
     html = r.text
     assert "&lt;b&gt;Q1&lt;/b&gt; &amp; more" in html and "<b>Q1</b>" not in html
-    assert html.count('src="data:image/png;base64,') == 4  # daily usage, volume, outcomes, ratings
+    assert html.count('src="data:image/png;base64,') == 5  # daily usage, volume, outcomes, ratings, latency
     for figure in EXPECTED_TEXT["full"]:
         assert figure in html, figure
 

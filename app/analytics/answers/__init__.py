@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from app.analytics.ranges import ResolvedRange
 from app.analytics.scope import Scope
 from app.analytics.zones import format_datetime
+from app.vocabulary import Compare
 
 __all__ = ["US", "LiveQuestion", "Question", "RangeEcho", "range_echo", "ratio", "rest_dict"]
 
@@ -29,12 +30,16 @@ US = 1_000_000
 @dataclass(frozen=True)
 class Question:
     """A range route's inputs: the resolved range, what it covers, the instant it is asked at (which
-    decides whether a quiet conversation is active or abandoned) and the session timeout."""
+    decides whether a quiet conversation is active or abandoned), the session timeout, and the range
+    to compare with (API.md section 9; only the metrics marked `comparable` read it)."""
 
     range: ResolvedRange
     scope: Scope
     now: datetime
     session_timeout_us: int
+    limit: int | None = None
+    """How many entries a ranked list keeps (`/intents`); None: the route's default."""
+    compare: Compare | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from app.analytics.answers import US, Question, RangeEcho, range_echo, ratio
 from app.analytics.buckets import range_bucket, series_buckets, to_us
 from app.analytics.counters.conversations import Convs, count_channels, count_conversations, started_in
 from app.analytics.counters.messages import Messages, count_messages
+from app.analytics.counters.outcomes import count_channel_outcomes, count_escalation_reasons, count_recontacts
 from app.analytics.scope import resolve_filter
 from app.analytics.sqlparts import as_int, bounds_of, fetch_rows, values_cte
 from app.analytics.zones import format_datetime
@@ -19,14 +20,18 @@ from app.vocabulary import GroupBy
 __all__ = [
     "DURATION_EDGES_SECONDS",
     "ChannelCount",
+    "ChannelOutcomes",
     "ConversationDuration",
     "ConversationMetrics",
+    "ConversationOutcomes",
     "ConversationResolution",
     "ConversationVolume",
     "DurationBin",
+    "EscalationReason",
     "ResolutionPoint",
     "VolumePoint",
     "conversation_duration",
+    "conversation_outcomes",
     "conversation_resolution",
     "conversation_volume",
     "conversations",
@@ -245,5 +250,80 @@ async def conversation_resolution(db: Readers, q: Question) -> ConversationResol
                 resolution_rate=ratio(s.resolved, s.closed),
             )
             for b, s in zip(buckets, series, strict=True)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class EscalationReason:
+    reason: str
+    conversations: int
+
+
+@dataclass(frozen=True)
+class ChannelOutcomes:
+    channel: str
+    conversations: int
+    resolved: int
+    escalated: int
+    abandoned: int
+    resolution_rate: float | None
+    ratings: int
+    average_score: float | None
+    csat: float | None
+
+
+@dataclass(frozen=True)
+class ConversationOutcomes:
+    range: RangeEcho
+    closed: int
+    resolved: int
+    escalated: int
+    abandoned: int
+    checked_resolutions: int
+    recontacts: int
+    durable_resolution_rate: float | None
+    escalation_reasons: tuple[EscalationReason, ...]
+    by_channel: tuple[ChannelOutcomes, ...]
+
+
+async def conversation_outcomes(db: Readers, q: Question) -> ConversationOutcomes:
+    """`GET /conversations/outcomes`: outcomes of the conversations started in the range, whether
+    their resolutions held for 24 hours, why they were escalated, and outcomes and ratings per channel."""
+    conn = db.main
+    f = await resolve_filter(conn, q.scope)
+    whole = range_bucket(q.range)
+    now_us = to_us(q.now)
+    (c,) = await count_conversations(conn, [(whole.lo, whole.hi)], f, now_us, q.session_timeout_us)
+    checked, recontacted = await count_recontacts(conn, whole.lo, whole.hi, f, now_us)
+    reasons = await count_escalation_reasons(conn, whole.lo, whole.hi, f)
+    channels = await count_channel_outcomes(conn, whole.lo, whole.hi, f, now_us, q.session_timeout_us)
+    listed = sorted(
+        ((name, o) for name, o in channels.items() if o.conversations or o.ratings),
+        key=lambda kv: (-kv[1].conversations, -kv[1].ratings, kv[0]),
+    )
+    return ConversationOutcomes(
+        range=range_echo(q.range),
+        closed=c.resolved + c.escalated + c.abandoned,
+        resolved=c.resolved,
+        escalated=c.escalated,
+        abandoned=c.abandoned,
+        checked_resolutions=checked,
+        recontacts=recontacted,
+        durable_resolution_rate=ratio(checked - recontacted, checked),
+        escalation_reasons=tuple(EscalationReason(name, n) for name, n in reasons),
+        by_channel=tuple(
+            ChannelOutcomes(
+                channel=name,
+                conversations=o.conversations,
+                resolved=o.resolved,
+                escalated=o.escalated,
+                abandoned=o.abandoned,
+                resolution_rate=ratio(o.resolved, o.resolved + o.escalated + o.abandoned),
+                ratings=o.ratings,
+                average_score=ratio(o.score_sum, o.ratings),
+                csat=ratio(o.satisfied, o.ratings),
+            )
+            for name, o in listed
         ),
     )

@@ -7,13 +7,13 @@ after it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.analytics.buckets import Bucket
+from app.analytics.buckets import Bucket, split_slots
 from app.analytics.sqlparts import Bounds, Filter, aligned_slots, as_int, fetch_rows, per_bucket, values_cte
-from app.models import CONV_SLOT_COLUMNS
+from app.models import CONV_SLOT_COLUMNS, SLOT_US
 from app.vocabulary import ConversationStatus
 
 __all__ = ["Convs", "count_channels", "count_conversations", "count_ratings", "started_in"]
@@ -72,6 +72,52 @@ async def count_conversations(
         slots = aligned_slots(bounds)
         if slots is not None:
             return await conversations_from_rollup(conn, bounds, slots, f, now_us, timeout_us)
+        return await _whole_slots_and_edges(conn, bounds, f, now_us, timeout_us)
+    return await _from_rows(conn, bounds, f, now_us, timeout_us)
+
+
+async def _whole_slots_and_edges(
+    conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, now_us: int, timeout_us: int
+) -> list[Convs]:
+    """Buckets whose bounds cut slots (a datetime bound; a comparison range cut to the elapsed time,
+    API.md section 9): their whole slots from the rollup, their raw edges (under 15 minutes each)
+    from the rows, added up (every figure of `Convs` is a sum)."""
+    whole: list[tuple[int, int]] = []
+    edges: list[tuple[int, int]] = []
+    owner: list[int] = []
+    for idx, (lo, hi) in enumerate(bounds):
+        split = split_slots(lo, hi) if lo < hi else split_slots(0, 0)
+        whole.append((split.slot_lo * SLOT_US, split.slot_hi * SLOT_US))
+        edges.extend(split.raw)
+        owner.extend([idx] * len(split.raw))
+    out = [Convs() for _ in bounds]
+    slots = aligned_slots(whole)
+    assert slots is not None
+    parts = [await conversations_from_rollup(conn, whole, slots, f, now_us, timeout_us)] if slots else []
+    if edges:
+        by_edge = await _from_rows(conn, edges, f, now_us, timeout_us)
+        parts.append([Convs() for _ in bounds])
+        for idx, c in zip(owner, by_edge, strict=True):
+            _add(parts[-1][idx], c)
+    for part in parts:
+        for acc, c in zip(out, part, strict=True):
+            _add(acc, c)
+    return out
+
+
+def _add(acc: Convs, c: Convs) -> None:
+    for name in (f.name for f in fields(Convs)):
+        setattr(acc, name, getattr(acc, name) + getattr(c, name))
+
+
+async def _from_rows(
+    conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, now_us: int, timeout_us: int
+) -> list[Convs]:
+    """`count_conversations` from the `conversations` rows (a user filter, or raw edges)."""
+    out = [Convs() for _ in bounds]
+    live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
+    if not live:
+        return out
     status, duration = status_sql(now_us, timeout_us)
     exprs = [
         "COUNT(*)",

@@ -75,6 +75,39 @@ async def active_users_by_chain(
     return [as_int(c[0]) for c in counts]
 
 
+async def _active_users_with_edges(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[int] | None:
+    """Distinct users per bucket whose bounds cut slots (a datetime bound; a comparison range cut to
+    the elapsed time, API.md section 9): the users of its whole slots from the chain, plus the users
+    active in its raw edges who have no activity row in those slots (an indexed probe each), instead
+    of a `COUNT(DISTINCT)` over every activity row of the range. None when no bucket is non-empty."""
+    edges = edges_cte(bounds, False)
+    if edges is None:
+        return None
+    cte, any_slots, any_raw = edges
+    slots, _ = slot_and_raw(bounds)
+    whole = await active_users_by_chain(conn, slots, f, len(bounds)) if any_slots else [0] * len(bounds)
+    if not any_raw:
+        return whole
+    if f.bots is None:
+        seen = (
+            "SELECT 1 FROM user_slots_all us WHERE us.user_id = e.user_id "
+            "AND us.slot >= b.slo AND us.slot < b.shi"
+        )
+    else:
+        seen = (
+            f"SELECT 1 FROM user_slots us WHERE us.bot_id = {int(f.bots[0])} AND us.user_id = e.user_id "
+            "AND us.slot >= b.slo AND us.slot < b.shi"
+        )
+    parts = [
+        f"SELECT e.user_id AS user_id FROM events e WHERE e.ts_us >= b.{lo} AND e.ts_us < b.{hi} "
+        f"AND {USER_ACTIVITY.format(e='e')} AND {f.where('e')} AND NOT EXISTS ({seen})"
+        for lo, hi in (("alo", "ahi"), ("zlo", "zhi"))
+    ]
+    source = f"FROM ({' UNION ALL '.join(parts)}) x"
+    counts = await per_bucket(conn, [cte], ["COUNT(DISTINCT x.user_id)"], source, len(bounds))
+    return [w + as_int(c[0]) for w, c in zip(whole, counts, strict=True)]
+
+
 async def active_users(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[int]:
     """Distinct active users per `[lo, hi)`."""
     if not f.empty and f.user is None and (f.bots is None or len(f.bots) == 1):
@@ -83,6 +116,8 @@ async def active_users(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> li
             if not slots:
                 return [0] * len(bounds)
             return await active_users_by_chain(conn, slots, f, len(bounds))
+        found = await _active_users_with_edges(conn, bounds, f)
+        return found if found is not None else [0] * len(bounds)
     edges = None if f.empty else edges_cte(bounds, f.user is not None)
     if edges is None:
         return [0] * len(bounds)

@@ -1,0 +1,140 @@
+"""`/performance` (API.md section 9): latency of the bot messages, tokens and cost of every message,
+per conversation and per resolved conversation, per model and over time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.analytics.answers import Question, RangeEcho, range_echo, ratio
+from app.analytics.buckets import range_bucket, series_buckets
+from app.analytics.counters.spend import (
+    Histogram,
+    Spend,
+    conversation_spend,
+    latency_histograms,
+    percentile,
+    spend_by_model,
+)
+from app.analytics.scope import resolve_filter
+from app.analytics.sqlparts import bounds_of
+from app.analytics.zones import format_datetime
+from app.db import Readers
+from app.vocabulary import GroupBy
+
+__all__ = ["ModelPerformance", "Performance", "PerformancePoint", "performance"]
+
+
+@dataclass(frozen=True)
+class ModelPerformance:
+    model: str
+    messages: int
+    tokens: float
+    """An integer: GraphQL carries token sums as `Float` (a year's sum can pass 2^31), REST as an integer."""
+    cost: float
+    latency_count: int
+    avg_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class PerformancePoint:
+    bucket_start: str
+    bot_messages: int
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    tokens: float
+    cost: float
+
+
+@dataclass(frozen=True)
+class Performance:
+    range: RangeEcho
+    bot_messages: int
+    latency_count: int
+    avg_latency_ms: float | None
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    p99_latency_ms: float | None
+    max_latency_ms: float | None
+    tokens: float
+    cost: float
+    conversations: int
+    tokens_per_conversation: float | None
+    cost_per_conversation: float | None
+    resolved_conversations: int
+    cost_per_resolved_conversation: float | None
+    by_model: tuple[ModelPerformance, ...]
+    group_by: GroupBy
+    data: tuple[PerformancePoint, ...]
+
+
+def _merge(hists: list[Histogram]) -> Histogram:
+    out: Histogram = {}
+    for h in hists:
+        for v, n in h.items():
+            out[v] = out.get(v, 0) + n
+    return out
+
+
+async def performance(db: Readers, q: Question) -> Performance:
+    """`GET /performance`: the scalar figures over the range, `by_model` and the series by `group_by`."""
+    conn, r = db.main, q.range
+    f = await resolve_filter(conn, q.scope)
+    whole = range_bucket(r)
+    per_model = await spend_by_model(conn, [(whole.lo, whole.hi)], f, by_model=True)
+    model_hists = await latency_histograms(conn, [(whole.lo, whole.hi)], f, by_model=True)
+    buckets = series_buckets(r)
+    bounds = bounds_of(buckets)
+    series = await spend_by_model(conn, bounds, f, by_model=False)
+    series_hists = await latency_histograms(conn, bounds, f, by_model=False)
+    convs = await conversation_spend(conn, whole.lo, whole.hi, f)
+
+    total = Spend()
+    for s in per_model.values():
+        total.add(s)
+    hist = _merge(list(model_hists.values()))
+    models = sorted(
+        ((key[1], s) for key, s in per_model.items() if key[1] is not None and s.messages),
+        key=lambda kv: (-kv[1].messages, kv[0]),
+    )
+    return Performance(
+        range=range_echo(r),
+        bot_messages=total.bot_messages,
+        latency_count=total.latency_count,
+        avg_latency_ms=ratio(total.latency_sum, total.latency_count),
+        p50_latency_ms=percentile(hist, 0.5),
+        p95_latency_ms=percentile(hist, 0.95),
+        p99_latency_ms=percentile(hist, 0.99),
+        max_latency_ms=float(max(hist)) if hist else None,
+        tokens=total.tokens,
+        cost=total.cost,
+        conversations=convs.conversations,
+        tokens_per_conversation=ratio(convs.tokens, convs.conversations),
+        cost_per_conversation=ratio(convs.cost, convs.conversations),
+        resolved_conversations=convs.resolved,
+        cost_per_resolved_conversation=ratio(convs.cost, convs.resolved),
+        by_model=tuple(
+            ModelPerformance(
+                model=name,
+                messages=s.messages,
+                tokens=s.tokens,
+                cost=s.cost,
+                latency_count=s.latency_count,
+                avg_latency_ms=ratio(s.latency_sum, s.latency_count),
+                p95_latency_ms=percentile(model_hists.get((0, name), {}), 0.95),
+            )
+            for name, s in models
+        ),
+        group_by=GroupBy(r.group_by),
+        data=tuple(
+            PerformancePoint(
+                bucket_start=format_datetime(b.start, r.tz, r.tz_name),
+                bot_messages=series[(i, None)].bot_messages if (i, None) in series else 0,
+                p50_latency_ms=percentile(series_hists.get((i, None), {}), 0.5),
+                p95_latency_ms=percentile(series_hists.get((i, None), {}), 0.95),
+                tokens=series[(i, None)].tokens if (i, None) in series else 0,
+                cost=series[(i, None)].cost if (i, None) in series else 0.0,
+            )
+            for i, b in enumerate(buckets)
+        ),
+    )

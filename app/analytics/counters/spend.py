@@ -1,0 +1,218 @@
+"""Spend and speed per bucket and model: messages, tokens, cost and bot-message latencies (API.md 9).
+
+`model_slots` and the `latency_slots` histogram serve the whole 15-minute slots of a bucket, raw
+`events` its partial edges (under a user filter everything is raw, as slots have no user). A model
+is `None` for messages that name none. Percentiles come from the merged histogram, exactly: latencies
+are integers, so each distinct value and its count say where every rank lies.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from app.analytics.sqlparts import Bounds, Filter, Row, as_int, edges_cte, fetch_rows
+
+__all__ = [
+    "ConversationSpend",
+    "Histogram",
+    "Spend",
+    "conversation_spend",
+    "latency_histograms",
+    "percentile",
+    "spend_by_model",
+]
+
+Key = tuple[int, str | None]
+"""(bucket index, model)."""
+
+
+@dataclass
+class Spend:
+    """The messages of one bucket (and model): counts, tokens, cost, bot-message latencies."""
+
+    messages: int = 0
+    bot_messages: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    latency_count: int = 0
+    latency_sum: int = 0
+
+    def add(self, other: Spend) -> None:
+        self.messages += other.messages
+        self.bot_messages += other.bot_messages
+        self.tokens += other.tokens
+        self.cost += other.cost
+        self.latency_count += other.latency_count
+        self.latency_sum += other.latency_sum
+
+
+Histogram = dict[int, int]
+"""latency_ms -> bot messages with that latency."""
+
+
+def _model(row: Row) -> str | None:
+    return str(row["model"]) if as_int(row["hm"]) else None
+
+
+def _edge_union(select: str, where: str, group: str) -> str:
+    """The raw part of both edges of every bucket (`b.alo..ahi` and `b.zlo..zhi`), grouped."""
+    parts = [
+        f"SELECT {select} FROM b JOIN events e ON e.ts_us >= b.{lo} AND e.ts_us < b.{hi} "
+        f"WHERE e.type = 'message' AND {where} GROUP BY {group}"
+        for lo, hi in (("alo", "ahi"), ("zlo", "zhi"))
+    ]
+    return " UNION ALL ".join(parts)
+
+
+_MODEL_COLS = "CASE WHEN e.model IS NULL THEN 0 ELSE 1 END AS hm, COALESCE(e.model, '') AS model"
+_MODEL_GROUP = "b.idx, CASE WHEN e.model IS NULL THEN 0 ELSE 1 END, COALESCE(e.model, '')"
+
+
+async def spend_by_model(
+    conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, by_model: bool
+) -> dict[Key, Spend]:
+    """Per bucket (and per model when `by_model`, else under the model `None`), the messages whose
+    timestamp falls in it: every role for messages, tokens and cost; bot messages for latency."""
+    out: dict[Key, Spend] = defaultdict(Spend)
+    edges = None if f.empty else edges_cte(bounds, f.user is not None)
+    if edges is None:
+        return out
+    cte, any_slots, any_raw = edges
+    queries: list[str] = []
+    model_cols = "s.has_model AS hm, s.model AS model" if by_model else "0 AS hm, '' AS model"
+    slot_group = "b.idx, s.has_model, s.model" if by_model else "b.idx"
+    if any_slots:
+        queries.append(
+            f"SELECT b.idx AS idx, {model_cols}, SUM(s.messages) AS n, SUM(s.bot_messages) AS bot, "
+            "SUM(s.tokens) AS tokens, SUM(s.cost) AS cost, SUM(s.latency_count) AS lat_n, "
+            "SUM(s.latency_sum) AS lat_sum FROM b JOIN model_slots s ON s.slot >= b.slo AND s.slot < b.shi "
+            f"WHERE {f.bot('s')} GROUP BY {slot_group}"
+        )
+    if any_raw:
+        is_bot = "e.role <> 'user'"
+        timed = f"{is_bot} AND e.latency_ms IS NOT NULL"
+        queries.append(
+            _edge_union(
+                f"b.idx AS idx, {_MODEL_COLS if by_model else model_cols}, COUNT(*) AS n, "
+                f"SUM(CASE WHEN {is_bot} THEN 1 ELSE 0 END) AS bot, SUM(COALESCE(e.tokens, 0)) AS tokens, "
+                "SUM(COALESCE(e.cost, 0)) AS cost, "
+                f"SUM(CASE WHEN {timed} THEN 1 ELSE 0 END) AS lat_n, "
+                f"SUM(CASE WHEN {timed} THEN e.latency_ms ELSE 0 END) AS lat_sum",
+                f.where("e"),
+                _MODEL_GROUP if by_model else "b.idx",
+            )
+        )
+    for query in queries:
+        for row in await fetch_rows(conn, f"WITH {cte} {query}"):
+            key = (int(row["idx"]), _model(row))
+            out[key].add(
+                Spend(
+                    messages=as_int(row["n"]),
+                    bot_messages=as_int(row["bot"]),
+                    tokens=as_int(row["tokens"]),
+                    cost=float(row["cost"] or 0),
+                    latency_count=as_int(row["lat_n"]),
+                    latency_sum=as_int(row["lat_sum"]),
+                )
+            )
+    return out
+
+
+async def latency_histograms(
+    conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, by_model: bool
+) -> dict[Key, Histogram]:
+    """Per bucket (and model, when `by_model`): the latencies of its bot messages, value -> count."""
+    out: dict[Key, Histogram] = defaultdict(dict)
+    edges = None if f.empty else edges_cte(bounds, f.user is not None)
+    if edges is None:
+        return out
+    cte, any_slots, any_raw = edges
+    queries: list[str] = []
+    model_cols = "s.has_model AS hm, s.model AS model" if by_model else "0 AS hm, '' AS model"
+    if any_slots:
+        group = "b.idx, s.has_model, s.model, s.latency_ms" if by_model else "b.idx, s.latency_ms"
+        queries.append(
+            f"SELECT b.idx AS idx, {model_cols}, s.latency_ms AS v, SUM(s.messages) AS n FROM b "
+            "JOIN latency_slots s ON s.slot >= b.slo AND s.slot < b.shi "
+            f"WHERE {f.bot('s')} GROUP BY {group}"
+        )
+    if any_raw:
+        queries.append(
+            _edge_union(
+                f"b.idx AS idx, {_MODEL_COLS if by_model else model_cols}, e.latency_ms AS v, COUNT(*) AS n",
+                f"e.role <> 'user' AND e.latency_ms IS NOT NULL AND {f.where('e')}",
+                (_MODEL_GROUP if by_model else "b.idx") + ", e.latency_ms",
+            )
+        )
+    for query in queries:
+        for row in await fetch_rows(conn, f"WITH {cte} {query}"):
+            hist = out[(int(row["idx"]), _model(row))]
+            v = as_int(row["v"])
+            hist[v] = hist.get(v, 0) + as_int(row["n"])
+    return out
+
+
+def percentile(hist: Histogram, p: float) -> float | None:
+    """PostgreSQL's `percentile_cont(p)` over the values a histogram counts (None when empty)."""
+    n = sum(hist.values())
+    if not n:
+        return None
+    pos = p * (n - 1)
+    lo_rank = int(pos)
+    hi_rank = lo_rank + 1 if pos > lo_rank else lo_rank
+    lo_value = hi_value = None
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if lo_value is None and seen > lo_rank:
+            lo_value = value
+        if seen > hi_rank:
+            hi_value = value
+            break
+    assert lo_value is not None and hi_value is not None
+    return float(lo_value + (hi_value - lo_value) * (pos - lo_rank))
+
+
+@dataclass
+class ConversationSpend:
+    """The conversations started in a range: how many, how many resolved, their tokens and cost."""
+
+    conversations: int = 0
+    resolved: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+
+
+async def conversation_spend(conn: BaseDBAsyncClient, lo: int, hi: int, f: Filter) -> ConversationSpend:
+    """Tokens and cost of all the messages of the conversations started in `[lo, hi)` (wherever those
+    messages fall), their number and the resolved ones among them (status `resolved` comes only from
+    an end event, so it does not depend on `now`)."""
+    if f.empty or lo >= hi:
+        return ConversationSpend()
+    edges = edges_cte([(lo, hi)], f.user is not None)
+    assert edges is not None
+    cte, any_slots, _any_raw = edges
+    parts = []
+    if any_slots:
+        parts.append(
+            "SELECT SUM(s.conversations) AS n, SUM(s.resolved) AS resolved, SUM(s.tokens) AS tokens, "
+            "SUM(s.cost) AS cost FROM b JOIN conv_slots s ON s.slot >= b.slo AND s.slot < b.shi "
+            f"WHERE {f.bot('s')}"
+        )
+    resolved = "CASE WHEN c.end_us IS NOT NULL AND c.resolution = 'resolved' THEN 1 ELSE 0 END"
+    for a, z in (("alo", "ahi"), ("zlo", "zhi")):
+        parts.append(
+            f"SELECT COUNT(*) AS n, SUM({resolved}) AS resolved, SUM(c.tokens) AS tokens, "
+            f"SUM(c.cost) AS cost FROM b JOIN conversations c ON c.started_us >= b.{a} "
+            f"AND c.started_us < b.{z} WHERE {f.where('c')}"
+        )
+    out = ConversationSpend()
+    for row in await fetch_rows(conn, f"WITH {cte} " + " UNION ALL ".join(parts)):
+        out.conversations += as_int(row["n"])
+        out.resolved += as_int(row["resolved"])
+        out.tokens += as_int(row["tokens"])
+        out.cost += float(row["cost"] or 0)
+    return out
