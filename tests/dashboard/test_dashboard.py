@@ -42,7 +42,7 @@ def ms(value: float | None) -> str:
 
 
 def money(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+    return "—" if value is None else f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
 
 
 def view_state(page: Page, view: str) -> str:

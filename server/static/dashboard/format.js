@@ -34,8 +34,10 @@ export function milliseconds(value) {
   return value === null || value === undefined ? '—' : `${fixed(value, 0)} ms`;
 }
 
+/** A cost: two decimals, four below 1 (a cost per conversation is often a fraction of a cent). */
 export function money(value) {
-  return value === null || value === undefined ? '—' : fixed(value, 2);
+  if (value === null || value === undefined) return '—';
+  return fixed(value, Math.abs(value) < 1 ? 4 : 2);
 }
 
 /** A relative change as the key figures show it: an arrow and a sign, never colour alone. */

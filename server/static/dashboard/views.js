@@ -249,12 +249,12 @@ ${figureSelections(['performance', 'conversationOutcomes'].filter((f) => ctx.cap
     id: 'models',
     fields: ['performance'],
     document: () => `query CostByModel($filter: AnalyticsFilter) {
-  performance(filter: $filter) { cost byModel { model messages tokens cost avgLatencyMs } }
+  performance(filter: $filter) { cost byModel { model messages cost } }
 }`,
     render(body, data) {
       const models = data.performance.byModel;
       if (!models.length) return emptyNote(body, 'No message names a model in this range.');
-      const rows = models.map((m) => ({ label: m.model, value: m.cost, text: `${money(m.cost)} · ${integer(m.messages)} msgs · ${milliseconds(m.avgLatencyMs)}` }));
+      const rows = models.map((m) => ({ label: m.model, value: m.cost, text: `${money(m.cost)} · ${integer(m.messages)} msgs` }));
       body.replaceChildren(el('p', { class: 'summary' }, `Total cost ${money(data.performance.cost)}`), horizontalBars(rows, BLUE));
     },
   },
