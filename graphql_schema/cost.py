@@ -65,8 +65,10 @@ RANGE_FIELDS: dict[str, Metric[Any]] = {
 """The Query fields that answer a range metric. A Query field with a `filter` argument that is not
 listed here is costed as a `day` series of its filter's range (the most a series holds)."""
 
-FIXED_COST_FIELDS = frozenset({"realtime", "activeSessions", "report", "createReport", "deleteReport"})
-"""Fields of a fixed, small cost: a realtime window (at most 60 minutes), one report."""
+FIXED_COST_FIELDS = frozenset(
+    {"realtime", "activeSessions", "report", "createReport", "deleteReport", "bots"}
+)
+"""Fields of a fixed, small cost: a realtime window (at most 60 minutes), one report, the bots list."""
 ROW_FIELDS = {"reports": "limit", "trackEvents": "events"}
 """Fields whose answer or work grows with the size of one argument: the argument's number or length."""
 

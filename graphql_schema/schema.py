@@ -21,6 +21,7 @@ from strawberry.types.base import get_object_definition
 
 from app.config import get_settings
 from app.limits import MAX_QUERY_TOKENS
+from graphql_schema.bots import BotsQuery
 from graphql_schema.conversations import ConversationsQuery
 from graphql_schema.cost import QueryCost
 from graphql_schema.descriptions import describe
@@ -52,7 +53,9 @@ class RunsToTheEnd(FieldExtension):
 
 
 @strawberry.type
-class Query(UsageQuery, ConversationsQuery, EngagementQuery, InsightsQuery, RealtimeQuery, ReportsQuery):
+class Query(
+    UsageQuery, ConversationsQuery, EngagementQuery, InsightsQuery, RealtimeQuery, ReportsQuery, BotsQuery
+):
     pass
 
 

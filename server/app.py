@@ -19,6 +19,7 @@ from app.reports.jobs import ReportRunner
 from graphql_schema.context import build_context
 from graphql_schema.schema import schema
 from rest_shim.app import install_routes
+from server.dashboard import install_dashboard
 from server.docs import declare_security, install_docs
 from server.errors import install_error_handlers
 from server.graphql import GRAPHIQL_ASSETS, AnalyticsGraphQLRouter
@@ -28,6 +29,7 @@ from server.middleware import RequestMiddleware
 from server.ratelimit import RateLimitMiddleware
 from server.runtime import tune_gc
 from server.shutdown import OpenWebSockets, TrackWebSockets
+from server.stream import install_stream
 
 __all__ = ["create_app"]
 
@@ -91,6 +93,7 @@ def create_app(
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     app.mount("/graphiql-assets", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql-assets")
     install_docs(app)
+    install_dashboard(app)
     install_metrics(app)
 
     @app.get("/health", tags=["service"], summary="Liveness and database check (no auth)")
@@ -103,6 +106,7 @@ def create_app(
         return {"status": "ok"}
 
     install_routes(app)
+    install_stream(app, graphql, app.state.open_websockets)
     declare_security(app)
     return app
 

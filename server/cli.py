@@ -117,6 +117,16 @@ def _serve(settings: Settings) -> None:
     )
 
 
+DASHBOARD_LINK_MINUTES = 60
+"""How long the token in a printed dashboard link lives (a link ends up in shell history)."""
+
+
+def dashboard_link(settings: Settings, token: str) -> str:
+    """The dashboard's URL with `token` in the fragment: browsers never send a fragment to a server or
+    in a Referer, and the page removes it from the address bar once read."""
+    return f"http://{settings.host}:{settings.port}/dashboard#token={token}"
+
+
 def _print_welcome(settings: Settings) -> None:
     # As long as a token may live (ANALYTICS_JWT_MAX_LIFETIME_MINUTES, default 24 hours).
     ttl = settings.jwt_max_lifetime_minutes
@@ -124,6 +134,9 @@ def _print_welcome(settings: Settings) -> None:
     admin = mint_token(settings, ["admin"], ttl_minutes=ttl, subject="demo-admin")
     lifetime = f"{ttl // 60} hours" if ttl % 60 == 0 else f"{ttl} minutes"
     base = f"http://{settings.host}:{settings.port}"
+    link_token = mint_token(
+        settings, ["analytics_viewer"], ttl_minutes=min(ttl, DASHBOARD_LINK_MINUTES), subject="demo-dashboard"
+    )
     print(
         f"""
 bot-analytics is starting on {base}
@@ -131,6 +144,8 @@ bot-analytics is starting on {base}
   viewer token ({lifetime}): {viewer}
   admin token  ({lifetime}): {admin}
 
+  dashboard: {dashboard_link(settings, link_token)}
+             (a viewer for {min(ttl, DASHBOARD_LINK_MINUTES)} minutes; then paste a token above)
   GraphiQL:  {base}/graphql   (add the header Authorization: Bearer <token>)
   API docs:  {base}/docs
   try:       curl -H "Authorization: Bearer {viewer}" {base}/api/v1/analytics/usage
@@ -146,9 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="migrate, load demo data into an empty database, print tokens, serve")
     dev.add_argument("--no-serve", action="store_true", help="stop after printing the tokens")
     tok = sub.add_parser("token", help="mint a JWT with the configured secret")
-    tok.add_argument("--role", action="append", required=True, choices=KNOWN_ROLES)
+    tok.add_argument(
+        "--role",
+        action="append",
+        choices=KNOWN_ROLES,
+        help="repeatable (--dashboard: analytics_viewer if none)",
+    )
     tok.add_argument("--bot", action="append", type=_uuid_arg, help="limit to this bot (repeatable)")
     tok.add_argument("--ttl", type=int, default=60, help="minutes (default 60)")
+    tok.add_argument(
+        "--dashboard", action="store_true", help="print a sign-in link to /dashboard carrying the token"
+    )
     key = sub.add_parser("apikey", help="manage API keys")
     ksub = key.add_subparsers(dest="action", required=True)
     kc = ksub.add_parser("create")
@@ -184,7 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        print(mint_token(settings, args.role, args.bot, ttl_minutes=args.ttl))
+        roles = args.role or (["analytics_viewer"] if args.dashboard else None)
+        if roles is None:
+            print("error: --role is required (or --dashboard)", file=sys.stderr)
+            return 2
+        token = mint_token(settings, roles, args.bot, ttl_minutes=args.ttl)
+        print(dashboard_link(settings, token) if args.dashboard else token)
     elif args.command == "apikey":
         return asyncio.run(_apikey(settings, args))
     elif args.command == "demo-data":

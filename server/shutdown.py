@@ -29,7 +29,8 @@ _CLOSE_WAIT_SECONDS = 5.0
 
 
 class OpenWebSockets:
-    """The accepted WebSockets of this process (registered by `TrackWebSockets`)."""
+    """The accepted WebSockets of this process (registered by `TrackWebSockets`), and its open event
+    streams (server/stream.py): shutdown calls each one's closer."""
 
     def __init__(self) -> None:
         self.closers: dict[int, Callable[[], Awaitable[None]]] = {}

@@ -56,8 +56,11 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 @contextmanager
-def live_server(home: Path, database_url: str | None = None) -> Iterator[LiveServer]:
-    """Start a server with its files under `home`; stop it (and drop its PostgreSQL database) after.
+def live_server(
+    home: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Start a server with its files under `home` (and settings from `extra_env`); stop it (and drop
+    its PostgreSQL database) after.
 
     With `database_url` (another live server's `env["ANALYTICS_DATABASE_URL"]`) it shares that
     database instead, and leaves it to its owner."""
@@ -77,6 +80,7 @@ def live_server(home: Path, database_url: str | None = None) -> Iterator[LiveSer
         "ANALYTICS_DATABASE_URL": url,
         "ANALYTICS_REPORTS_DIR": str(home / "reports"),
         "ANALYTICS_PORT": str(port),
+        **(extra_env or {}),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve"],

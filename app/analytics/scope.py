@@ -9,7 +9,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.analytics.sqlparts import Filter
 from app.db import sql
 
-__all__ = ["Scope", "resolve_filter"]
+__all__ = ["Scope", "resolve_filter", "visible_bots"]
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,12 @@ async def resolve_filter(conn: BaseDBAsyncClient, scope: Scope) -> Filter:
             return Filter(bots=bots, user=None, empty=True)
         user = int(found[0]["id"])
     return Filter(bots=bots, user=user)
+
+
+async def visible_bots(conn: BaseDBAsyncClient, bots: frozenset[str] | None) -> list[str]:
+    """The bots a caller may pick (a dashboard's bot selector): a scoped caller's own bots, with or
+    without data; for an unscoped one every bot that has data. Sorted."""
+    if bots is not None:
+        return sorted(bots)
+    rows = await conn.execute_query_dict("SELECT uuid FROM bots ORDER BY uuid")
+    return [str(row["uuid"]) for row in rows]

@@ -25,6 +25,7 @@ from schemathesis.engine import Status, events, from_schema
 from tests.clients.conftest import Live
 
 A = "/api/v1/analytics"
+STREAM = A + "/realtime/stream"
 ZONES = sorted(available_timezones())
 MAX_EXAMPLES = 12
 """Per operation and phase: the client suites stay within their time budget on 2 cores."""
@@ -181,9 +182,13 @@ def run_schemathesis(
 
 
 def test_every_operation_passes_every_check(live: Live, spec: dict[str, Any]) -> None:
-    failures, operations, checks = run_schemathesis(live, ["examples", "coverage", "fuzzing"])
+    # The event stream never ends while its credential holds: Schemathesis would wait for its body
+    # forever. tests/http/test_realtime_stream.py reads it, and its 400s, with a plain client.
+    failures, operations, checks = run_schemathesis(
+        live, ["examples", "coverage", "fuzzing"], lambda schema: schema.exclude(path=STREAM)
+    )
     assert not failures, "\n\n".join(failures)
-    documented = {f"{m.upper()} {p}" for p, ms in spec["paths"].items() for m in ms}
+    documented = {f"{m.upper()} {p}" for p, ms in spec["paths"].items() for m in ms if p != STREAM}
     assert documented <= {answer.rsplit(" ", 1)[0] for answer in operations}
     assert {"not_a_server_error", "response_schema_conformance", "positive_data_acceptance"} <= checks
     assert {"negative_data_rejection", "status_code_conformance", "content_type_conformance"} <= checks

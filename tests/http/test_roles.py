@@ -39,6 +39,7 @@ EXPECTED_CHECKS: dict[str, dict[str, type[RolePermission]]] = {
         "conversationOutcomes": CanRead,
         "realtime": CanRead,
         "activeSessions": CanRead,
+        "bots": CanRead,
         "report": CanReport,
         "reports": CanReport,
     },
