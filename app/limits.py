@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from app.analytics.ranges import MAX_BUCKETS, MAX_COHORTS, MAX_YEAR, MIN_YEAR
 from app.config import Settings
-from app.ingest.parse import MAX_BATCH, MAX_CHANNEL, MAX_COMMENT, MAX_INTENT, MAX_MODEL, MAX_REASON
+from app.ingest.parse import MAX_BATCH, MAX_CHANNEL, MAX_COMMENT, MAX_COST, MAX_INTENT, MAX_MODEL, MAX_REASON
 from app.reports.store import MAX_TITLE, REPORT_ID_LENGTH
 from app.vocabulary import DAYS, INTENTS_LIMIT, REPORT_LIMIT, WINDOW_MINUTES
 
@@ -86,8 +86,8 @@ LIMITS: tuple[Limit, ...] = (
     ),
     Limit(
         "query_cost",
-        "cost of a GraphQL document: buckets (retention: cells) of every field, each alias counted, "
-        "twice with `compare`",
+        "cost of a GraphQL document: buckets (retention: cells; intents, outcomes, performance: the "
+        "days they read) of every field, each alias counted, twice with `compare`",
         _n(_default("max_query_cost")),
         "`ANALYTICS_MAX_QUERY_COST`",
         "`BAD_USER_INPUT` before it runs (REST: 400 `invalid_parameter`)",
@@ -132,6 +132,14 @@ LIMITS: tuple[Limit, ...] = (
         "",
         "400 `invalid_body` naming the field",
         f"{_LIMITS}::test_event_strings_over_their_limit_are_400",
+    ),
+    Limit(
+        "event_cost",
+        "`cost` of a message",
+        f"0 to {_n(MAX_COST)}",
+        "",
+        "400 `invalid_body` naming `cost`",
+        f"{_LIMITS}::test_a_cost_over_the_limit_is_400_and_the_largest_sums_stay_finite",
     ),
     Limit(
         "intents",

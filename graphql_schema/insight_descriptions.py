@@ -106,7 +106,7 @@ INSIGHT_DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "EventInput": {
         "model": "`MESSAGE`: the model or engine behind the message, at most 100 characters (optional).",
-        "cost": "`MESSAGE`: what the message cost, a finite number >= 0 in the deployment's currency (optional).",
+        "cost": "`MESSAGE`: what the message cost, a finite number from 0 to 1e9 in the deployment's currency (optional).",
         "reason": "`CONVERSATION_ENDED`: why, e.g. `user_request`, `low_confidence`, at most 100 characters (optional).",
     },
     "ChannelOutcomes": {

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from app.errors import InvalidBody
 from app.ingest import ingest_events
+from app.ingest.parse import MAX_COST
 from app.reports.catalog import DOWNLOAD_PATH, MEDIA_TYPES
 from app.reports.store import report_file
 from app.vocabulary import EventType, ReportFormat
@@ -148,7 +149,12 @@ _EVENT_EXTRA: dict[EventType, tuple[dict[str, Any], list[str], str]] = {
                 "pattern": _NO_NUL,
                 "description": "The model or engine behind it",
             },
-            "cost": {"type": "number", "minimum": 0, "description": "What it cost (a finite number)"},
+            "cost": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": MAX_COST,
+                "description": "What it cost (a finite number, at most 1e9)",
+            },
         },
         ["role"],
         "A message of the user or the bot",

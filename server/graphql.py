@@ -185,10 +185,25 @@ _WS_ONLY = (
 )
 
 
-@functools.lru_cache(maxsize=256)
+_CACHED_DOCUMENT_CHARS = 10_000
+"""Documents up to this size are parsed once (the cache holds at most 256 of them: ~2.5 MB)."""
+
+
 def _operations(query: str) -> tuple[OperationDefinitionNode, ...] | None:
-    """The operations of a document, parsed once per distinct document (dashboards and the REST
-    shim's clients send the same few again and again); None when it does not parse."""
+    """The operations of a document, parsed once per distinct small document (dashboards and the
+    REST shim's clients send the same few again and again); None when it does not parse. A large
+    document is parsed each time, so the cache cannot be filled with megabytes of them."""
+    if len(query) <= _CACHED_DOCUMENT_CHARS:
+        return _cached_operations(query)
+    return _parse_operations(query)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_operations(query: str) -> tuple[OperationDefinitionNode, ...] | None:
+    return _parse_operations(query)
+
+
+def _parse_operations(query: str) -> tuple[OperationDefinitionNode, ...] | None:
     try:
         document = parse(query, max_tokens=MAX_QUERY_TOKENS)
     except GraphQLError:

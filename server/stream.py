@@ -79,16 +79,17 @@ def install_stream(app: FastAPI, router: AnalyticsGraphQLRouter, streams: OpenWe
         counts = router.subscriptions_by_credential
         if counts.get(key, 0) >= limit:
             raise RateLimited(f"at most {limit} subscriptions and streams per credential")
-        counts[key] = counts.get(key, 0) + 1
         stop = asyncio.Event()
         closer_key = id(stop)
 
         async def close() -> None:
             stop.set()
 
-        streams.closers[closer_key] = close
-
         async def events() -> AsyncIterator[bytes]:
+            # Counted and registered only once the stream runs: a client gone before its first event
+            # never starts this generator, so nothing would release a count taken outside it.
+            counts[key] = counts.get(key, 0) + 1
+            streams.closers[closer_key] = close
             try:
                 answer, sent = first, 0
                 while True:

@@ -192,12 +192,21 @@ RETENTION = Metric(
 SATISFACTION = Metric(
     "engagement/satisfaction", eng.satisfaction, eng.Satisfaction, "Satisfaction", _SERIES, comparable=True
 )
-INTENTS = Metric("intents", ints.intents, ints.Intents, "Intents")
+INTENTS = Metric("intents", ints.intents, ints.Intents, "Intents", RangeOptions(work=Work.DAYS))
 PERFORMANCE = Metric(
-    "performance", perf.performance, perf.Performance, "Performance and cost", _SERIES, comparable=True
+    "performance",
+    perf.performance,
+    perf.Performance,
+    "Performance and cost",
+    RangeOptions(series=True, work=Work.SCAN),
+    comparable=True,
 )
 CONVERSATION_OUTCOMES = Metric(
-    "conversations/outcomes", conv.conversation_outcomes, conv.ConversationOutcomes, "Outcomes"
+    "conversations/outcomes",
+    conv.conversation_outcomes,
+    conv.ConversationOutcomes,
+    "Outcomes",
+    RangeOptions(work=Work.DAYS),
 )
 
 REALTIME = LiveMetric("realtime", live.realtime, live.Realtime)

@@ -26,7 +26,12 @@ class Work(StrEnum):
     CELLS = "cells"
     """Retention: N cohorts x the periods after each, N(N+1)/2 cells for N buckets."""
     DAYS = "days"
-    """One figure, plus a per-day count (daily active users) over the days the range touches."""
+    """Work that grows with the days the range touches: engagement's daily active users, and the
+    reads of section 9's `/intents` and `/conversations/outcomes`, which grow with the rows of the
+    range whatever its `group_by` (which they ignore)."""
+    SCAN = "scan"
+    """A series whose reads grow with the rows of the range (`/performance`'s latency histograms):
+    the days the range touches, or its buckets when there are more."""
 
 
 def work_cost(work: Work, r: ResolvedRange, max_buckets: int) -> int:
@@ -39,6 +44,8 @@ def work_cost(work: Work, r: ResolvedRange, max_buckets: int) -> int:
         # The daily counts cover the days that hold data, at most every day of the range.
         return min(day_count(r), MAX_BUCKETS)
     n = bucket_count(r)
+    if work is Work.SCAN:
+        return 1 if n > max_buckets else max(min(day_count(r), MAX_BUCKETS), n)
     if n > max_buckets:
         return 1
     return n * (n + 1) // 2 if work is Work.CELLS else n

@@ -18,6 +18,8 @@ from app.vocabulary import EventType, Resolution, normalise_uuid
 MAX_BATCH = 1000
 MAX_INTENT, MAX_CHANNEL, MAX_COMMENT = 200, 64, 2000
 MAX_MODEL = MAX_REASON = 100
+MAX_COST = 1_000_000_000
+"""The largest `cost` of one message: sums of many stay finite (docs/decisions.md)."""
 """The longest `intent`, `channel` and `comment` of an event, in characters (app/limits.py)."""
 MAX_FUTURE_US = 24 * 3600 * 1_000_000
 EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
@@ -114,6 +116,8 @@ def _optional_cost(ev: dict[str, Any]) -> float | None:
         raise _Bad("cost", "cost must be a finite number >= 0") from None
     if not math.isfinite(cost) or cost < 0:
         raise _Bad("cost", "cost must be a finite number >= 0")
+    if cost > MAX_COST:
+        raise _Bad("cost", f"cost must be at most {MAX_COST:,}")
     return cost
 
 

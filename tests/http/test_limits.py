@@ -158,7 +158,8 @@ async def test_compare_costs_the_range_twice(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """By hand: /performance by day over January 2020 is 31 buckets; with `compare` the previous
-    31 days are answered too: 62. A route that does not compare (intents) costs the same with it."""
+    31 days are answered too: 62. A route that does not compare (intents: its 31 days) costs the
+    same with it."""
     january = {"startDate": "2020-01-01", "endDate": "2020-01-31", "timezone": "UTC", "groupBy": "DAY"}
     query = "query($f: AnalyticsFilter) { performance(filter: $f) { botMessages } }"
     _limit_cost(monkeypatch, 31)
@@ -168,9 +169,30 @@ async def test_compare_costs_the_range_twice(
     _limit_cost(monkeypatch, 62)
     body = await _graphql(client, query, {"f": {**january, "compare": "PREVIOUS_PERIOD"}})
     assert "errors" not in body, body
-    _limit_cost(monkeypatch, 1)
+    _limit_cost(monkeypatch, 31)
     intents = "query($f: AnalyticsFilter) { intents(filter: $f) { messagesWithIntent } }"
     assert "errors" not in await _graphql(client, intents, {"f": {**january, "compare": "PREVIOUS_YEAR"}})
+
+
+async def test_the_insight_routes_cost_the_days_they_read(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By hand: intents and conversationOutcomes read every message or conversation of the range,
+    whatever `group_by` (they ignore it): January 2020 costs its 31 days, also asked by the hour.
+    performance by month over January costs the 31 days it reads, not its one bucket."""
+    january = {"startDate": "2020-01-01", "endDate": "2020-01-31", "timezone": "UTC"}
+    for field, extra in (
+        ("intents", {"groupBy": "HOUR"}),
+        ("conversationOutcomes", {}),
+        ("performance", {"groupBy": "MONTH"}),
+    ):
+        query = f"query($f: AnalyticsFilter) {{ {field}(filter: $f) {{ range {{ start }} }} }}"
+        _limit_cost(monkeypatch, 31)
+        assert "errors" not in await _graphql(client, query, {"f": {**january, **extra}}), field
+        _limit_cost(monkeypatch, 30)
+        refused = await _graphql(client, query, {"f": {**january, **extra}})
+        assert refused["data"] is None, field
+        assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", field
 
 
 async def test_hundreds_of_aliases_of_the_widest_range_are_refused_before_they_run(
@@ -221,6 +243,21 @@ async def test_a_document_over_the_token_limit_is_refused(client: httpx.AsyncCli
 async def test_a_batch_over_the_limit_is_400(client: httpx.AsyncClient) -> None:
     r = await client.post(f"{API}/events", json={"events": [_event() for _ in range(1001)]}, headers=ADMIN)
     _assert_400(r, "invalid_body", "events")
+
+
+async def test_a_cost_over_the_limit_is_400_and_the_largest_sums_stay_finite(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two messages of the largest cost add up to a finite number (two of 1e308 would be infinite,
+    which no JSON answer can carry)."""
+    largest = [_event(cost=1_000_000_000), _event(cost=1e9)]
+    assert (await client.post(f"{API}/events", json={"events": largest}, headers=ADMIN)).status_code == 200
+    r = await client.post(f"{API}/events", json={"events": [_event(cost=1e308)]}, headers=ADMIN)
+    _assert_400(r, "invalid_body", "cost")
+    r = await client.get(
+        f"{API}/performance", params={"start_date": "2025-06-01", "end_date": "2025-06-01"}, headers=ADMIN
+    )
+    assert r.status_code == 200 and r.json()["cost"] == 2e9, r.text
 
 
 @pytest.mark.parametrize(
