@@ -502,19 +502,13 @@ def copy_db(src: Path, dst: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bulk_load", description=__doc__.split("\n\n")[0])
-    d = Params()
-    p.add_argument("--bots", type=int, default=d.bots)
-    p.add_argument("--users", type=int, default=d.users)
-    p.add_argument("--conversations", type=int, default=d.conversations)
-    p.add_argument("--avg-messages", type=float, default=d.avg_messages)
-    p.add_argument("--days", type=float, default=d.days)
-    p.add_argument("--seed", type=int, default=d.seed)
+    Params.add_arguments(p, seed=True)
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--out", type=Path, help="write this file instead of the cache (no caching)")
     p.add_argument("--end-us", type=int, help="with --out: the data ends here (default now)")
     p.add_argument("--received-us", type=int, help="with --out: events.received_us (default the end)")
     a = p.parse_args(argv)
-    params = Params(a.bots, a.users, a.conversations, a.avg_messages, a.days, a.seed)
+    params = Params.from_args(a)
     if a.out is not None:
         ds = Dataset(params, a.end_us if a.end_us is not None else now_us())
         stats = load(a.out, ds, received_us=a.received_us)

@@ -13,6 +13,7 @@ a third of the ended ones rated, and the conversations of the last minutes still
 
 from __future__ import annotations
 
+import argparse
 import bisect
 import math
 import random
@@ -74,6 +75,25 @@ class Params:
     avg_messages: float = 25.0
     days: float = 90.0
     seed: int = 42
+
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser, *, seed: bool = False) -> None:
+        """The data set's command-line options (`--bots` ... `--days`, and `--seed` if asked)."""
+        d = Params()
+        p.add_argument("--bots", type=int, default=d.bots)
+        p.add_argument("--users", type=int, default=d.users)
+        p.add_argument("--conversations", type=int, default=d.conversations)
+        p.add_argument("--avg-messages", type=float, default=d.avg_messages)
+        p.add_argument("--days", type=float, default=d.days)
+        if seed:
+            p.add_argument("--seed", type=int, default=d.seed)
+
+    @classmethod
+    def from_args(cls, a: argparse.Namespace) -> Params:
+        """The data set the options of `add_arguments` name."""
+        return cls(
+            a.bots, a.users, a.conversations, a.avg_messages, a.days, getattr(a, "seed", Params().seed)
+        )
 
     def key(self) -> str:
         return (

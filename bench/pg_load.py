@@ -139,14 +139,9 @@ def run_copy(url: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.pg_load", description=__doc__.split("\n\n")[0])
-    d = Params()
-    p.add_argument("--bots", type=int, default=d.bots)
-    p.add_argument("--users", type=int, default=d.users)
-    p.add_argument("--conversations", type=int, default=d.conversations)
-    p.add_argument("--avg-messages", type=float, default=d.avg_messages)
-    p.add_argument("--days", type=float, default=d.days)
+    Params.add_arguments(p)
     a = p.parse_args(argv)
-    path, meta = cached_db(Params(a.bots, a.users, a.conversations, a.avg_messages, a.days))
+    path, meta = cached_db(Params.from_args(a))
     url, cached = cached_pg(path, meta)
     print(f"{url} ({'cached' if cached else 'loaded'}; {meta['events']:,} events)")
     return 0

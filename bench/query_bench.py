@@ -421,12 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--db must be sqlite or postgres, not {db_kind!r}", file=sys.stderr)
             return 2
     p = argparse.ArgumentParser(prog="python -m bench queries", description="query latency (issue 3)")
-    d = Params()
-    p.add_argument("--bots", type=int, default=d.bots)
-    p.add_argument("--users", type=int, default=d.users)
-    p.add_argument("--conversations", type=int, default=d.conversations)
-    p.add_argument("--avg-messages", type=float, default=d.avg_messages)
-    p.add_argument("--days", type=float, default=d.days)
+    Params.add_arguments(p)
     p.add_argument("--requests", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument(
@@ -444,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="py-spy the server during the sequential runs")
     p.add_argument("--only", action="append", help="only routes whose label contains this (repeatable)")
     a = p.parse_args(argv)
-    params = Params(a.bots, a.users, a.conversations, a.avg_messages, a.days)
+    params = Params.from_args(a)
 
     print(f"== query benchmark ({common.machine_note()})")
     db_cached, meta = cached_db(params, max_age_hours=a.max_age_hours, force=a.rebuild)

@@ -42,19 +42,14 @@ def _p50(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench queries --db postgres", description=__doc__)
-    d = Params()
-    p.add_argument("--bots", type=int, default=d.bots)
-    p.add_argument("--users", type=int, default=d.users)
-    p.add_argument("--conversations", type=int, default=d.conversations)
-    p.add_argument("--avg-messages", type=float, default=d.avg_messages)
-    p.add_argument("--days", type=float, default=d.days)
+    Params.add_arguments(p)
     p.add_argument("--requests", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--route-budget", type=float, default=45.0, help="seconds per route and database")
     p.add_argument("--max-age-hours", type=float, default=24.0)
     p.add_argument("--only", action="append", help="only routes whose label contains this (repeatable)")
     a = p.parse_args(argv)
-    params = Params(a.bots, a.users, a.conversations, a.avg_messages, a.days)
+    params = Params.from_args(a)
 
     print(f"== query benchmark, PostgreSQL beside SQLite ({common.machine_note()})")
     db_cached, meta = cached_db(params, max_age_hours=a.max_age_hours)
