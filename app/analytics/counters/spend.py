@@ -18,6 +18,7 @@ from app.analytics.sqlparts import Bounds, Filter, Row, as_int, edges_cte, fetch
 __all__ = [
     "ConversationSpend",
     "Histogram",
+    "Key",
     "Spend",
     "conversation_spend",
     "latency_histograms",
