@@ -110,7 +110,8 @@ async def performance(db: Readers, q: Question) -> Performance:
     if _tiles(bounds, whole.lo, whole.hi):
         # One pass over the histogram per bucket and model serves both the whole range by model and
         # the buckets (the largest read of this route: about one row per bot message).
-        fine = await latency_histograms(conn, bounds, f, by_model=True)
+        named = sorted({key[1] for key in per_model if key[1] is not None})
+        fine = await latency_histograms(conn, bounds, f, by_model=True, models=named)
         model_hists = _fold(fine, lambda key: (0, key[1]))
         series_hists = _fold(fine, lambda key: (key[0], None))
     else:
