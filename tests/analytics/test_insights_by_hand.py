@@ -239,3 +239,29 @@ async def test_outcomes_recontacts_reasons_and_channels(db: str) -> None:
     mine = Scope(frozenset({d.bot}))
     for metric in (catalog.INTENTS, catalog.PERFORMANCE, catalog.CONVERSATION_OUTCOMES):
         assert_same(await answer(metric, mine), expected(reference, metric.name, mine), metric.name)
+
+
+async def test_performance_latency_reads_agree(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unsorted per-bucket read of the latency histogram (models coded by position) gives what
+    the grouped read gives: with separators in model names, a model it was not told of, too many."""
+    from app.analytics.buckets import series_buckets
+    from app.analytics.counters import spend
+    from app.analytics.scope import resolve_filter
+    from app.analytics.sqlparts import bounds_of
+
+    d = Data()
+    t = T0 + timedelta(hours=2)
+    d.conv(t, messages=(bot(model="a,b:c", latency_ms=7), bot(model="", latency_ms=7), bot(latency_ms=8)))
+    d.conv(t + timedelta(hours=3), messages=(bot(model="x", latency_ms=5), bot(model="a,b:c", latency_ms=9)))
+    reference = await d.load()
+    conn = readers().main
+    f = await resolve_filter(conn, EVERY)
+    bounds = bounds_of(series_buckets(_range(**PARAMS, group_by="hour")))
+    grouped = await spend.latency_histograms(conn, bounds, f, by_model=True)
+    told = await spend.latency_histograms(conn, bounds, f, by_model=True, models=["", "a,b:c", "x"])
+    untold = await spend.latency_histograms(conn, bounds, f, by_model=True, models=["x"])
+    assert grouped == told == untold
+    assert grouped[(11, "a,b:c")] == {7: 1} and grouped[(14, "a,b:c")] == {9: 1}
+    assert grouped[(11, "")] == {7: 1} and grouped[(11, None)] == {8: 1}
+    monkeypatch.setattr(spend, "MAX_CODED_MODELS", 0)
+    assert_same(await answer(catalog.PERFORMANCE), expected(reference, "performance"))
