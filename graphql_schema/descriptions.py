@@ -16,100 +16,61 @@ from graphql import (
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
-    get_named_type,
 )
 from graphql import GraphQLSchema as CoreSchema
 
+from graphql_schema.comparison_descriptions import describe_comparisons
+from graphql_schema.description_texts import (
+    ACTIVE_SESSIONS,
+    ACTIVE_USERS,
+    AS_OF,
+    BOT_ID,
+    BUCKET_START,
+    CONVERSATION_TOTALS,
+    CONVERSATIONS_IN_RANGE,
+    FILTER,
+    FILTER_FIELDS,
+    MESSAGES_IN_RANGE,
+    NEW_USERS,
+    NULL_AVG,
+    RANGE,
+    WINDOW_MINUTES,
+)
 from graphql_schema.insight_descriptions import INSIGHT_DESCRIPTIONS
+from graphql_schema.report_descriptions import REPORT_DESCRIPTIONS
 
 __all__ = ["DESCRIPTIONS", "describe"]
-
-_RANGE = "The resolved range `[start, end)` and time zone (API.md section 3)."
-_FILTER = (
-    "Range and filters (API.md section 3). With no range field the range is the last 30 days; "
-    "mixing `days`, `period` and `startDate`/`endDate` is BAD_USER_INPUT."
-)
-_BUCKET_START = "Start of the bucket: an RFC 3339 datetime with the offset of `timezone`."
-_NULL_AVG = "`null` when there is nothing to average."
-_RATE = (
-    "A fraction from 0 to 1 over resolved + escalated + abandoned conversations; `null` when there are none."
-)
-_CONVERSATIONS_IN_RANGE = "Conversations whose `started_at` is in the range."
-_MESSAGES_IN_RANGE = "Messages (user and bot) whose timestamp is in the range."
-_ACTIVE_USERS = (
-    "Users with a `conversation_started` event or an own (`role: user`) message in the range; "
-    "bot messages alone do not make a user active."
-)
-_NEW_USERS = (
-    "Active users whose first such event ever (within the bot filter and the caller's scope) is in the range."
-)
-_WINDOW_MINUTES = "The window in minutes, 1 to 60 (default 5); the window is `(now - window, now]`."
-_BOT_ID = "Only this bot (UUID)."
-_TIMEZONE = "IANA time zone name (default `UTC`) in which days, weeks, months and hours are cut."
-_AS_OF = "When the answer was computed (`now`), RFC 3339 with the offset of `timezone`."
-_ACTIVE_SESSIONS = "Conversations with status `active` whose `last_activity_at` is in the window."
-
-_CONVERSATION_TOTALS: dict[str, str] = {
-    "range": _RANGE,
-    "totalConversations": _CONVERSATIONS_IN_RANGE,
-    "active": "Conversations started in the range and still active: no end event, last activity within the session timeout.",
-    "resolved": "Conversations started in the range whose `conversation_ended` event says `resolved`.",
-    "escalated": "Conversations started in the range whose `conversation_ended` event says `escalated`.",
-    "abandoned": (
-        "Conversations started in the range that ended `abandoned`, or with no end event and no "
-        "activity for longer than the session timeout (default 30 minutes)."
-    ),
-    "resolutionRate": "resolved / (resolved + escalated + abandoned). " + _RATE,
-    "escalationRate": "escalated / (resolved + escalated + abandoned). " + _RATE,
-    "abandonmentRate": "abandoned / (resolved + escalated + abandoned). " + _RATE,
-    "avgDurationSeconds": "Mean duration in seconds (end minus `started_at`) of the closed conversations started in the range; "
-    + _NULL_AVG,
-    "avgMessagesPerConversation": "Messages of the conversations started in the range / those conversations; "
-    + _NULL_AVG,
-    "fallbackRate": "Bot messages with `fallback` / bot messages in the range, 0 to 1; `null` with no bot messages.",
-    "byChannel": "Conversations started in the range, per channel.",
-}
-
-_FILTER_FIELDS: dict[str, str] = {
-    "startDate": "Start of the range (inclusive): a date `YYYY-MM-DD` or an RFC 3339 datetime (read in `timezone` without an offset).",
-    "endDate": "End of the range: a date includes that whole day; a datetime is exclusive.",
-    "days": "The last N calendar days, today included; 1 to 3660.",
-    "period": "The current calendar day, ISO week, month or year, up to the end of today.",
-    "groupBy": "Bucket size of time series (default `DAY`; retention: `WEEK`).",
-    "botId": _BOT_ID,
-    "timezone": _TIMEZONE,
-}
 
 DESCRIPTIONS: dict[str, dict[str, str]] = {
     "Query": {
         "": "Analytics reads (API.md section 6) and reports (section 7).",
         "usage": "Totals of conversations, messages and users in the range.",
-        "usage(filter)": _FILTER,
+        "usage(filter)": FILTER,
         "dailyUsage": "Per calendar day of the range (in `timezone`), zero-filled.",
-        "dailyUsage(filter)": _FILTER,
+        "dailyUsage(filter)": FILTER,
         "monthlyUsage": "Per calendar month; with no range, the current month and the 11 before it.",
-        "monthlyUsage(filter)": _FILTER,
+        "monthlyUsage(filter)": FILTER,
         "conversationMetrics": "Conversation statuses, rates, durations and channels for conversations started in the range.",
-        "conversationMetrics(filter)": _FILTER,
+        "conversationMetrics(filter)": FILTER,
         "conversationVolume": "Conversations and messages per bucket of the range, zero-filled.",
-        "conversationVolume(filter)": _FILTER,
+        "conversationVolume(filter)": FILTER,
         "conversationDuration": "Durations of the closed conversations started in the range.",
-        "conversationDuration(filter)": _FILTER,
+        "conversationDuration(filter)": FILTER,
         "conversationResolution": "The totals and rates of `conversationMetrics`, plus outcomes per bucket.",
-        "conversationResolution(filter)": _FILTER,
+        "conversationResolution(filter)": FILTER,
         "engagement": "Active, new and returning users and how often they come back.",
-        "engagement(filter)": _FILTER,
+        "engagement(filter)": FILTER,
         "retention": "Cohorts of new users per bucket and how many were active in each later bucket (`HOUR` is BAD_USER_INPUT).",
-        "retention(filter)": _FILTER + " `groupBy` defaults to `WEEK`.",
+        "retention(filter)": FILTER + " `groupBy` defaults to `WEEK`.",
         "satisfaction": "Satisfaction scores whose (latest per conversation) timestamp is in the range.",
-        "satisfaction(filter)": _FILTER,
+        "satisfaction(filter)": FILTER,
         "realtime": "Activity in the last `windowMinutes` minutes.",
-        "realtime(windowMinutes)": _WINDOW_MINUTES,
-        "realtime(botId)": _BOT_ID,
+        "realtime(windowMinutes)": WINDOW_MINUTES,
+        "realtime(botId)": BOT_ID,
         "realtime(timezone)": "IANA time zone name (default `UTC`) of the `asOf` offset.",
         "activeSessions": "Active sessions in the window, per bot.",
-        "activeSessions(windowMinutes)": _WINDOW_MINUTES,
-        "activeSessions(botId)": _BOT_ID,
+        "activeSessions(windowMinutes)": WINDOW_MINUTES,
+        "activeSessions(botId)": BOT_ID,
         "activeSessions(timezone)": "IANA time zone name (default `UTC`) of the `asOf` offset.",
         "report(id)": "The report's id (UUID); an unknown id is NOT_FOUND.",
         "reports(limit)": "At most this many reports, 1 to 100 (default 20).",
@@ -127,13 +88,13 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "": "Realtime pushes over WebSocket (graphql-transport-ws at /graphql).",
         "realtime": "Pushes the realtime answer every `intervalSeconds`.",
         "realtime(intervalSeconds)": "Seconds between pushes, 1 to 3600 (default 5).",
-        "realtime(windowMinutes)": _WINDOW_MINUTES,
-        "realtime(botId)": _BOT_ID,
+        "realtime(windowMinutes)": WINDOW_MINUTES,
+        "realtime(botId)": BOT_ID,
         "realtime(timezone)": "IANA time zone name (default `UTC`) of the `asOf` offset.",
     },
     "AnalyticsFilter": {
         "": "",
-        **_FILTER_FIELDS,
+        **FILTER_FIELDS,
         "userId": "Only this end user (UUID).",
         "compare": (
             "Compare with the previous period or the same period a year earlier: the fields whose "
@@ -153,7 +114,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         ),
     },
     "RangeEcho": {
-        "": _RANGE,
+        "": RANGE,
         "start": "Start of the range (inclusive), RFC 3339 with the offset of `timezone`.",
         "end": "End of the range (exclusive), RFC 3339 with the offset of `timezone`.",
         "timezone": "The IANA time zone the range was cut in.",
@@ -174,21 +135,21 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "UsageStats": {
         "": "Usage totals over the range (API.md section 6, `usage`).",
-        "range": _RANGE,
-        "totalConversations": _CONVERSATIONS_IN_RANGE,
-        "totalMessages": _MESSAGES_IN_RANGE,
+        "range": RANGE,
+        "totalConversations": CONVERSATIONS_IN_RANGE,
+        "totalMessages": MESSAGES_IN_RANGE,
         "userMessages": "Messages with `role: user` whose timestamp is in the range.",
         "botMessages": "Messages with `role: bot` whose timestamp is in the range.",
-        "activeUsers": _ACTIVE_USERS,
-        "newUsers": _NEW_USERS,
+        "activeUsers": ACTIVE_USERS,
+        "newUsers": NEW_USERS,
         "avgMessagesPerConversation": "Messages of the conversations started in the range / those conversations; "
-        + _NULL_AVG,
+        + NULL_AVG,
         "avgConversationDurationSeconds": "Mean duration in seconds of the closed conversations started in the range; "
-        + _NULL_AVG,
+        + NULL_AVG,
     },
     "DailyUsage": {
         "": "Usage per calendar day of the range.",
-        "range": _RANGE,
+        "range": RANGE,
         "data": "Every day of the range in order, zero-filled.",
     },
     "DailyUsagePoint": {
@@ -201,7 +162,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "MonthlyUsage": {
         "": "Usage per calendar month of the range.",
-        "range": _RANGE,
+        "range": RANGE,
         "data": "Every month of the range in order, zero-filled.",
     },
     "MonthlyUsagePoint": {
@@ -214,7 +175,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "ConversationMetrics": {
         "": "Conversation outcomes over the range (API.md section 6, `conversationMetrics`).",
-        **_CONVERSATION_TOTALS,
+        **CONVERSATION_TOTALS,
     },
     "ChannelCount": {
         "": "Conversations of one channel.",
@@ -223,21 +184,21 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "ConversationVolume": {
         "": "Conversations and messages per bucket of the range.",
-        "range": _RANGE,
+        "range": RANGE,
         "groupBy": "The bucket size used.",
         "data": "Every bucket of the range in order, zero-filled.",
     },
     "VolumePoint": {
         "": "One bucket's volume; a bucket cut by the range counts only what falls inside it.",
-        "bucketStart": _BUCKET_START,
+        "bucketStart": BUCKET_START,
         "conversations": "Conversations started in the bucket.",
         "messages": "Messages in the bucket.",
     },
     "ConversationDuration": {
         "": "Durations (end minus `started_at`, seconds) of the closed conversations started in the range.",
-        "range": _RANGE,
+        "range": RANGE,
         "count": "Closed conversations started in the range.",
-        "avgSeconds": "Mean duration; " + _NULL_AVG,
+        "avgSeconds": "Mean duration; " + NULL_AVG,
         "medianSeconds": "Median duration (linear interpolation, as PostgreSQL `percentile_cont`); `null` with no closed conversation.",
         "p90Seconds": "90th percentile (linear interpolation, as PostgreSQL `percentile_cont`); `null` with no closed conversation.",
         "minSeconds": "Shortest duration; `null` with no closed conversation.",
@@ -252,12 +213,12 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "ConversationResolution": {
         "": "The totals and rates of `conversationMetrics`, plus outcomes per bucket.",
-        **_CONVERSATION_TOTALS,
+        **CONVERSATION_TOTALS,
         "data": "Every bucket of the range in order, zero-filled.",
     },
     "ResolutionPoint": {
         "": "Outcomes of the conversations started in one bucket.",
-        "bucketStart": _BUCKET_START,
+        "bucketStart": BUCKET_START,
         "resolved": "Conversations started in the bucket that ended `resolved`.",
         "escalated": "Conversations started in the bucket that ended `escalated`.",
         "abandoned": "Conversations started in the bucket that ended or timed out `abandoned`.",
@@ -265,9 +226,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "Engagement": {
         "": "How many users come and come back over the range.",
-        "range": _RANGE,
-        "activeUsers": _ACTIVE_USERS,
-        "newUsers": _NEW_USERS,
+        "range": RANGE,
+        "activeUsers": ACTIVE_USERS,
+        "newUsers": NEW_USERS,
         "returningUsers": "Active users that are not new.",
         "avgDailyActiveUsers": "Mean over the range's days (a cut day counts as a day) of each day's active users; 0 with no users.",
         "stickiness": "avgDailyActiveUsers / activeUsers, 0 to 1; `null` with no active users.",
@@ -276,13 +237,13 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "Retention": {
         "": "Cohorts of users new in each bucket of the range, and their activity in later buckets.",
-        "range": _RANGE,
+        "range": RANGE,
         "groupBy": "The bucket size used (default `WEEK`; `HOUR` is refused).",
         "cohorts": "Every bucket of the range as a cohort, in order, also with `size` 0.",
     },
     "Cohort": {
         "": "The users new in one bucket.",
-        "cohortStart": _BUCKET_START,
+        "cohortStart": BUCKET_START,
         "size": "Users new in this bucket.",
         "retention": "One entry per bucket from the cohort's own to the last of the range.",
     },
@@ -294,7 +255,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "Satisfaction": {
         "": "Satisfaction scores: each conversation's latest score, counted where its timestamp falls in the range.",
-        "range": _RANGE,
+        "range": RANGE,
         "responses": "Scores counted in the range.",
         "averageScore": "Mean score, 1 to 5; `null` with no responses.",
         "csat": "Share of scores 4 or 5, 0 to 1; `null` with no responses.",
@@ -308,24 +269,24 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "SatisfactionPoint": {
         "": "Scores counted in one bucket.",
-        "bucketStart": _BUCKET_START,
+        "bucketStart": BUCKET_START,
         "responses": "Scores counted in the bucket.",
         "averageScore": "Mean score in the bucket, 1 to 5; `null` with no responses.",
     },
     "Realtime": {
         "": "Activity in the window `(now - windowMinutes, now]`; events stamped after `now` are not in it.",
-        "asOf": _AS_OF,
+        "asOf": AS_OF,
         "windowMinutes": "The window in minutes, 1 to 60.",
-        "activeSessions": _ACTIVE_SESSIONS,
+        "activeSessions": ACTIVE_SESSIONS,
         "activeUsers": "Users with a conversation start or an own message in the window.",
         "messagesPerMinute": "Messages in the window / its minutes.",
         "conversationsStarted": "Conversations whose `started_at` is in the window.",
     },
     "ActiveSessions": {
         "": "Active sessions in the window, in total and per bot.",
-        "asOf": _AS_OF,
+        "asOf": AS_OF,
         "windowMinutes": "The window in minutes, 1 to 60.",
-        "activeSessions": _ACTIVE_SESSIONS,
+        "activeSessions": ACTIVE_SESSIONS,
         "byBot": "Active sessions per bot that has any.",
     },
     "BotSessions": {
@@ -333,140 +294,11 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "botId": "The bot (UUID).",
         "activeSessions": "Its conversations with status `active` whose `last_activity_at` is in the window.",
     },
-    "Report": {
-        "": "A report generated in the background (API.md section 7).",
-        "id": "The report's id (UUID).",
-        "status": "Where generation stands.",
-        "type": "What the report covers.",
-        "format": "The file format.",
-        "title": "The title given at creation, or the default one.",
-        "parameters": "The parameters it was created with, and the resolved range.",
-        "createdAt": "When it was requested, RFC 3339.",
-        "completedAt": "When generation finished, RFC 3339; `null` until then.",
-        "sizeBytes": "Size of the file in bytes; `null` until completed.",
-        "error": "Why generation failed; `null` unless `FAILED`.",
-    },
-    "ReportStatus": {
-        "": "Where a report's generation stands.",
-        "PENDING": "Waiting to be generated.",
-        "RUNNING": "Being generated.",
-        "COMPLETED": "Generated: the file can be downloaded.",
-        "FAILED": "Generation failed; `error` says why.",
-    },
-    "ReportType": {
-        "": "What a report covers.",
-        "USAGE": "The usage answers.",
-        "CONVERSATIONS": "The conversation answers.",
-        "ENGAGEMENT": "The engagement answers.",
-        "SATISFACTION": "The satisfaction answers.",
-        "RETENTION": "The retention cohorts.",
-        "INSIGHTS": "Intents, performance and cost, conversation outcomes (API.md section 9).",
-        "FULL": "All of the above.",
-    },
-    "ReportFormat": {
-        "": "A report's file format.",
-        "PDF": "PDF with key figures, tables and charts (the default).",
-        "CSV": "CSV tables.",
-        "JSON": "The API's answers as JSON.",
-        "HTML": "An HTML page.",
-    },
-    "ReportParameters": {
-        "": "The parameters a report was created with (`null`: not given).",
-        **{k: v + " `null` when not given." for k, v in _FILTER_FIELDS.items()},
-        "range": _RANGE,
-    },
-    "ReportList": {
-        "": "A page of reports, newest first.",
-        "data": "The reports of this page.",
-        "total": "Reports matching the filters, over all pages.",
-        "limit": "The page size used.",
-        "offset": "The offset used.",
-    },
-    "TrackEventsResult": {
-        "": "What a batch of events did.",
-        "accepted": "Events stored by this request.",
-        "duplicates": "Events whose `id` was stored before: acknowledged, nothing changed.",
-    },
-    "EventInput": {
-        "": "One tracked event (API.md section 4).",
-        "type": "What happened.",
-        "timestamp": "RFC 3339 with an offset; more than 24 h in the future is refused.",
-        "conversationId": "The conversation (UUID).",
-        "id": "The idempotency key (UUID); generated by the server when absent.",
-        "botId": "The bot (UUID); required except on `CONVERSATION_ENDED`.",
-        "userId": "The end user (UUID); required except on `CONVERSATION_ENDED`.",
-        "channel": "`CONVERSATION_STARTED`: the channel, e.g. `web`, `whatsapp`, `teams` (default `web`).",
-        "role": "`MESSAGE`: who wrote it (required).",
-        "intent": "`MESSAGE`: the recognised intent (optional).",
-        "fallback": "`MESSAGE`: the bot did not understand (optional).",
-        "latencyMs": "`MESSAGE`: response latency in milliseconds, non-negative (optional).",
-        "tokens": "`MESSAGE`: tokens used, non-negative (optional).",
-        "resolution": "`CONVERSATION_ENDED`: how it ended (required).",
-        "score": "`SATISFACTION`: the score, 1 to 5 (required).",
-        "comment": "`SATISFACTION`: a comment, at most 2,000 characters (optional).",
-    },
-    "EventType": {
-        "": "The kind of a tracked event.",
-        "CONVERSATION_STARTED": "A conversation began; carries `channel`.",
-        "MESSAGE": "A message; carries `role` and optionally `intent`, `fallback`, `latencyMs`, `tokens`, `model`, `cost`.",
-        "CONVERSATION_ENDED": "A conversation ended; carries `resolution` and optionally `reason`.",
-        "SATISFACTION": "A rating; carries `score` and optionally `comment`.",
-    },
-    "MessageRole": {
-        "": "Who wrote a message.",
-        "USER": "The end user: makes the user active.",
-        "BOT": "The bot.",
-    },
-    "Resolution": {
-        "": "How a conversation ended.",
-        "RESOLVED": "The user's need was met.",
-        "ESCALATED": "Handed to a human.",
-        "ABANDONED": "The user left.",
-    },
-    "ReportInput": {
-        "": "A report to generate (API.md section 7).",
-        "type": "What the report covers.",
-        "format": "The file format (default `PDF`).",
-        **{k: v for k, v in _FILTER_FIELDS.items()},
-        "title": "Optional title (a default one otherwise).",
-    },
 }
 
 
-for _type_name, _entries in INSIGHT_DESCRIPTIONS.items():
+for _type_name, _entries in (*INSIGHT_DESCRIPTIONS.items(), *REPORT_DESCRIPTIONS.items()):
     DESCRIPTIONS.setdefault(_type_name, {}).update(_entries)
-
-
-_COMPARISON = (
-    "With `compare`: the comparison range and this answer's number fields over it, with the same "
-    "`now`; `null` without `compare`."
-)
-_CHANGE = "With `compare`: each number field's `(current - previous) / previous`; `null` without `compare`."
-
-
-def _describe_comparisons(schema: CoreSchema) -> None:
-    """The generated `<Answer>Comparison` and `<Answer>Change` types (app/analytics/comparison.py)
-    take their field descriptions from the answer's own fields."""
-    for t in list(schema.type_map.values()):
-        if not isinstance(t, GraphQLObjectType) or not {"comparison", "change"} <= set(t.fields):
-            continue
-        t.fields["comparison"].description = t.fields["comparison"].description or _COMPARISON
-        t.fields["change"].description = t.fields["change"].description or _CHANGE
-        comparison = get_named_type(t.fields["comparison"].type)
-        change = get_named_type(t.fields["change"].type)
-        assert isinstance(comparison, GraphQLObjectType) and isinstance(change, GraphQLObjectType)
-        comparison.description = f"`{t.name}`'s number fields over the comparison range (API.md section 9)."
-        change.description = f"The relative change of each of `{t.name}`'s number fields (API.md section 9)."
-        for name, f in comparison.fields.items():
-            if name == "range":
-                f.description = "The comparison range `[start, end)` (start = end when it is empty)."
-            else:
-                f.description = t.fields[name].description
-        for name, f in change.fields.items():
-            f.description = (
-                f"(current - previous) / previous of `{name}`; `null` when either is `null` or the "
-                "previous is 0."
-            )
 
 
 def describe(schema: CoreSchema) -> None:
@@ -492,4 +324,4 @@ def describe(schema: CoreSchema) -> None:
                 target = graphql_type.fields[key]
             if not getattr(target, "description", None):
                 target.description = text  # type: ignore[attr-defined]
-    _describe_comparisons(schema)
+    describe_comparisons(schema)

@@ -18,7 +18,8 @@ from app.errors import Forbidden, InvalidBody
 from app.ingest.events import IngestResult, NewEvent
 from app.ingest.fold import Group
 from app.ingest.hooks import IngestHooks
-from app.ingest.statements import Query, Steps, existing_ids, load_conversations, write_group
+from app.ingest.statements import existing_ids, load_conversations, write_group
+from app.ingest.steps import Query, Steps
 
 MAX_GROUP_EVENTS = 8000
 """A group takes queued batches until it holds this many events (at least one batch)."""

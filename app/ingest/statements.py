@@ -9,11 +9,13 @@ transaction in one call on the writer's thread: no hand-off per statement); `wri
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from app.ingest.fold import Conv, Group
+from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
+from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
+from app.ingest.insight_rollups import insight_slots
+from app.ingest.steps import Many, Query, Steps, add_rows, marks
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
@@ -32,32 +34,6 @@ def _chunks(items: list[Any], size: int = _IN_CHUNK) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
-@dataclass(slots=True, frozen=True)
-class Query:
-    """A statement whose rows (as dicts) the step that yielded it gets back."""
-
-    text: str
-    params: list[Any]
-
-
-@dataclass(slots=True, frozen=True)
-class Many:
-    """A statement executed once per row of parameters (nothing comes back)."""
-
-    text: str
-    rows: Sequence[Sequence[Any]]
-
-
-Steps = Generator[Query | Many, list[dict[str, Any]] | None, T]
-"""The SQL of a write, as a generator of statements (``?`` placeholders) that receives each
-query's rows: the same logic runs on PostgreSQL (each statement awaited through Tortoise) and on
-SQLite (the whole transaction in one call on aiosqlite's thread: no hand-off per statement)."""
-
-
 def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
     rows = yield Query(text, params)
     assert rows is not None
@@ -68,7 +44,7 @@ def select_in(text: str, values: list[Any]) -> Steps[list[dict[str, Any]]]:
     """The rows of `text` (a SELECT ending in `IN `) for every value, an IN list a chunk."""
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(values):
-        rows += yield from query(f"{text}({_marks(len(chunk))})", chunk)
+        rows += yield from query(f"{text}({marks(len(chunk))})", chunk)
     return rows
 
 
@@ -152,14 +128,7 @@ def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[Non
     rows = [[slot, bot, *values] for (slot, bot), values in sorted(deltas.items()) if any(values)]
     if not rows:
         return
-    columns = (*CONV_SLOT_COLUMNS, *CONV_SLOT_SPEND)
-    updates = ", ".join(f"{col} = conv_slots.{col} + excluded.{col}" for col in columns)
-    yield Many(
-        f"INSERT INTO conv_slots (slot, bot_id, {', '.join(columns)}) "
-        f"VALUES ({_marks(2 + len(columns))}) "
-        f"ON CONFLICT (slot, bot_id) DO UPDATE SET {updates}",
-        rows,
-    )
+    yield add_rows("conv_slots", ("slot", "bot_id"), (*CONV_SLOT_COLUMNS, *CONV_SLOT_SPEND), rows)
 
 
 def _extend_chain(table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]]) -> Steps[None]:
@@ -172,7 +141,7 @@ def _extend_chain(table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]
     for chunk in _chunks(keys, _IN_CHUNK // len(columns)):
         rows = yield from query(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-            + ",".join(f"({_marks(len(columns))})" for _ in chunk)
+            + ",".join(f"({marks(len(columns))})" for _ in chunk)
             + f" ON CONFLICT ({', '.join(columns)}) DO NOTHING RETURNING {', '.join(columns)}",
             [v for k in chunk for v in k],
         )
@@ -302,57 +271,9 @@ def event_statement(present: tuple[bool, ...]) -> str:
     if statement is None:
         cols = (*_EVENT_BASE, *(col for col, p in zip(EVENT_OPTIONAL, present, strict=False) if p))
         statement = _EVENT_STATEMENTS[present] = (
-            f"INSERT INTO events ({', '.join(cols)}) VALUES ({_marks(len(cols))})"
+            f"INSERT INTO events ({', '.join(cols)}) VALUES ({marks(len(cols))})"
         )
     return statement
-
-
-def _model_key(model: str | None) -> tuple[int, str]:
-    """A model as the rollups key it: `(has_model, model)`, `(0, '')` for none (a NULL would never
-    meet its row in ON CONFLICT; an empty model is a value of its own, `(1, '')`)."""
-    return (0, "") if model is None else (1, model)
-
-
-def _insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
-    """Add the group's messages to `model_slots`, `latency_slots` and `intent_slots`."""
-    if group.model_slots:
-        yield Many(
-            "INSERT INTO model_slots (slot, bot_id, has_model, model, messages, bot_messages, tokens, "
-            "cost, latency_count, latency_sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (slot, bot_id, has_model, model) DO UPDATE SET "
-            "messages = model_slots.messages + excluded.messages, "
-            "bot_messages = model_slots.bot_messages + excluded.bot_messages, "
-            "tokens = model_slots.tokens + excluded.tokens, cost = model_slots.cost + excluded.cost, "
-            "latency_count = model_slots.latency_count + excluded.latency_count, "
-            "latency_sum = model_slots.latency_sum + excluded.latency_sum",
-            [
-                [slot, bot_ids[bot], *_model_key(model), *values]
-                for (slot, bot, model), values in group.model_slots.items()
-            ],
-        )
-    if group.latency_slots:
-        yield Many(
-            "INSERT INTO latency_slots (slot, bot_id, has_model, model, latency_ms, messages) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (slot, bot_id, has_model, model, latency_ms) "
-            "DO UPDATE SET messages = latency_slots.messages + excluded.messages",
-            [
-                [slot, bot_ids[bot], *_model_key(model), latency, n]
-                for (slot, bot, model, latency), n in group.latency_slots.items()
-            ],
-        )
-    if group.intent_slots:
-        yield Many(
-            "INSERT INTO intent_slots (slot, bot_id, intent, messages, user_messages, bot_messages, "
-            "fallback_messages) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slot, bot_id, intent) "
-            "DO UPDATE SET messages = intent_slots.messages + excluded.messages, "
-            "user_messages = intent_slots.user_messages + excluded.user_messages, "
-            "bot_messages = intent_slots.bot_messages + excluded.bot_messages, "
-            "fallback_messages = intent_slots.fallback_messages + excluded.fallback_messages",
-            [
-                [slot, bot_ids[bot], intent, *values]
-                for (slot, bot, intent), values in group.intent_slots.items()
-            ],
-        )
 
 
 def write_group(group: Group) -> Steps[None]:
@@ -370,7 +291,7 @@ def write_group(group: Group) -> Steps[None]:
         chunk = new_convs[i : i + per_chunk]
         found = yield from query(
             f"INSERT INTO conversations (uuid, {', '.join(CONV_NAMES)}) VALUES "
-            + ",".join(f"({_marks(1 + len(CONV_NAMES))})" for _ in chunk)
+            + ",".join(f"({marks(1 + len(CONV_NAMES))})" for _ in chunk)
             + " RETURNING id, uuid",
             [v for c in chunk for v in (c.uuid, *_conv_values(c, bot_ids, user_ids))],
         )
@@ -402,17 +323,14 @@ def write_group(group: Group) -> Steps[None]:
         yield Many(statement, event_rows)
 
     if group.msg_slots:
-        yield Many(
-            "INSERT INTO message_slots (slot, bot_id, messages, user_messages, bot_messages, "
-            "fallback_messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (slot, bot_id) DO UPDATE SET "
-            "messages = message_slots.messages + excluded.messages, "
-            "user_messages = message_slots.user_messages + excluded.user_messages, "
-            "bot_messages = message_slots.bot_messages + excluded.bot_messages, "
-            "fallback_messages = message_slots.fallback_messages + excluded.fallback_messages",
+        yield add_rows(
+            "message_slots",
+            _SLOT_KEY,
+            _MESSAGE_COUNTS,
             [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
         )
     yield from _apply_conv_slots(touched, bot_ids)
-    yield from _insight_slots(group, bot_ids)
+    yield from insight_slots(group, bot_ids)
     if group.user_slot_keys:
         keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
         yield from _extend_activity_chains(keys)

@@ -26,7 +26,7 @@ from app.db import dialect, ingest_connection, sql
 from app.ingest.events import IngestResult
 from app.ingest.group import MAX_GROUP_EVENTS, MAX_GROUP_LOCKS, Job, apply_group, settle
 from app.ingest.hooks import IngestHooks, installed_hooks
-from app.ingest.statements import Query, Steps
+from app.ingest.steps import Query, Steps
 
 T = TypeVar("T")
 
