@@ -25,6 +25,7 @@ __all__ = [
     "MAX_DAYS",
     "REPORT_LIMIT",
     "REPORT_OFFSET",
+    "STREAM_INTERVAL",
     "WINDOW_MINUTES",
     "Compare",
     "ConversationStatus",
@@ -188,6 +189,8 @@ REPORT_LIMIT = IntRange(
 REPORT_OFFSET = IntRange("offset", 0, default=0)
 INTENTS_LIMIT = IntRange("limit", 1, 100, default=20)
 """`/intents`' `limit` (API.md section 9)."""
+STREAM_INTERVAL = IntRange("interval_seconds", 1, 60, default=5)
+"""Seconds between two events of GET /realtime/stream."""
 
 
 # --------------------------------------------------------------------------- identifiers

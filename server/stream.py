@@ -25,6 +25,7 @@ from fastapi.responses import StreamingResponse
 
 from app.auth import still_valid
 from app.errors import InvalidParameter
+from app.vocabulary import STREAM_INTERVAL
 from graphql_schema.context import build_context
 from graphql_schema.permissions import CanRead
 from rest_shim.executor import execute_route, realtime_variables
@@ -39,22 +40,30 @@ __all__ = ["STREAM_PATH", "install_stream"]
 STREAM_PATH = PREFIX + "/realtime/stream"
 _REALTIME = next(route for route in ROUTES if route.name == "realtime")
 _INTERVAL = re.compile(r"[0-9]{1,2}")
-_INTERVAL_MESSAGE = "interval_seconds must be an integer from 1 to 60"
 _EXPIRED = {"error": "invalid_token", "message": "credentials expired or revoked: sign in again"}
-_STREAM_OVERRIDES = {"interval_seconds": {"type": "integer", "minimum": 1, "maximum": 60, "default": 5}}
+_STREAM_OVERRIDES = {
+    "interval_seconds": {
+        "type": "integer",
+        "minimum": STREAM_INTERVAL.minimum,
+        "maximum": STREAM_INTERVAL.maximum,
+        "default": STREAM_INTERVAL.default,
+    }
+}
 _STREAM_PARAMS = {
     **REALTIME_PARAMS,
-    "interval_seconds": ("intervalSeconds", "Seconds between two events, 1 to 60 (default 5)"),
+    "interval_seconds": (
+        "intervalSeconds",
+        f"Seconds between two events, {STREAM_INTERVAL.minimum} to {STREAM_INTERVAL.maximum} "
+        f"(default {STREAM_INTERVAL.default})",
+    ),
 }
 
 
 def _interval(query: dict[str, str]) -> int:
     raw = query.get("interval_seconds")
-    if raw is None:
-        return 5
-    if not _INTERVAL.fullmatch(raw) or not 1 <= int(raw) <= 60:
-        raise InvalidParameter("interval_seconds", _INTERVAL_MESSAGE)
-    return int(raw)
+    if raw is not None and not _INTERVAL.fullmatch(raw):
+        raise InvalidParameter(STREAM_INTERVAL.field, STREAM_INTERVAL.message)
+    return STREAM_INTERVAL.check(None if raw is None else int(raw))
 
 
 def _event(name: str, data: Any, event_id: int | None = None) -> bytes:
