@@ -78,8 +78,9 @@ def _events() -> tuple[list[dict[str, Any]], str]:
     end(c8, T0 + timedelta(days=6, minutes=4), "escalated", reason="low_confidence")
     c9 = conv(T0 + timedelta(days=6, hours=1), channel="whatsapp")
     tie = T0 + timedelta(days=6, hours=2)
-    ev.append({**_event("conversation_ended", c9, tie, None, None, resolution="resolved"), "id": new_id()})
-    ev.append({**_event("conversation_ended", c9, tie, None, None, resolution="escalated"), "id": new_id()})
+    first, second = sorted([new_id(), new_id()])
+    ev.append({**_event("conversation_ended", c9, tie, None, None, resolution="escalated"), "id": second})
+    ev.append({**_event("conversation_ended", c9, tie, None, None, resolution="resolved"), "id": first})
     # A conversation first seen through its end event (no user or bot yet), then its messages; and
     # one that ended resolved whose recontact came exactly 24 h after its end.
     c10 = new_id()
