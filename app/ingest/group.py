@@ -113,7 +113,8 @@ def apply_group(
 
 def _lock(keys: set[int]) -> Query:
     return Query(
-        "SELECT count(pg_advisory_xact_lock(s.k)) AS n FROM (SELECT k FROM unnest(?::bigint[]) AS k ORDER BY k) s",
+        "SELECT count(pg_advisory_xact_lock(s.k)) AS n "
+        "FROM (SELECT k FROM unnest(?::bigint[]) AS k ORDER BY k) s",
         [sorted(keys)],
     )
 

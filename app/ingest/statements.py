@@ -311,7 +311,11 @@ def write_group(group: Group) -> Steps[None]:
         )
         if changed:
             updates[changed].append([*(values[i] for i in changed), c.id])
-            if values[0] is not None and values[1] is not None and affects_recontacts(values, c.stored_values):
+            if (
+                values[0] is not None
+                and values[1] is not None
+                and affects_recontacts(values, c.stored_values)
+            ):
                 recontact_users.add(values[1])
     for changed, rows in updates.items():
         assignments = ", ".join(f"{CONV_NAMES[i]} = ?" for i in changed)

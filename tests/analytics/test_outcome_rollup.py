@@ -32,8 +32,16 @@ NOW = T0 + timedelta(days=9, hours=5)
 BACKFILL = importlib.import_module(f"{migrations_package}.0004_outcomes_speed")._BACKFILL
 
 
-def _event(kind: str, conv: str, at: datetime, bot: str | None, usr: str | None, **extra: Any) -> dict[str, Any]:
-    e: dict[str, Any] = {"id": new_id(), "type": kind, "conversation_id": conv, "timestamp": stamp(at), **extra}
+def _event(
+    kind: str, conv: str, at: datetime, bot: str | None, usr: str | None, **extra: Any
+) -> dict[str, Any]:
+    e: dict[str, Any] = {
+        "id": new_id(),
+        "type": kind,
+        "conversation_id": conv,
+        "timestamp": stamp(at),
+        **extra,
+    }
     if bot is not None:
         e.update(bot_id=bot, user_id=usr)
     return e
@@ -84,7 +92,11 @@ def _events() -> tuple[list[dict[str, Any]], str]:
     # A conversation first seen through its end event (no user or bot yet), then its messages; and
     # one that ended resolved whose recontact came exactly 24 h after its end.
     c10 = new_id()
-    ev.append(_event("conversation_ended", c10, T0 + timedelta(days=7, minutes=20), None, None, resolution="resolved"))
+    ev.append(
+        _event(
+            "conversation_ended", c10, T0 + timedelta(days=7, minutes=20), None, None, resolution="resolved"
+        )
+    )
     ev.append(_event("message", c10, T0 + timedelta(days=7), b1, u, role="user"))
     conv(T0 + timedelta(days=7, minutes=20, hours=24), channel="teams")
     # Ended less than 24 h before now: not checked yet, though recontacted.
@@ -115,7 +127,8 @@ def _orders(events: list[dict[str, Any]]) -> dict[str, list[list[dict[str, Any]]
 async def _answer(scope: Scope, **params: Any) -> dict[str, Any]:
     r = resolve_range(RangeParams(**params), NOW, series=True)
     question = Question(r, scope, NOW, get_settings().session_timeout_us)
-    return rest_dict(await catalog.CONVERSATION_OUTCOMES.run(readers(), question))
+    out: dict[str, Any] = rest_dict(await catalog.CONVERSATION_OUTCOMES.run(readers(), question))
+    return out
 
 
 async def _rebuilt() -> dict[str, list[dict[str, Any]]]:
@@ -131,7 +144,7 @@ async def _rebuilt() -> dict[str, list[dict[str, Any]]]:
 async def test_the_precomputed_outcomes_do_not_depend_on_arrival_order(db: str) -> None:
     events, usr = _events()
     reference = ref.Reference(events, timedelta(minutes=30))
-    ranges = [
+    ranges: list[dict[str, Any]] = [
         {"start_date": "2025-05-05", "end_date": "2025-05-14"},  # whole UTC days: the rollup
         {"start_date": "2025-05-05T06:30:00", "end_date": "2025-05-14T13:00:00"},  # cut days: raw edges
         {"days": 30, "timezone": "Asia/Kolkata"},
