@@ -98,7 +98,7 @@ def apply_group(
         except (InvalidBody, Forbidden) as exc:
             outcomes.append(exc)
     if group.rows:
-        yield from write_group(group)
+        yield from write_group(group, postgres)
         if hooks is not None:
             hooks.group_written([e.id for e, *_ in group.rows])
     return outcomes

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, TypeVar
 
+from app.ingest.event_rows import write_events
 from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
 from app.ingest.insight_rollups import insight_slots
-from app.ingest.steps import Many, Query, Steps, add_rows, marks
+from app.ingest.steps import AnyOf, Many, Query, Rows, Steps, add_rows, unnest
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
@@ -26,12 +27,6 @@ CONV_NAMES = (
     "fallback_messages", "rating_score", "rating_us", "rating_event_id", "tokens", "cost", "reason",
 )  # fmt: skip
 """The `conversations` columns ingestion writes (besides `uuid`), in `_conv_values` order."""
-_IN_CHUNK = 4000
-"""Values bound in one `IN (...)` list or multi-row VALUES (SQLite and PostgreSQL allow 32,766)."""
-
-
-def _chunks(items: list[Any], size: int = _IN_CHUNK) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
@@ -40,16 +35,22 @@ def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
     return rows
 
 
-def select_in(text: str, values: list[Any]) -> Steps[list[dict[str, Any]]]:
-    """The rows of `text` (a SELECT ending in `IN `) for every value, an IN list a chunk."""
-    rows: list[dict[str, Any]] = []
-    for chunk in _chunks(values):
-        rows += yield from query(f"{text}({marks(len(chunk))})", chunk)
+def select_in(text: str, values: list[str]) -> Steps[list[dict[str, Any]]]:
+    """The rows of `text` (a SELECT whose WHERE ends with a text column) for every value."""
+    rows = yield AnyOf(text, values)
+    assert rows is not None
+    return rows
+
+
+def insert(step: Rows) -> Steps[list[dict[str, Any]]]:
+    """An INSERT's RETURNING rows."""
+    rows = yield step
+    assert rows is not None
     return rows
 
 
 def existing_ids(ids: list[str]) -> Steps[set[str]]:
-    rows = yield from select_in("SELECT id FROM events WHERE id IN ", ids)
+    rows = yield from select_in("SELECT id FROM events WHERE id", ids)
     return {r["id"] for r in rows}
 
 
@@ -57,7 +58,7 @@ def load_conversations(uuids: list[str]) -> Steps[dict[str, Conv]]:
     out: dict[str, Conv] = {}
     rows = yield from select_in(
         "SELECT c.*, b.uuid AS bot_uuid, u.uuid AS user_uuid FROM conversations c "
-        "LEFT JOIN bots b ON b.id = c.bot_id LEFT JOIN end_users u ON u.id = c.user_id WHERE c.uuid IN ",
+        "LEFT JOIN bots b ON b.id = c.bot_id LEFT JOIN end_users u ON u.id = c.user_id WHERE c.uuid",
         uuids,
     )
     for r in rows:
@@ -131,25 +132,36 @@ def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[Non
     yield add_rows("conv_slots", ("slot", "bot_id"), (*CONV_SLOT_COLUMNS, *CONV_SLOT_SPEND), rows)
 
 
-def _extend_chain(table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]]) -> Steps[None]:
+def _extend_chain(
+    table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]], postgres: bool
+) -> Steps[None]:
     """Insert `(slot, *owner)` activity rows into `table` and keep its `prev_slot` chain (one per
     owner) exact, whatever the order events arrive in: a row that is new gets its predecessor
     looked up, and its successor now points at it (rows that were there already keep their links:
-    most of a batch's activity is in slots its users were active in already)."""
+    most of a batch's activity is in slots its users were active in already). Either is worked out
+    from the rows there are (not from other links), so on PostgreSQL both kinds of row are set by
+    one UPDATE over the new rows and their successors."""
     columns = ("slot", *owner)
-    added: list[tuple[int, ...]] = []
-    for chunk in _chunks(keys, _IN_CHUNK // len(columns)):
-        rows = yield from query(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-            + ",".join(f"({marks(len(columns))})" for _ in chunk)
-            + f" ON CONFLICT ({', '.join(columns)}) DO NOTHING RETURNING {', '.join(columns)}",
-            [v for k in chunk for v in k],
-        )
-        added += [tuple(r[col] for col in columns) for r in rows]
+    names = ", ".join(columns)
+    tail = f"ON CONFLICT ({names}) DO NOTHING RETURNING {names}"
+    rows = yield from insert(Rows(table, columns, keys, tail, True))
+    added = [tuple(r[col] for col in columns) for r in rows]
     if not added:
         return
     same_owner = " AND ".join(f"{{a}}.{col} = {table}.{col}" for col in owner)
     prev = f"(SELECT MAX(p.slot) FROM {table} p WHERE {same_owner.format(a='p')} AND p.slot < {table}.slot)"
+    if postgres:
+        source, params = unnest(columns, added)
+        successor = " AND ".join(f"n.{col} = r.{col}" for col in owner)
+        next_slot = f"(SELECT MIN(n.slot) FROM {table} n WHERE {successor} AND n.slot > r.slot)"
+        owners = ", ".join(f"r.{col}" for col in owner)
+        yield Query(
+            f"WITH r AS (SELECT * FROM {source}), k AS (SELECT slot, {owners} FROM r "
+            f"UNION SELECT {next_slot}, {owners} FROM r) UPDATE {table} SET prev_slot = {prev} FROM k "
+            f"WHERE {same_owner.format(a='k')} AND {table}.slot = k.slot",
+            params,
+        )
+        return
     owner_is = " AND ".join(f"{col} = ?" for col in owner)
     yield Many(
         f"UPDATE {table} SET prev_slot = {prev} WHERE {owner_is} AND slot = ?",
@@ -163,15 +175,15 @@ def _extend_chain(table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]
     )
 
 
-def _extend_activity_chains(keys: list[tuple[int, int, int]]) -> Steps[None]:
+def _extend_activity_chains(keys: list[tuple[int, int, int]], postgres: bool) -> Steps[None]:
     """`(slot, bot, user)` activity: per bot in `user_slots`, across bots in `user_slots_all`."""
-    yield from _extend_chain("user_slots", ("bot_id", "user_id"), list(keys))
-    yield from _extend_chain("user_slots_all", ("user_id",), sorted({(s, u) for s, _b, u in keys}))
+    yield from _extend_chain("user_slots", ("bot_id", "user_id"), list(keys), postgres)
+    yield from _extend_chain("user_slots_all", ("user_id",), sorted({(s, u) for s, _b, u in keys}), postgres)
 
 
 def _bot_ids(uuids: set[str]) -> Steps[dict[str, int]]:
     wanted = sorted(uuids)
-    select = "SELECT id, uuid FROM bots WHERE uuid IN "
+    select = "SELECT id, uuid FROM bots WHERE uuid"
     found = {r["uuid"]: r["id"] for r in (yield from select_in(select, wanted))}
     missing = [u for u in wanted if u not in found]
     if missing:
@@ -190,7 +202,7 @@ def _upsert_users(first_active: dict[str, int | None]) -> Steps[dict[str, int]]:
     found: dict[str, int] = {}
     earlier: list[list[Any]] = []
     rows = yield from select_in(
-        "SELECT id, uuid, first_active_us FROM end_users WHERE uuid IN ", sorted(first_active)
+        "SELECT id, uuid, first_active_us FROM end_users WHERE uuid", sorted(first_active)
     )
     for r in rows:
         found[r["uuid"]] = r["id"]
@@ -204,18 +216,20 @@ def _upsert_users(first_active: dict[str, int | None]) -> Steps[dict[str, int]]:
             earlier,
         )
     missing = [u for u in sorted(first_active) if u not in found]
-    for chunk in _chunks(missing, _IN_CHUNK // 2):
-        # The transaction saw these absent; should a row appear meanwhile all the same, the upsert
-        # still returns its id (and keeps the earlier first activity).
-        rows = yield from query(
-            "INSERT INTO end_users (uuid, first_active_us) VALUES "
-            + ",".join("(?, ?)" for _ in chunk)
-            + " ON CONFLICT (uuid) DO UPDATE SET first_active_us = CASE WHEN "
+    # The transaction saw these absent; should a row appear meanwhile all the same, the upsert
+    # still returns its id (and keeps the earlier first activity).
+    rows = yield from insert(
+        Rows(
+            "end_users",
+            ("uuid", "first_active_us"),
+            [(u, first_active[u]) for u in missing],
+            "ON CONFLICT (uuid) DO UPDATE SET first_active_us = CASE WHEN "
             + _EARLIER.format(t="end_users")
             + " THEN excluded.first_active_us ELSE end_users.first_active_us END RETURNING id, uuid",
-            [v for u in chunk for v in (u, first_active[u])],
+            True,
         )
-        found.update({r["uuid"]: r["id"] for r in rows})
+    )
+    found.update({r["uuid"]: r["id"] for r in rows})
     return found
 
 
@@ -245,38 +259,36 @@ def _conv_values(c: Conv, bot_ids: dict[str, int], user_ids: dict[str, int]) -> 
     ]
 
 
-_EVENT_BASE = ("id", "type", "conversation_id", "bot_id", "user_id", "ts_us", "received_us")
-EVENT_OPTIONAL = (
-    "role",
-    "fallback",
-    "intent",
-    "latency_ms",
-    "tokens",
-    "channel",
-    "resolution",
-    "score",
-    "comment",
-    "model",
-    "cost",
-    "reason",
-)
-_EVENT_STATEMENTS: dict[tuple[bool, ...], str] = {}
-
-
-def event_statement(present: tuple[bool, ...]) -> str:
-    """The INSERT binding the base columns and the optional columns `present` marks, in the order
-    of `EVENT_OPTIONAL` (a shorter `present` leaves the rest out). An event's others stay NULL:
-    binding ~8 values instead of 16 makes the events insert much cheaper."""
-    statement = _EVENT_STATEMENTS.get(present)
-    if statement is None:
-        cols = (*_EVENT_BASE, *(col for col, p in zip(EVENT_OPTIONAL, present, strict=False) if p))
-        statement = _EVENT_STATEMENTS[present] = (
-            f"INSERT INTO events ({', '.join(cols)}) VALUES ({marks(len(cols))})"
+def _update_conversations(
+    old: list[Conv], bot_ids: dict[str, int], user_ids: dict[str, int], postgres: bool
+) -> Steps[None]:
+    """Write the conversations that were stored before and changed. SQLite: only the columns that
+    changed (an index none of whose columns is SET is left alone), an `executemany` per set of
+    them. PostgreSQL: one UPDATE of every column over all of them (an index whose columns keep
+    their values is left alone there all the same: the update stays HOT if none changed)."""
+    updates: defaultdict[tuple[int, ...], list[list[Any]]] = defaultdict(list)
+    rows: list[list[Any]] = []
+    for c in old:
+        values = _conv_values(c, bot_ids, user_ids)
+        changed = tuple(
+            i for i, (new, was) in enumerate(zip(values, c.stored_values, strict=True)) if new != was
         )
-    return statement
+        if changed and postgres:
+            rows.append([c.id, *values])
+        elif changed:
+            updates[changed].append([*(values[i] for i in changed), c.id])
+    if rows:
+        source, params = unnest(("conversation_id", *CONV_NAMES), rows)
+        assignments = ", ".join(f"{name} = r.{name}" for name in CONV_NAMES)
+        yield Query(
+            f"UPDATE conversations SET {assignments} FROM {source} WHERE id = r.conversation_id", params
+        )
+    for changed, changed_rows in updates.items():
+        assignments = ", ".join(f"{CONV_NAMES[i]} = ?" for i in changed)
+        yield Many(f"UPDATE conversations SET {assignments} WHERE id = ?", changed_rows)
 
 
-def write_group(group: Group) -> Steps[None]:
+def write_group(group: Group, postgres: bool) -> Steps[None]:
     """Write everything the accepted batches changed."""
     touched = [group.touched[u] for u in sorted(group.touched)]
     bot_ids = yield from _bot_ids({c.bot for c in touched if c.bot})
@@ -285,42 +297,20 @@ def write_group(group: Group) -> Steps[None]:
     user_ids = yield from _upsert_users(users)
 
     new_convs = [c for c in touched if c.id is None]
-    old_convs = [c for c in touched if c.id is not None]
-    per_chunk = _IN_CHUNK // 20
-    for i in range(0, len(new_convs), per_chunk):
-        chunk = new_convs[i : i + per_chunk]
-        found = yield from query(
-            f"INSERT INTO conversations (uuid, {', '.join(CONV_NAMES)}) VALUES "
-            + ",".join(f"({marks(1 + len(CONV_NAMES))})" for _ in chunk)
-            + " RETURNING id, uuid",
-            [v for c in chunk for v in (c.uuid, *_conv_values(c, bot_ids, user_ids))],
+    found = yield from insert(
+        Rows(
+            "conversations",
+            ("uuid", *CONV_NAMES),
+            [(c.uuid, *_conv_values(c, bot_ids, user_ids)) for c in new_convs],
+            "RETURNING id, uuid",
+            True,
         )
-        ids = {r["uuid"]: r["id"] for r in found}
-        for c in chunk:
-            c.id = ids[c.uuid]
-    # Only the columns that changed: an index none of whose columns is SET is left alone.
-    updates: defaultdict[tuple[int, ...], list[list[Any]]] = defaultdict(list)
-    for c in old_convs:
-        values = _conv_values(c, bot_ids, user_ids)
-        changed = tuple(
-            i for i, (new, old) in enumerate(zip(values, c.stored_values, strict=True)) if new != old
-        )
-        if changed:
-            updates[changed].append([*(values[i] for i in changed), c.id])
-    for changed, rows in updates.items():
-        assignments = ", ".join(f"{CONV_NAMES[i]} = ?" for i in changed)
-        yield Many(f"UPDATE conversations SET {assignments} WHERE id = ?", rows)
-
-    by_statement: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for e, c, bot, user, received_us in group.rows:
-        by_statement[e.statement].append(
-            (
-                e.id, e.type, c.id, bot_ids[bot] if bot else None, user_ids[user] if user else None,
-                e.ts_us, received_us, *e.extra,
-            )
-        )  # fmt: skip
-    for statement, event_rows in by_statement.items():
-        yield Many(statement, event_rows)
+    )
+    ids = {r["uuid"]: r["id"] for r in found}
+    for c in new_convs:
+        c.id = ids[c.uuid]
+    yield from _update_conversations([c for c in touched if c.stored_values], bot_ids, user_ids, postgres)
+    yield from write_events(group, bot_ids, user_ids, postgres)
 
     if group.msg_slots:
         yield add_rows(
@@ -333,11 +323,12 @@ def write_group(group: Group) -> Steps[None]:
     yield from insight_slots(group, bot_ids)
     if group.user_slot_keys:
         keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
-        yield from _extend_activity_chains(keys)
+        yield from _extend_activity_chains(keys, postgres)
     if group.bot_user_first:
-        yield Many(
-            "INSERT INTO bot_users (bot_id, user_id, first_active_us) VALUES (?, ?, ?) "
+        yield Rows(
+            "bot_users",
+            ("bot_id", "user_id", "first_active_us"),
+            [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(group.bot_user_first.items())],
             "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = excluded.first_active_us "
             "WHERE " + _EARLIER.format(t="bot_users"),
-            [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(group.bot_user_first.items())],
         )

@@ -1,5 +1,11 @@
 """The shape of a write: statements yielded by a generator (`Steps`) that receives each query's
-rows, and the additive upsert the rollups share."""
+rows, and the additive upsert the rollups share.
+
+Most statements are written once for both databases; the two that take sets of values are
+rendered by the driver for its database: `AnyOf` (a lookup by many keys) and `Rows` (an INSERT
+of many rows). SQLite binds them as IN lists and executes an INSERT per row (in-process calls
+are cheap); PostgreSQL gets each as one statement taking one array per column (`= ANY`,
+`unnest`), a single round trip with a constant text (so asyncpg's prepared statement is reused)."""
 
 from __future__ import annotations
 
@@ -7,9 +13,12 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Many", "Query", "Steps", "add_rows", "marks"]
+__all__ = ["AnyOf", "Many", "Query", "Rows", "Steps", "add_rows", "marks", "unnest", "unnest_source"]
 
 T = TypeVar("T")
+
+IN_CHUNK = 4000
+"""Values bound in one `IN (...)` list or multi-row VALUES on SQLite (it allows 32,766)."""
 
 
 def marks(n: int) -> str:
@@ -32,18 +41,86 @@ class Many:
     rows: Sequence[Sequence[Any]]
 
 
-Steps = Generator[Query | Many, list[dict[str, Any]] | None, T]
+@dataclass(slots=True, frozen=True)
+class AnyOf:
+    """The rows of `text`, a SELECT whose WHERE ends with a text column, where that column is one of
+    `values`: `IN (?, ...)` a chunk at a time on SQLite, `= ANY(?::text[])` once on PostgreSQL."""
+
+    text: str
+    values: list[str]
+
+    def sqlite(self) -> list[tuple[str, list[str]]]:
+        chunks = [self.values[i : i + IN_CHUNK] for i in range(0, len(self.values), IN_CHUNK)]
+        return [(f"{self.text} IN ({marks(len(chunk))})", chunk) for chunk in chunks]
+
+    def postgres(self) -> tuple[str, list[Any]]:
+        return f"{self.text} = ANY(?::text[])", [self.values]
+
+
+@dataclass(slots=True, frozen=True)
+class Rows:
+    """`INSERT INTO table (columns) <rows> tail`. SQLite: one execution per row, or with `returning`
+    (the tail ends in RETURNING) multi-row VALUES a chunk at a time, their rows back; PostgreSQL:
+    one statement over `unnest` of one array per column, its rows back when `returning`."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+    tail: str = ""
+    returning: bool = False
+
+    def _head(self) -> str:
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+
+    def sqlite(self) -> list[tuple[str, list[Any]]]:
+        """Without `returning`: the statement for `executemany` over `rows` (one item)."""
+        one = f"({marks(len(self.columns))})"
+        if not self.returning:
+            return [(f"{self._head()}VALUES {one} {self.tail}", list(self.rows))]
+        size = IN_CHUNK // len(self.columns)
+        chunks = [self.rows[i : i + size] for i in range(0, len(self.rows), size)]
+        return [
+            (
+                f"{self._head()}VALUES {','.join([one] * len(chunk))} {self.tail}",
+                [v for r in chunk for v in r],
+            )
+            for chunk in chunks
+        ]
+
+    def postgres(self) -> tuple[str, list[Any]]:
+        source, params = unnest(self.columns, self.rows)
+        return f"{self._head()}SELECT * FROM {source} {self.tail}", params
+
+
+Steps = Generator[Query | Many | AnyOf | Rows, list[dict[str, Any]] | None, T]
 """The SQL of a write, as a generator of statements (``?`` placeholders) that receives each
 query's rows: the same logic runs on PostgreSQL (each statement awaited through Tortoise) and on
 SQLite (the whole transaction in one call on aiosqlite's thread: no hand-off per statement)."""
 
+_PG_TEXT = frozenset(
+    {"id", "uuid", "type", "role", "intent", "channel", "resolution", "comment", "model", "reason"}
+    | {"start_event_id", "end_event_id", "rating_event_id"}
+)
+_PG_OTHER = {"cost": "float8", "fallback": "bool"}
 
-def add_rows(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> Many:
-    """Insert `rows` (`keys` then `sums`) into `table`, adding the sums to a row already there: the
-    upsert every rollup takes (additive, so concurrent groups commute)."""
+
+def unnest(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """PostgreSQL: `rows` as a FROM item named `r` with these column names, and its parameters
+    (one array per column). A column's array type follows its name: the service's text columns
+    (`id` is the events' key), `cost` and `fallback`, integers otherwise (an INSERT or UPDATE
+    casts bigint to a narrower integer column)."""
+    return unnest_source(columns), [list(col) for col in zip(*rows, strict=True)]
+
+
+def unnest_source(columns: Sequence[str]) -> str:
+    """`unnest`'s FROM item alone (see `unnest`): its parameters are one array per column."""
+    types = ["text" if c in _PG_TEXT else _PG_OTHER.get(c, "int8") for c in columns]
+    arrays = ", ".join(f"?::{t}[]" for t in types)
+    return f"unnest({arrays}) AS r({', '.join(columns)})"
+
+
+def add_rows(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> Rows:
+    """Insert `rows` (`keys` then `sums`, one row per key) into `table`, adding the sums to a row
+    already there: the upsert every rollup takes (additive, so concurrent groups commute)."""
     updates = ", ".join(f"{col} = {table}.{col} + excluded.{col}" for col in sums)
-    return Many(
-        f"INSERT INTO {table} ({', '.join((*keys, *sums))}) VALUES ({marks(len(keys) + len(sums))}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
-        rows,
-    )
+    return Rows(table, (*keys, *sums), rows, f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")

@@ -26,7 +26,7 @@ from app.db import dialect, ingest_connection, sql
 from app.ingest.events import IngestResult
 from app.ingest.group import MAX_GROUP_EVENTS, MAX_GROUP_LOCKS, Job, apply_group, settle
 from app.ingest.hooks import IngestHooks, installed_hooks
-from app.ingest.steps import Query, Steps
+from app.ingest.steps import AnyOf, Many, Query, Rows, Steps
 
 T = TypeVar("T")
 
@@ -42,10 +42,21 @@ async def run_awaiting(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
             return value
         if isinstance(step, Query):
             result = await conn.execute_query_dict(sql(step.text, conn), step.params)
-        else:
+        elif isinstance(step, Many):
             # asyncpg takes any sequence of rows (Tortoise annotates lists)
             await conn.execute_many(sql(step.text, conn), cast("list[list[Any]]", step.rows))
             result = None
+        elif not (step.values if isinstance(step, AnyOf) else step.rows):
+            result = []
+        else:
+            text, params = step.postgres()
+            result = await conn.execute_query_dict(sql(text, conn), params)
+
+
+def _fetch(db: sqlite3.Connection, text: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = db.execute(text, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def run_sqlite_transaction(db: sqlite3.Connection, steps: Steps[T]) -> T:
@@ -60,12 +71,16 @@ def run_sqlite_transaction(db: sqlite3.Connection, steps: Steps[T]) -> T:
                 value: T = stop.value
                 break
             if isinstance(step, Query):
-                cursor = db.execute(step.text, step.params)
-                names = [d[0] for d in cursor.description]
-                result = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-            else:
+                result = _fetch(db, step.text, step.params)
+            elif isinstance(step, Many):
                 db.executemany(step.text, step.rows)
                 result = None
+            elif isinstance(step, Rows) and not step.returning:
+                for text, rows in step.sqlite():
+                    db.executemany(text, rows)
+                result = None
+            else:
+                result = [row for text, params in step.sqlite() for row in _fetch(db, text, params)]
         db.execute("COMMIT")
         return value
     except BaseException:
