@@ -9,6 +9,7 @@ transaction in one call on the writer's thread: no hand-off per statement); `wri
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from app.ingest.event_rows import write_events
@@ -16,7 +17,7 @@ from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
 from app.ingest.insight_rollups import insight_slots
-from app.ingest.steps import AnyOf, Many, Query, Rows, Steps, add_rows, unnest
+from app.ingest.steps import AnyOf, Many, Query, Rows, Steps, Writes, add_rows, unnest
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
@@ -133,21 +134,21 @@ def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[Non
 
 
 def _extend_chain(
-    table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]], postgres: bool
-) -> Steps[None]:
-    """Insert `(slot, *owner)` activity rows into `table` and keep its `prev_slot` chain (one per
-    owner) exact, whatever the order events arrive in: a row that is new gets its predecessor
-    looked up, and its successor now points at it (rows that were there already keep their links:
-    most of a batch's activity is in slots its users were active in already). Either is worked out
-    from the rows there are (not from other links), so on PostgreSQL both kinds of row are set by
-    one UPDATE over the new rows and their successors."""
+    table: str, owner: tuple[str, ...], keys: Sequence[tuple[int, ...]], postgres: bool
+) -> Steps[list[Query | Many]]:
+    """Insert `(slot, *owner)` activity rows into `table`; return the statements that then keep its
+    `prev_slot` chain (one per owner) exact, whatever the order events arrive in: a row that is
+    new gets its predecessor looked up, and its successor now points at it (rows that were there
+    already keep their links: most of a batch's activity is in slots its users were active in
+    already). Either is worked out from the rows there are (not from other links), so on
+    PostgreSQL both kinds of row are set by one UPDATE over the new rows and their successors."""
     columns = ("slot", *owner)
     names = ", ".join(columns)
     tail = f"ON CONFLICT ({names}) DO NOTHING RETURNING {names}"
     rows = yield from insert(Rows(table, columns, keys, tail, True))
     added = [tuple(r[col] for col in columns) for r in rows]
     if not added:
-        return
+        return []
     same_owner = " AND ".join(f"{{a}}.{col} = {table}.{col}" for col in owner)
     prev = f"(SELECT MAX(p.slot) FROM {table} p WHERE {same_owner.format(a='p')} AND p.slot < {table}.slot)"
     if postgres:
@@ -155,30 +156,41 @@ def _extend_chain(
         successor = " AND ".join(f"n.{col} = r.{col}" for col in owner)
         next_slot = f"(SELECT MIN(n.slot) FROM {table} n WHERE {successor} AND n.slot > r.slot)"
         owners = ", ".join(f"r.{col}" for col in owner)
-        yield Query(
-            f"WITH r AS (SELECT * FROM {source}), k AS (SELECT slot, {owners} FROM r "
-            f"UNION SELECT {next_slot}, {owners} FROM r) UPDATE {table} SET prev_slot = {prev} FROM k "
-            f"WHERE {same_owner.format(a='k')} AND {table}.slot = k.slot",
-            params,
-        )
-        return
+        return [
+            Query(
+                f"UPDATE {table} SET prev_slot = {prev} FROM (SELECT slot, {owners} FROM {source} "
+                f"UNION SELECT {next_slot}, {owners} FROM {source}) AS k "
+                f"WHERE {same_owner.format(a='k')} AND {table}.slot = k.slot",
+                params + params,
+            )
+        ]
     owner_is = " AND ".join(f"{col} = ?" for col in owner)
-    yield Many(
-        f"UPDATE {table} SET prev_slot = {prev} WHERE {owner_is} AND slot = ?",
-        [[*k[1:], k[0]] for k in added],
-    )
     next_owner_is = " AND ".join(f"n.{col} = ?" for col in owner)
-    yield Many(
-        f"UPDATE {table} SET prev_slot = {prev} WHERE {owner_is} AND slot = "
-        f"(SELECT MIN(n.slot) FROM {table} n WHERE {next_owner_is} AND n.slot > ?)",
-        [[*k[1:], *k[1:], k[0]] for k in added],
-    )
+    update = f"UPDATE {table} SET prev_slot = {prev}"
+    return [
+        Many(f"{update} WHERE {owner_is} AND slot = ?", [[*k[1:], k[0]] for k in added]),
+        Many(
+            f"{update} WHERE {owner_is} AND slot = "
+            f"(SELECT MIN(n.slot) FROM {table} n WHERE {next_owner_is} AND n.slot > ?)",
+            [[*k[1:], *k[1:], k[0]] for k in added],
+        ),
+    ]
 
 
-def _extend_activity_chains(keys: list[tuple[int, int, int]], postgres: bool) -> Steps[None]:
+def _extend_activity_chains(keys: list[tuple[int, int, int]], postgres: bool) -> Steps[list[Query | Many]]:
     """`(slot, bot, user)` activity: per bot in `user_slots`, across bots in `user_slots_all`."""
-    yield from _extend_chain("user_slots", ("bot_id", "user_id"), list(keys), postgres)
-    yield from _extend_chain("user_slots_all", ("user_id",), sorted({(s, u) for s, _b, u in keys}), postgres)
+    relink = yield from _extend_chain("user_slots", ("bot_id", "user_id"), keys, postgres)
+    everyone = sorted({(s, u) for s, _b, u in keys})
+    return relink + (yield from _extend_chain("user_slots_all", ("user_id",), everyone, postgres))
+
+
+def pending(steps: Steps[None]) -> list[Query | Many | Rows]:
+    """The statements of `steps`, which reads no rows back (to send them together as `Writes`)."""
+    out: list[Query | Many | Rows] = []
+    for step in steps:
+        assert isinstance(step, Query | Many | Rows)
+        out.append(step)
+    return out
 
 
 def _bot_ids(uuids: set[str]) -> Steps[dict[str, int]]:
@@ -297,6 +309,7 @@ def write_group(group: Group, postgres: bool) -> Steps[None]:
     user_ids = yield from _upsert_users(users)
 
     new_convs = [c for c in touched if c.id is None]
+    old_convs = [c for c in touched if c.id is not None]
     found = yield from insert(
         Rows(
             "conversations",
@@ -309,26 +322,31 @@ def write_group(group: Group, postgres: bool) -> Steps[None]:
     ids = {r["uuid"]: r["id"] for r in found}
     for c in new_convs:
         c.id = ids[c.uuid]
-    yield from _update_conversations([c for c in touched if c.stored_values], bot_ids, user_ids, postgres)
-    yield from write_events(group, bot_ids, user_ids, postgres)
-
-    if group.msg_slots:
-        yield add_rows(
-            "message_slots",
-            _SLOT_KEY,
-            _MESSAGE_COUNTS,
-            [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
-        )
-    yield from _apply_conv_slots(touched, bot_ids)
-    yield from insight_slots(group, bot_ids)
+    relink: list[Query | Many] = []
     if group.user_slot_keys:
         keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
-        yield from _extend_activity_chains(keys, postgres)
-    if group.bot_user_first:
-        yield Rows(
-            "bot_users",
-            ("bot_id", "user_id", "first_active_us"),
-            [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(group.bot_user_first.items())],
-            "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = excluded.first_active_us "
-            "WHERE " + _EARLIER.format(t="bot_users"),
+        relink = yield from _extend_activity_chains(keys, postgres)
+    # The rest reads nothing back: on PostgreSQL one statement, the rollup rows every concurrent
+    # group adds to last (their row locks are held from there to the commit).
+    yield Writes(
+        (
+            *relink,
+            *pending(_update_conversations(old_convs, bot_ids, user_ids, postgres)),
+            *pending(write_events(group, bot_ids, user_ids, postgres)),
+            Rows(
+                "bot_users",
+                ("bot_id", "user_id", "first_active_us"),
+                [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(group.bot_user_first.items())],
+                "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = excluded.first_active_us "
+                "WHERE " + _EARLIER.format(t="bot_users"),
+            ),
+            add_rows(
+                "message_slots",
+                _SLOT_KEY,
+                _MESSAGE_COUNTS,
+                [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
+            ),
+            *pending(_apply_conv_slots(touched, bot_ids)),
+            *pending(insight_slots(group, bot_ids)),
         )
+    )

@@ -13,7 +13,18 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["AnyOf", "Many", "Query", "Rows", "Steps", "add_rows", "marks", "unnest", "unnest_source"]
+__all__ = [
+    "AnyOf",
+    "Many",
+    "Query",
+    "Rows",
+    "Steps",
+    "Writes",
+    "add_rows",
+    "marks",
+    "unnest",
+    "unnest_source",
+]
 
 T = TypeVar("T")
 
@@ -92,7 +103,34 @@ class Rows:
         return f"{self._head()}SELECT * FROM {source} {self.tail}", params
 
 
-Steps = Generator[Query | Many | AnyOf | Rows, list[dict[str, Any]] | None, T]
+@dataclass(slots=True, frozen=True)
+class Writes:
+    """Statements whose rows nobody reads, in this order. SQLite runs them one after the other;
+    PostgreSQL sends each run of them that are not `Many` as one statement, each an item of a
+    data-modifying WITH (one round trip; one snapshot, so none may read what another writes)."""
+
+    steps: tuple[Query | Many | Rows, ...]
+
+    def postgres(self) -> list[Many | tuple[str, list[Any]]]:
+        out: list[Many | tuple[str, list[Any]]] = []
+        run: list[tuple[str, list[Any]]] = []
+        for step in (*self.steps, None):
+            if isinstance(step, Query | Rows):
+                if not isinstance(step, Rows) or step.rows:
+                    run.append((step.text, step.params) if isinstance(step, Query) else step.postgres())
+                continue
+            if len(run) == 1:
+                out.append(run[0])
+            elif run:
+                items = ", ".join(f"w{i} AS ({text})" for i, (text, _) in enumerate(run))
+                out.append((f"WITH {items} SELECT 1", [p for _, params in run for p in params]))
+            run = []
+            if step is not None:
+                out.append(step)
+        return out
+
+
+Steps = Generator[Query | Many | AnyOf | Rows | Writes, list[dict[str, Any]] | None, T]
 """The SQL of a write, as a generator of statements (``?`` placeholders) that receives each
 query's rows: the same logic runs on PostgreSQL (each statement awaited through Tortoise) and on
 SQLite (the whole transaction in one call on aiosqlite's thread: no hand-off per statement)."""

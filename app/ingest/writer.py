@@ -26,9 +26,14 @@ from app.db import dialect, ingest_connection, sql
 from app.ingest.events import IngestResult
 from app.ingest.group import MAX_GROUP_EVENTS, MAX_GROUP_LOCKS, Job, apply_group, settle
 from app.ingest.hooks import IngestHooks, installed_hooks
-from app.ingest.steps import AnyOf, Many, Query, Rows, Steps
+from app.ingest.steps import AnyOf, Many, Query, Rows, Steps, Writes
 
 T = TypeVar("T")
+
+
+async def _execute_many(conn: BaseDBAsyncClient, step: Many) -> None:
+    # asyncpg takes any sequence of rows (Tortoise annotates lists)
+    await conn.execute_many(sql(step.text, conn), cast("list[list[Any]]", step.rows))
 
 
 async def run_awaiting(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
@@ -43,8 +48,14 @@ async def run_awaiting(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
         if isinstance(step, Query):
             result = await conn.execute_query_dict(sql(step.text, conn), step.params)
         elif isinstance(step, Many):
-            # asyncpg takes any sequence of rows (Tortoise annotates lists)
-            await conn.execute_many(sql(step.text, conn), cast("list[list[Any]]", step.rows))
+            await _execute_many(conn, step)
+            result = None
+        elif isinstance(step, Writes):
+            for part in step.postgres():
+                if isinstance(part, Many):
+                    await _execute_many(conn, part)
+                else:
+                    await conn.execute_query_dict(sql(part[0], conn), part[1])
             result = None
         elif not (step.values if isinstance(step, AnyOf) else step.rows):
             result = []
@@ -59,6 +70,19 @@ def _fetch(db: sqlite3.Connection, text: str, params: list[Any]) -> list[dict[st
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _sqlite_step(db: sqlite3.Connection, step: Query | Many | AnyOf | Rows) -> list[dict[str, Any]] | None:
+    if isinstance(step, Query):
+        return _fetch(db, step.text, step.params)
+    if isinstance(step, Many):
+        db.executemany(step.text, step.rows)
+        return None
+    if isinstance(step, Rows) and not step.returning:
+        for text, rows in step.sqlite():
+            db.executemany(text, rows)
+        return None
+    return [row for text, params in step.sqlite() for row in _fetch(db, text, params)]
+
+
 def run_sqlite_transaction(db: sqlite3.Connection, steps: Steps[T]) -> T:
     """Drive `steps` in one SQLite transaction, on the thread that owns `db` (aiosqlite's)."""
     db.execute("BEGIN IMMEDIATE")
@@ -70,17 +94,12 @@ def run_sqlite_transaction(db: sqlite3.Connection, steps: Steps[T]) -> T:
             except StopIteration as stop:
                 value: T = stop.value
                 break
-            if isinstance(step, Query):
-                result = _fetch(db, step.text, step.params)
-            elif isinstance(step, Many):
-                db.executemany(step.text, step.rows)
-                result = None
-            elif isinstance(step, Rows) and not step.returning:
-                for text, rows in step.sqlite():
-                    db.executemany(text, rows)
+            if isinstance(step, Writes):
+                for part in step.steps:
+                    _sqlite_step(db, part)
                 result = None
             else:
-                result = [row for text, params in step.sqlite() for row in _fetch(db, text, params)]
+                result = _sqlite_step(db, step)
         db.execute("COMMIT")
         return value
     except BaseException:
