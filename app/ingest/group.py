@@ -18,6 +18,7 @@ from app.errors import Forbidden, InvalidBody
 from app.ingest.events import IngestResult, NewEvent
 from app.ingest.fold import Group
 from app.ingest.hooks import IngestHooks
+from app.ingest.prefetch import read_group
 from app.ingest.statements import existing_ids, load_conversations, write_group
 from app.ingest.steps import Query, Steps
 
@@ -88,9 +89,18 @@ def apply_group(
         )
         if hooks is not None:
             hooks.group_locked(len(keys), time.perf_counter() - started)
-    stored = yield from existing_ids(list({e.id: None for job in jobs for e in job.events}))
-    conversations = sorted({e.conversation for job in jobs for e in job.events if e.id not in stored})
-    group = Group((yield from load_conversations(conversations)), stored)
+    ids = list({e.id: None for job in jobs for e in job.events})
+    known = None
+    if postgres:  # one statement (a superset of conversations: those of stored events too)
+        named = sorted({e.conversation for job in jobs for e in job.events})
+        bots = sorted({e.bot for job in jobs for e in job.events if e.bot})
+        users = sorted({e.user for job in jobs for e in job.events if e.user})
+        stored, convs, known = yield from read_group(ids, named, bots, users)
+    else:
+        stored = yield from existing_ids(ids)
+        conversations = sorted({e.conversation for job in jobs for e in job.events if e.id not in stored})
+        convs = yield from load_conversations(conversations)
+    group = Group(convs, stored)
     outcomes: list[IngestResult | BaseException] = []
     for job in jobs:
         try:
@@ -98,7 +108,7 @@ def apply_group(
         except (InvalidBody, Forbidden) as exc:
             outcomes.append(exc)
     if group.rows:
-        yield from write_group(group, postgres)
+        yield from write_group(group, postgres, known)
         if hooks is not None:
             hooks.group_written([e.id for e, *_ in group.rows])
     return outcomes

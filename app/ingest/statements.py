@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from app.ingest.event_rows import write_events
@@ -55,13 +56,20 @@ def existing_ids(ids: list[str]) -> Steps[set[str]]:
     return {r["id"] for r in rows}
 
 
+CONVERSATIONS = (
+    "SELECT c.*, b.uuid AS bot_uuid, u.uuid AS user_uuid FROM conversations c "
+    "LEFT JOIN bots b ON b.id = c.bot_id LEFT JOIN end_users u ON u.id = c.user_id WHERE c.uuid"
+)
+"""The stored conversations (with their bot's and user's uuids) whose uuid is one of a set."""
+
+
 def load_conversations(uuids: list[str]) -> Steps[dict[str, Conv]]:
+    return conversations_of((yield from select_in(CONVERSATIONS, uuids)))
+
+
+def conversations_of(rows: list[dict[str, Any]]) -> dict[str, Conv]:
+    """The folding state of stored conversations, from their rows (`CONVERSATIONS`)."""
     out: dict[str, Conv] = {}
-    rows = yield from select_in(
-        "SELECT c.*, b.uuid AS bot_uuid, u.uuid AS user_uuid FROM conversations c "
-        "LEFT JOIN bots b ON b.id = c.bot_id LEFT JOIN end_users u ON u.id = c.user_id WHERE c.uuid",
-        uuids,
-    )
     for r in rows:
         c = out[r["uuid"]] = Conv(
             id=r["id"],
@@ -90,6 +98,14 @@ def load_conversations(uuids: list[str]) -> Steps[dict[str, Conv]]:
         c.stored_contribution = _contribution(c, r["bot_id"])
         c.stored_values = tuple(r[name] for name in CONV_NAMES)
     return out
+
+
+@dataclass
+class Known:
+    """Bots (uuid: row id) and users (uuid: `USERS` row) a transaction has read already."""
+
+    bots: dict[str, int] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[Any]] | None:
@@ -193,14 +209,21 @@ def pending(steps: Steps[None]) -> list[Query | Many | Rows]:
     return out
 
 
-def _bot_ids(uuids: set[str]) -> Steps[dict[str, int]]:
+BOTS = "SELECT id, uuid FROM bots WHERE uuid"
+USERS = "SELECT id, uuid, first_active_us FROM end_users WHERE uuid"
+
+
+def _bot_ids(uuids: set[str], known: dict[str, int]) -> Steps[dict[str, int]]:
+    """The bots' row ids (`known` ones read already in this transaction), inserting new bots."""
     wanted = sorted(uuids)
-    select = "SELECT id, uuid FROM bots WHERE uuid"
-    found = {r["uuid"]: r["id"] for r in (yield from select_in(select, wanted))}
+    found = {u: known[u] for u in wanted if u in known}
+    select = [u for u in wanted if u not in found]
+    if select:
+        found.update({r["uuid"]: r["id"] for r in (yield from select_in(BOTS, select))})
     missing = [u for u in wanted if u not in found]
     if missing:
         yield Many("INSERT INTO bots (uuid) VALUES (?) ON CONFLICT (uuid) DO NOTHING", [[u] for u in missing])
-        found.update({r["uuid"]: r["id"] for r in (yield from select_in(select, missing))})
+        found.update({r["uuid"]: r["id"] for r in (yield from select_in(BOTS, missing))})
     return found
 
 
@@ -208,14 +231,17 @@ _EARLIER = "{t}.first_active_us IS NULL OR excluded.first_active_us < {t}.first_
 """An upsert's incoming first activity is earlier than the stored one (which may be unknown)."""
 
 
-def _upsert_users(first_active: dict[str, int | None]) -> Steps[dict[str, int]]:
+def _upsert_users(
+    first_active: dict[str, int | None], known: dict[str, dict[str, Any]]
+) -> Steps[dict[str, int]]:
     """Return the `end_users` row ids of these users, inserting the new ones and moving a user's first
-    activity earlier where this group saw an earlier one (rows that do not change are not written)."""
+    activity earlier where this group saw an earlier one (rows that do not change are not written).
+    `known`: rows read already in this transaction (a user whose first activity this group does not
+    move needs only its id there)."""
     found: dict[str, int] = {}
     earlier: list[list[Any]] = []
-    rows = yield from select_in(
-        "SELECT id, uuid, first_active_us FROM end_users WHERE uuid", sorted(first_active)
-    )
+    rows = [known[u] for u in first_active if u in known]
+    rows += yield from select_in(USERS, sorted(u for u in first_active if u not in known))
     for r in rows:
         found[r["uuid"]] = r["id"]
         ts = first_active[r["uuid"]]
@@ -300,13 +326,14 @@ def _update_conversations(
         yield Many(f"UPDATE conversations SET {assignments} WHERE id = ?", changed_rows)
 
 
-def write_group(group: Group, postgres: bool) -> Steps[None]:
-    """Write everything the accepted batches changed."""
+def write_group(group: Group, postgres: bool, known: Known | None = None) -> Steps[None]:
+    """Write everything the accepted batches changed (`known`: bots and users read already)."""
+    known = known or Known()
     touched = [group.touched[u] for u in sorted(group.touched)]
-    bot_ids = yield from _bot_ids({c.bot for c in touched if c.bot})
+    bot_ids = yield from _bot_ids({c.bot for c in touched if c.bot}, known.bots)
     users: dict[str, int | None] = {c.user: None for c in touched if c.user}
     users.update(group.first_active)
-    user_ids = yield from _upsert_users(users)
+    user_ids = yield from _upsert_users(users, known.users)
 
     new_convs = [c for c in touched if c.id is None]
     old_convs = [c for c in touched if c.id is not None]
