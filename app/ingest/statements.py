@@ -18,7 +18,7 @@ from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
 from app.ingest.insight_rollups import insight_slots
-from app.ingest.steps import AnyOf, Many, Query, Rows, Steps, Writes, add_rows, unnest
+from app.ingest.steps import AnyOf, Inserts, Many, Query, Rows, Steps, Writes, add_rows, unnest
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
@@ -102,10 +102,14 @@ def conversations_of(rows: list[dict[str, Any]]) -> dict[str, Conv]:
 
 @dataclass
 class Known:
-    """Bots (uuid: row id) and users (uuid: `USERS` row) a transaction has read already."""
+    """Bots (uuid: row id) and users (uuid: `USERS` row) a transaction has read already, and the
+    uuids it looked for (those it did not find were absent: a new bot is inserted or found, a new
+    user upserted, either way whatever another transaction did meanwhile)."""
 
     bots: dict[str, int] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    asked_bots: set[str] = field(default_factory=set)
+    asked_users: set[str] = field(default_factory=set)
 
 
 def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[Any]] | None:
@@ -149,19 +153,22 @@ def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[Non
     yield add_rows("conv_slots", ("slot", "bot_id"), (*CONV_SLOT_COLUMNS, *CONV_SLOT_SPEND), rows)
 
 
-def _extend_chain(
-    table: str, owner: tuple[str, ...], keys: Sequence[tuple[int, ...]], postgres: bool
-) -> Steps[list[Query | Many]]:
-    """Insert `(slot, *owner)` activity rows into `table`; return the statements that then keep its
-    `prev_slot` chain (one per owner) exact, whatever the order events arrive in: a row that is
-    new gets its predecessor looked up, and its successor now points at it (rows that were there
-    already keep their links: most of a batch's activity is in slots its users were active in
-    already). Either is worked out from the rows there are (not from other links), so on
-    PostgreSQL both kinds of row are set by one UPDATE over the new rows and their successors."""
+def _chain_rows(table: str, owner: tuple[str, ...], keys: Sequence[tuple[int, ...]]) -> Rows:
+    """Insert `(slot, *owner)` activity rows into `table`, returning those that were not there."""
+    names = ", ".join(("slot", *owner))
+    return Rows(table, ("slot", *owner), keys, f"ON CONFLICT ({names}) DO NOTHING RETURNING {names}", True)
+
+
+def _relink(
+    table: str, owner: tuple[str, ...], rows: list[dict[str, Any]], postgres: bool
+) -> list[Query | Many]:
+    """The statements that keep the `prev_slot` chains (one per owner) of `table` exact once `rows`
+    (`_chain_rows`) are new there, whatever the order events arrive in: a new row gets its
+    predecessor looked up, and its successor now points at it (rows that were there already keep
+    their links: most of a batch's activity is in slots its users were active in already). Either
+    is worked out from the rows there are (not from other links), so on PostgreSQL both kinds of
+    row are set by one UPDATE over the new rows and their successors."""
     columns = ("slot", *owner)
-    names = ", ".join(columns)
-    tail = f"ON CONFLICT ({names}) DO NOTHING RETURNING {names}"
-    rows = yield from insert(Rows(table, columns, keys, tail, True))
     added = [tuple(r[col] for col in columns) for r in rows]
     if not added:
         return []
@@ -193,11 +200,8 @@ def _extend_chain(
     ]
 
 
-def _extend_activity_chains(keys: list[tuple[int, int, int]], postgres: bool) -> Steps[list[Query | Many]]:
-    """`(slot, bot, user)` activity: per bot in `user_slots`, across bots in `user_slots_all`."""
-    relink = yield from _extend_chain("user_slots", ("bot_id", "user_id"), keys, postgres)
-    everyone = sorted({(s, u) for s, _b, u in keys})
-    return relink + (yield from _extend_chain("user_slots_all", ("user_id",), everyone, postgres))
+_CHAINS = (("user_slots", ("bot_id", "user_id")), ("user_slots_all", ("user_id",)))
+"""The activity chains: per bot and user (`user_slots`), per user across bots (`user_slots_all`)."""
 
 
 def pending(steps: Steps[None]) -> list[Query | Many | Rows]:
@@ -213,11 +217,11 @@ BOTS = "SELECT id, uuid FROM bots WHERE uuid"
 USERS = "SELECT id, uuid, first_active_us FROM end_users WHERE uuid"
 
 
-def _bot_ids(uuids: set[str], known: dict[str, int]) -> Steps[dict[str, int]]:
+def _bot_ids(uuids: set[str], known: Known) -> Steps[dict[str, int]]:
     """The bots' row ids (`known` ones read already in this transaction), inserting new bots."""
     wanted = sorted(uuids)
-    found = {u: known[u] for u in wanted if u in known}
-    select = [u for u in wanted if u not in found]
+    found = {u: known.bots[u] for u in wanted if u in known.bots}
+    select = [u for u in wanted if u not in found and u not in known.asked_bots]
     if select:
         found.update({r["uuid"]: r["id"] for r in (yield from select_in(BOTS, select))})
     missing = [u for u in wanted if u not in found]
@@ -231,17 +235,16 @@ _EARLIER = "{t}.first_active_us IS NULL OR excluded.first_active_us < {t}.first_
 """An upsert's incoming first activity is earlier than the stored one (which may be unknown)."""
 
 
-def _upsert_users(
-    first_active: dict[str, int | None], known: dict[str, dict[str, Any]]
-) -> Steps[dict[str, int]]:
+def _upsert_users(first_active: dict[str, int | None], known: Known) -> Steps[dict[str, int]]:
     """Return the `end_users` row ids of these users, inserting the new ones and moving a user's first
     activity earlier where this group saw an earlier one (rows that do not change are not written).
     `known`: rows read already in this transaction (a user whose first activity this group does not
     move needs only its id there)."""
     found: dict[str, int] = {}
     earlier: list[list[Any]] = []
-    rows = [known[u] for u in first_active if u in known]
-    rows += yield from select_in(USERS, sorted(u for u in first_active if u not in known))
+    rows = [known.users[u] for u in first_active if u in known.users]
+    asked = known.users.keys() | known.asked_users
+    rows += yield from select_in(USERS, sorted(u for u in first_active if u not in asked))
     for r in rows:
         found[r["uuid"]] = r["id"]
         ts = first_active[r["uuid"]]
@@ -330,29 +333,32 @@ def write_group(group: Group, postgres: bool, known: Known | None = None) -> Ste
     """Write everything the accepted batches changed (`known`: bots and users read already)."""
     known = known or Known()
     touched = [group.touched[u] for u in sorted(group.touched)]
-    bot_ids = yield from _bot_ids({c.bot for c in touched if c.bot}, known.bots)
+    bot_ids = yield from _bot_ids({c.bot for c in touched if c.bot}, known)
     users: dict[str, int | None] = {c.user: None for c in touched if c.user}
     users.update(group.first_active)
-    user_ids = yield from _upsert_users(users, known.users)
+    user_ids = yield from _upsert_users(users, known)
 
     new_convs = [c for c in touched if c.id is None]
     old_convs = [c for c in touched if c.id is not None]
-    found = yield from insert(
+    keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
+    parts: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    inserts = (
         Rows(
             "conversations",
             ("uuid", *CONV_NAMES),
             [(c.uuid, *_conv_values(c, bot_ids, user_ids)) for c in new_convs],
             "RETURNING id, uuid",
             True,
-        )
+        ),
+        _chain_rows(*_CHAINS[0], keys),
+        _chain_rows(*_CHAINS[1], sorted({(s, u) for s, _b, u in keys})),
     )
-    ids = {r["uuid"]: r["id"] for r in found}
+    for row in (yield Inserts(inserts)) or ():
+        parts[row.pop("part")].append(row)
+    ids = {r["uuid"]: r["id"] for r in parts[0]}
     for c in new_convs:
         c.id = ids[c.uuid]
-    relink: list[Query | Many] = []
-    if group.user_slot_keys:
-        keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
-        relink = yield from _extend_activity_chains(keys, postgres)
+    relink = [step for i, chain in enumerate(_CHAINS, 1) for step in _relink(*chain, parts[i], postgres)]
     # The rest reads nothing back: on PostgreSQL one statement, the rollup rows every concurrent
     # group adds to last (their row locks are held from there to the commit).
     yield Writes(

@@ -130,7 +130,28 @@ class Writes:
         return out
 
 
-Steps = Generator[Query | Many | AnyOf | Rows | Writes, list[dict[str, Any]] | None, T]
+@dataclass(slots=True, frozen=True)
+class Inserts:
+    """INSERTs with RETURNING (`Rows`), whose rows come back each with its step's index as `part`:
+    SQLite runs them one after the other; PostgreSQL sends them as one statement (data-modifying
+    WITH items; one snapshot, so none may read what another writes), its rows as JSON."""
+
+    steps: tuple[Rows, ...]
+
+    def postgres(self) -> tuple[str, list[Any]]:
+        items: list[str] = []
+        selects: list[str] = []
+        params: list[Any] = []
+        for i, step in enumerate(self.steps):
+            if step.rows:
+                text, values = step.postgres()
+                items.append(f"i{i} AS ({text})")
+                selects.append(f"SELECT {i} AS part, row_to_json(i{i})::text AS j FROM i{i}")
+                params += values
+        return f"WITH {', '.join(items)} {' UNION ALL '.join(selects)}", params
+
+
+Steps = Generator[Query | Many | AnyOf | Rows | Writes | Inserts, list[dict[str, Any]] | None, T]
 """The SQL of a write, as a generator of statements (``?`` placeholders) that receives each
 query's rows: the same logic runs on PostgreSQL (each statement awaited through Tortoise) and on
 SQLite (the whole transaction in one call on aiosqlite's thread: no hand-off per statement)."""

@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -26,7 +27,7 @@ from app.db import dialect, ingest_connection, sql
 from app.ingest.events import IngestResult
 from app.ingest.group import MAX_GROUP_EVENTS, MAX_GROUP_LOCKS, Job, apply_group, settle
 from app.ingest.hooks import IngestHooks, installed_hooks
-from app.ingest.steps import AnyOf, Many, Query, Rows, Steps, Writes
+from app.ingest.steps import AnyOf, Inserts, Many, Query, Rows, Steps, Writes
 
 T = TypeVar("T")
 
@@ -57,6 +58,13 @@ async def run_awaiting(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
                 else:
                     await conn.execute_query_dict(sql(part[0], conn), part[1])
             result = None
+        elif isinstance(step, Inserts):
+            if any(part.rows for part in step.steps):
+                text, params = step.postgres()
+                rows = await conn.execute_query_dict(sql(text, conn), params)
+                result = [{**orjson.loads(r["j"]), "part": r["part"]} for r in rows]
+            else:
+                result = []
         elif not (step.values if isinstance(step, AnyOf) else step.rows):
             result = []
         else:
@@ -98,6 +106,12 @@ def run_sqlite_transaction(db: sqlite3.Connection, steps: Steps[T]) -> T:
                 for part in step.steps:
                     _sqlite_step(db, part)
                 result = None
+            elif isinstance(step, Inserts):
+                result = [
+                    {**row, "part": i}
+                    for i, part in enumerate(step.steps)
+                    for row in _sqlite_step(db, part) or ()
+                ]
             else:
                 result = _sqlite_step(db, step)
         db.execute("COMMIT")
