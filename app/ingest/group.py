@@ -20,7 +20,7 @@ from app.ingest.fold import Group
 from app.ingest.hooks import IngestHooks
 from app.ingest.prefetch import read_group
 from app.ingest.statements import existing_ids, load_conversations, write_group
-from app.ingest.steps import Query, Steps
+from app.ingest.steps import Lock, Steps
 
 MAX_GROUP_EVENTS = 8000
 """A group takes queued batches until it holds this many events (at least one batch)."""
@@ -78,15 +78,15 @@ def apply_group(
     writes commute without a lock: `message_slots` and `conv_slots` are additive upserts (rows in
     ascending key order, tables in a fixed order, so their row locks cannot deadlock either), and a
     new bot is an insert-or-nothing then a read. A conversation's user is fixed by its first event
-    that names one; an end event names none and needs none (it writes no user rollup)."""
+    that names one; an end event names none and needs none (it writes no user rollup).
+
+    On PostgreSQL everything the fold needs is read in one statement after the lock (`prefetch`:
+    the stored ids, the conversations, their bots and users and those the events name), so a
+    group holds its locks for that read, the fold, two write statements and the commit."""
     if postgres:
         keys = sorted(set().union(*(job.locks for job in jobs)))
         started = time.perf_counter()
-        yield Query(
-            "SELECT count(pg_advisory_xact_lock(s.k)) AS n "
-            "FROM (SELECT k FROM unnest(?::bigint[]) AS k ORDER BY k) s",
-            [keys],
-        )
+        yield Lock(keys)
         if hooks is not None:
             hooks.group_locked(len(keys), time.perf_counter() - started)
     ids = list({e.id: None for job in jobs for e in job.events})

@@ -151,7 +151,23 @@ class Inserts:
         return f"WITH {', '.join(items)} {' UNION ALL '.join(selects)}", params
 
 
-Steps = Generator[Query | Many | AnyOf | Rows | Writes | Inserts, list[dict[str, Any]] | None, T]
+@dataclass(slots=True, frozen=True)
+class Lock:
+    """PostgreSQL: transaction-scoped advisory locks on `keys`, taken in ascending order; only as
+    a transaction's first step (the driver sends it with the BEGIN, in one round trip, so the keys
+    are written into the text: they are integers)."""
+
+    keys: list[int]
+
+    def text(self) -> str:
+        keys = ",".join(str(int(k)) for k in self.keys)
+        return (
+            "SELECT count(pg_advisory_xact_lock(s.k)) AS n "
+            f"FROM (SELECT k FROM unnest('{{{keys}}}'::bigint[]) AS k ORDER BY k) s"
+        )
+
+
+Steps = Generator[Query | Many | AnyOf | Rows | Writes | Inserts | Lock, list[dict[str, Any]] | None, T]
 """The SQL of a write, as a generator of statements (``?`` placeholders) that receives each
 query's rows: the same logic runs on PostgreSQL (each statement awaited through Tortoise) and on
 SQLite (the whole transaction in one call on aiosqlite's thread: no hand-off per statement)."""
