@@ -19,35 +19,34 @@ def _model_key(model: str | None) -> tuple[int, str]:
 
 
 def insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
-    """Add the group's messages to `model_slots`, `latency_slots` and `intent_slots` (rows in key
-    order, like every rollup's: concurrent groups lock the rows they share in the same order)."""
+    """Add the group's messages to `model_slots`, `latency_slots` and `intent_slots`."""
     if group.model_slots:
         yield add_rows(
             "model_slots",
             _MODEL_KEY,
             ("messages", "bot_messages", "tokens", "cost", "latency_count", "latency_sum"),
-            sorted(
+            [
                 [slot, bot_ids[bot], *_model_key(model), *values]
                 for (slot, bot, model), values in group.model_slots.items()
-            ),
+            ],
         )
     if group.latency_slots:
         yield add_rows(
             "latency_slots",
             (*_MODEL_KEY, "latency_ms"),
             ("messages",),
-            sorted(
+            [
                 [slot, bot_ids[bot], *_model_key(model), latency, n]
                 for (slot, bot, model, latency), n in group.latency_slots.items()
-            ),
+            ],
         )
     if group.intent_slots:
         yield add_rows(
             "intent_slots",
             (*SLOT_KEY, "intent"),
             MESSAGE_COUNTS,
-            sorted(
+            [
                 [slot, bot_ids[bot], intent, *values]
                 for (slot, bot, intent), values in group.intent_slots.items()
-            ),
+            ],
         )

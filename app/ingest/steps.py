@@ -79,6 +79,9 @@ class Rows:
     rows: Sequence[Sequence[Any]]
     tail: str = ""
     returning: bool = False
+    order: tuple[str, ...] = ()
+    """PostgreSQL: the columns whose order the rows are written in (an upsert's key: concurrent
+    transactions then lock the rows they share in the same order)."""
 
     def _head(self) -> str:
         return f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
@@ -100,7 +103,8 @@ class Rows:
 
     def postgres(self) -> tuple[str, list[Any]]:
         source, params = unnest(self.columns, self.rows)
-        return f"{self._head()}SELECT * FROM {source} {self.tail}", params
+        order = f" ORDER BY {', '.join(self.order)}" if self.order else ""
+        return f"{self._head()}SELECT * FROM {source}{order} {self.tail}", params
 
 
 @dataclass(slots=True, frozen=True)
@@ -196,6 +200,8 @@ def unnest_source(columns: Sequence[str]) -> str:
 
 def add_rows(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> Rows:
     """Insert `rows` (`keys` then `sums`, one row per key) into `table`, adding the sums to a row
-    already there: the upsert every rollup takes (additive, so concurrent groups commute)."""
+    already there: the upsert every rollup takes (additive, so concurrent groups commute; on
+    PostgreSQL in key order, so they take the row locks they share in the same order)."""
     updates = ", ".join(f"{col} = {table}.{col} + excluded.{col}" for col in sums)
-    return Rows(table, (*keys, *sums), rows, f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    return Rows(table, (*keys, *sums), rows, conflict, order=keys)
