@@ -106,9 +106,17 @@ CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-    "model_slots", "latency_slots", "intent_slots",
+    "model_slots", "latency_slots", "intent_slots", "model_days", "latency_days", "latency_day_bands",
 }  # fmt: skip
 LOADER_VERSION = 3
+
+
+def _day_backfill() -> list[str]:
+    """The per-day rollups (`model_days`, `latency_days`, `latency_day_bands`), from the slot rollups
+    by the statements of their migration (one implementation of their rows)."""
+    import importlib
+
+    return list(importlib.import_module("app.migrations.0006_latency_bands").BACKFILL)
 
 
 def schema_fingerprint() -> str:
@@ -432,6 +440,8 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, table_rows in folder.rollup_rows().items():
         conn.executemany(INSERT_ROLLUPS[table], table_rows)
+    for statement in _day_backfill():
+        conn.execute(statement)
     unknown = tables - KNOWN_TABLES
     if unknown:
         print(f"  warning: the schema has tables the bulk loader does not fill: {', '.join(sorted(unknown))}")
