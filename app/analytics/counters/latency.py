@@ -11,7 +11,6 @@ the per-slot path for the others.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,29 +33,26 @@ Want = tuple[int, Model, float]
 """(span index, model or `ALL`, p): p = 1.0 is the maximum."""
 
 
+def _add(target: dict[int, int], source: dict[int, int]) -> None:
+    for k, n in source.items():
+        target[k] = target.get(k, 0) + n
+
+
 @dataclass
 class _Span:
+    """One span's bot-message latencies: its whole UTC days, band counts per model (and `ALL`), and
+    the exact values outside whole days per model (and `ALL`)."""
+
     days: list[tuple[int, int]] = field(default_factory=list)
-    bands: dict[Model, dict[int, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
-    rest: dict[Model, Histogram] = field(default_factory=lambda: defaultdict(dict))
+    bands: dict[Model, dict[int, int]] = field(default_factory=dict)
+    rest: dict[Model, Histogram] = field(default_factory=dict)
 
-    def counts(self, model: Model) -> dict[int, int]:
-        if model != ALL:
-            return self.bands.get(model, {})
-        out: dict[int, int] = defaultdict(int)
-        for bands in self.bands.values():
-            for b, n in bands.items():
-                out[b] += n
-        return out
-
-    def rest_of(self, model: Model) -> Histogram:
-        if model != ALL:
-            return self.rest.get(model, {})
-        out: Histogram = defaultdict(int)
-        for hist in self.rest.values():
+    def add_rest(self, model: Model, hist: Histogram, by_model: bool) -> None:
+        for key in (ALL, model) if by_model else (ALL,):
+            _add(self.rest.setdefault(key, {}), hist)
+            bands = self.bands.setdefault(key, {})
             for v, n in hist.items():
-                out[v] += n
-        return out
+                bands[band_of(v)] = bands.get(band_of(v), 0) + n
 
 
 def _whole_days(lo: int, hi: int) -> tuple[int, int, list[tuple[int, int]]]:
@@ -65,6 +61,9 @@ def _whole_days(lo: int, hi: int) -> tuple[int, int, list[tuple[int, int]]]:
     if dlo >= dhi:
         return 0, 0, [(lo, hi)] if lo < hi else []
     return dlo, dhi, [(a, z) for a, z in ((lo, dlo * DAY_US), (dhi * DAY_US, hi)) if a < z]
+
+
+_MODEL_COLS = "l.has_model AS hm, l.model AS model"
 
 
 def _concat(conn: BaseDBAsyncClient, token: str) -> str:
@@ -81,9 +80,11 @@ def _model_code(models: Sequence[str]) -> str:
 async def _read_spans(
     conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, models: Sequence[str], union: bool
 ) -> list[_Span]:
-    """Band counts per span and model (whole days from `latency_day_bands`, the rest counted from its
-    exact values); with `union`, one more span (last) that is all of them together."""
+    """Band counts per span (whole days from `latency_day_bands`, the rest counted from its exact
+    values), over every model; per model too for the last span. With `union`, that last span is an
+    extra one: all of them together."""
     spans = [_Span() for _ in bounds]
+    whole = len(bounds) if union else len(bounds) - 1
     rest_bounds: list[tuple[int, int]] = []
     rest_owner: list[int] = []
     day_rows: list[tuple[int, int, int]] = []
@@ -94,46 +95,38 @@ async def _read_spans(
             day_rows.append((i, dlo, dhi))
         rest_bounds += rest
         rest_owner += [i] * len(rest)
+    total = _Span(days=[d for span in spans for d in span.days])
     if rest_bounds:
         hists = await latency_histograms(conn, rest_bounds, f, by_model=True, models=models)
         for (k, model), hist in hists.items():
-            target = spans[rest_owner[k]].rest[model]
-            for v, n in hist.items():
-                target[v] = target.get(v, 0) + n
-    if day_rows:
-        token = "CAST(l.band AS TEXT) || ':' || CAST(l.messages AS TEXT)"
+            spans[rest_owner[k]].add_rest(model, hist, by_model=rest_owner[k] == whole)
+            if union:
+                total.add_rest(model, hist, by_model=True)
+    by_model_rows = day_rows if union else [row for row in day_rows if row[0] == whole]
+    token = "CAST(x.band AS TEXT) || ':' || CAST(x.n AS TEXT)"
+    days = "JOIN latency_day_bands l ON l.day >= d.dlo AND l.day < d.dhi"
+    for rows, key, group in ((day_rows, "d.idx AS idx", "d.idx"), (by_model_rows, _MODEL_COLS, "hm, model")):
+        if not rows:
+            continue
         query = (
-            f"WITH {values_cte('d', ('idx', 'dlo', 'dhi'), day_rows)} SELECT d.idx AS idx, "
-            f"l.has_model AS hm, l.model AS model, {_concat(conn, token)} AS vs FROM d "
-            "JOIN latency_day_bands l ON l.day >= d.dlo AND l.day < d.dhi "
-            "GROUP BY d.idx, l.has_model, l.model"
+            f"WITH {values_cte('d', ('idx', 'dlo', 'dhi'), rows)} SELECT {group.replace('d.', 'x.')}, "
+            f"{_concat(conn, token)} AS vs FROM (SELECT {key}, l.band AS band, SUM(l.messages) AS n FROM d "
+            f"{days} GROUP BY {group}, l.band) x GROUP BY {group.replace('d.', 'x.')}"
         )
         for row in await conn.execute_query_dict(sql(query, conn)):
-            bands = spans[int(row["idx"])].bands[str(row["model"]) if int(row["hm"]) else None]
+            if "idx" in row:
+                bands = spans[int(row["idx"])].bands.setdefault(ALL, {})
+            else:
+                model = str(row["model"]) if int(row["hm"]) else None
+                bands = (total if union else spans[whole]).bands.setdefault(model, {})
             for item in str(row["vs"] or "").split(","):
                 code, count = item.split(":")
-                bands[int(code)] += int(count)
-    for span in spans:
-        for model, hist in span.rest.items():
-            for v, n in hist.items():
-                span.bands[model][band_of(v)] += n
+                bands[int(code)] = bands.get(int(code), 0) + int(count)
     if union:
-        spans.append(_union(spans))
+        for span in spans:
+            _add(total.bands.setdefault(ALL, {}), span.bands.get(ALL, {}))
+        spans.append(total)
     return spans
-
-
-def _union(spans: list[_Span]) -> _Span:
-    out = _Span()
-    for span in spans:
-        out.days += span.days
-        for model, bands in span.bands.items():
-            for b, n in bands.items():
-                out.bands[model][b] += n
-        for model, hist in span.rest.items():
-            target = out.rest[model]
-            for v, n in hist.items():
-                target[v] = target.get(v, 0) + n
-    return out
 
 
 def _ranks(n: int, p: float) -> tuple[float, int, int]:
@@ -170,7 +163,7 @@ async def day_percentiles(
     reads: dict[tuple[int, Model, int], int] = {}
     for want in wants:
         idx, model, p = want
-        counts = spans[idx].counts(model)
+        counts = spans[idx].bands.get(model, {})
         n = sum(counts.values())
         if not n:
             continue
@@ -210,7 +203,7 @@ async def _band_values(
     rows: list[tuple[int, int, int, int, int]] = []
     for k, (idx, model, b) in enumerate(reads):
         vlo, vhi = band_bounds(b)
-        for v, n in spans[idx].rest_of(model).items():
+        for v, n in spans[idx].rest.get(model, {}).items():
             if vlo <= v < vhi:
                 found[(idx, model, b)][v] = n
         code = -9 if model == ALL else -1 if model is None else models.index(model)
