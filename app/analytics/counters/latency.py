@@ -47,9 +47,13 @@ class _Span:
     bands: dict[Model, dict[int, int]] = field(default_factory=dict)
     rest: dict[Model, Histogram] = field(default_factory=dict)
 
-    def add_rest(self, model: Model, hist: Histogram, by_model: bool) -> None:
+    def add_rest(self, model: Model, hist: Histogram, by_model: bool, every_model: bool = True) -> None:
+        """Exact values outside whole days, under `ALL` and (`by_model`) their model; counted in the
+        bands of those keys (`ALL` only when `every_model`: a union sums its parts' instead)."""
         for key in (ALL, model) if by_model else (ALL,):
             _add(self.rest.setdefault(key, {}), hist)
+            if key == ALL and not every_model:
+                continue
             bands = self.bands.setdefault(key, {})
             for v, n in hist.items():
                 bands[band_of(v)] = bands.get(band_of(v), 0) + n
@@ -101,7 +105,7 @@ async def _read_spans(
         for (k, model), hist in hists.items():
             spans[rest_owner[k]].add_rest(model, hist, by_model=rest_owner[k] == whole)
             if union:
-                total.add_rest(model, hist, by_model=True)
+                total.add_rest(model, hist, by_model=True, every_model=False)
     by_model_rows = day_rows if union else [row for row in day_rows if row[0] == whole]
     token = "CAST(x.band AS TEXT) || ':' || CAST(x.n AS TEXT)"
     days = "JOIN latency_day_bands l ON l.day >= d.dlo AND l.day < d.dhi"
