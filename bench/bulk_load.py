@@ -111,7 +111,7 @@ KNOWN_TABLES = {
 LOADER_VERSION = 3
 
 
-def _day_backfill() -> list[str]:
+def day_backfill() -> list[str]:
     """The per-day rollups (`model_days`, `latency_days`, `latency_day_bands`), from the slot rollups
     by the statements of their migration (one implementation of their rows)."""
     import importlib
@@ -440,7 +440,7 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, table_rows in folder.rollup_rows().items():
         conn.executemany(INSERT_ROLLUPS[table], table_rows)
-    for statement in _day_backfill():
+    for statement in day_backfill():
         conn.execute(statement)
     unknown = tables - KNOWN_TABLES
     if unknown:

@@ -50,6 +50,7 @@ from bench.bulk_load import (
     INSERT_EVENTS,
     INSERT_ROLLUPS,
     Folder,
+    day_backfill,
     full_event_rows,
     migrate,
     new_event_rows,
@@ -215,6 +216,9 @@ def run_raw(
             conn.executemany(INSERT_EVENTS, full)
         for statement, table_rows in others:
             conn.executemany(statement, table_rows)
+        if tables == ALL_TABLES:
+            for statement in day_backfill():  # the per-day rollups, from the slot rows (as the loader)
+                conn.execute(statement)
         conn.execute("COMMIT")
     seconds = time.perf_counter() - t0
     if tables == ALL_TABLES:
