@@ -208,11 +208,12 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
             "latency_sum FROM model_days s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, day, has_model, model"
         ),
         "latency_days": await conn.execute_query_dict(
-            "SELECT day, latency_ms, has_model, model, messages FROM latency_days "
-            "ORDER BY day, latency_ms, has_model, model"
+            "SELECT day, COALESCE(b.uuid, '*') AS bot, latency_ms, has_model, model, messages FROM latency_days l "
+            "LEFT JOIN bots b ON b.id = l.bot_id ORDER BY day, bot, latency_ms, has_model, model"
         ),
         "latency_day_bands": await conn.execute_query_dict(
-            "SELECT day, has_model, model, band, messages FROM latency_day_bands ORDER BY day, has_model, model, band"
+            "SELECT day, COALESCE(b.uuid, '*') AS bot, has_model, model, band, messages FROM latency_day_bands l "
+            "LEFT JOIN bots b ON b.id = l.bot_id ORDER BY day, bot, has_model, model, band"
         ),
         "intent_slots": await conn.execute_query_dict(
             "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages "

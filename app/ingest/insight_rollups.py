@@ -59,9 +59,10 @@ def insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
 
 
 def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
-    """The group's slot rows summed per UTC day: `model_days` per bot, `latency_days` (exact values)
-    and `latency_day_bands` (counts per band) over every bot; rows in key order, as `message_slots`
-    (PostgreSQL: concurrent groups meet the day rows in the same order, so they cannot deadlock)."""
+    """The group's slot rows summed per UTC day: `model_days`, `latency_days` (exact values) and
+    `latency_day_bands` (counts per band), per bot and (latencies) under bot 0 for every bot; rows in
+    key order, as `message_slots` (PostgreSQL: concurrent groups meet the day rows in the same order,
+    so they cannot deadlock)."""
     model_days: defaultdict[tuple[int, int, tuple[int, str]], list[Any]] = defaultdict(
         lambda: [0, 0, 0, 0.0, 0, 0]
     )
@@ -69,12 +70,13 @@ def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
         sums = model_days[(slot // DAY_SLOTS, bot_ids[bot], _model_key(model))]
         for i, v in enumerate(values):
             sums[i] += v
-    latency_days: defaultdict[tuple[int, int, tuple[int, str]], int] = defaultdict(int)
-    bands: defaultdict[tuple[int, tuple[int, str], int], int] = defaultdict(int)
-    for (slot, _bot, model, latency), n in group.latency_slots.items():
-        key = _model_key(model)
-        latency_days[(slot // DAY_SLOTS, latency, key)] += n
-        bands[(slot // DAY_SLOTS, key, band_of(latency))] += n
+    latency_days: defaultdict[tuple[int, int, int, tuple[int, str]], int] = defaultdict(int)
+    bands: defaultdict[tuple[int, int, tuple[int, str], int], int] = defaultdict(int)
+    for (slot, bot, model, latency), n in group.latency_slots.items():
+        key, day, band = _model_key(model), slot // DAY_SLOTS, band_of(latency)
+        for bot_id in (bot_ids[bot], 0):  # bot 0: every bot together
+            latency_days[(day, bot_id, latency, key)] += n
+            bands[(day, bot_id, key, band)] += n
     if model_days:
         yield add_rows(
             "model_days",
@@ -85,13 +87,13 @@ def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
     if latency_days:
         yield add_rows(
             "latency_days",
-            ("day", "latency_ms", "has_model", "model"),
+            ("day", "bot_id", "latency_ms", "has_model", "model"),
             ("messages",),
-            [[day, latency, *key, n] for (day, latency, key), n in sorted(latency_days.items())],
+            [[day, bot, latency, *key, n] for (day, bot, latency, key), n in sorted(latency_days.items())],
         )
         yield add_rows(
             "latency_day_bands",
-            ("day", "has_model", "model", "band"),
+            ("day", "bot_id", "has_model", "model", "band"),
             ("messages",),
-            [[day, *key, band, n] for (day, key, band), n in sorted(bands.items())],
+            [[day, bot, *key, band, n] for (day, bot, key, band), n in sorted(bands.items())],
         )

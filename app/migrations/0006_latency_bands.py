@@ -11,11 +11,15 @@ BACKFILL = [
     "latency_count, latency_sum) SELECT slot / 96, bot_id, has_model, model, SUM(messages), "
     "SUM(bot_messages), SUM(tokens), SUM(cost), SUM(latency_count), SUM(latency_sum) FROM model_slots "
     "GROUP BY slot / 96, bot_id, has_model, model",
-    "INSERT INTO latency_days (day, latency_ms, has_model, model, messages) SELECT slot / 96, latency_ms, "
-    "has_model, model, SUM(messages) FROM latency_slots GROUP BY slot / 96, latency_ms, has_model, model",
-    "INSERT INTO latency_day_bands (day, has_model, model, band, messages) SELECT day, has_model, model, "
-    f"{band_sql('latency_ms')}, SUM(messages) FROM latency_days GROUP BY day, has_model, model, "
-    f"{band_sql('latency_ms')}",
+    "INSERT INTO latency_days (day, bot_id, latency_ms, has_model, model, messages) SELECT slot / 96, bot_id, "
+    "latency_ms, has_model, model, SUM(messages) FROM latency_slots "
+    "GROUP BY slot / 96, bot_id, latency_ms, has_model, model",
+    # bot 0: every bot together
+    "INSERT INTO latency_days (day, bot_id, latency_ms, has_model, model, messages) SELECT day, 0, latency_ms, "
+    "has_model, model, SUM(messages) FROM latency_days GROUP BY day, latency_ms, has_model, model",
+    "INSERT INTO latency_day_bands (day, bot_id, has_model, model, band, messages) SELECT day, bot_id, "
+    f"has_model, model, {band_sql('latency_ms')}, SUM(messages) FROM latency_days GROUP BY day, bot_id, "
+    f"has_model, model, {band_sql('latency_ms')}",
 ]
 
 
@@ -48,12 +52,13 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('day', fields.IntField()),
+                ('bot_id', fields.IntField()),
                 ('latency_ms', fields.BigIntField()),
                 ('has_model', fields.SmallIntField()),
                 ('model', fields.CharField(max_length=100)),
                 ('messages', fields.IntField(default=0)),
             ],
-            options={'table': 'latency_days', 'app': 'models', 'unique_together': (('day', 'latency_ms', 'has_model', 'model'),), 'pk_attr': 'id', 'table_description': '`latency_slots` per UTC day, every bot together, keyed by value first.'},
+            options={'table': 'latency_days', 'app': 'models', 'unique_together': (('day', 'bot_id', 'latency_ms', 'has_model', 'model'),), 'pk_attr': 'id', 'table_description': '`latency_slots` per UTC day and bot (`bot_id` 0: every bot together), keyed by value after them.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -61,12 +66,13 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('day', fields.IntField()),
+                ('bot_id', fields.IntField()),
                 ('has_model', fields.SmallIntField()),
                 ('model', fields.CharField(max_length=100)),
                 ('band', fields.SmallIntField()),
                 ('messages', fields.IntField(default=0)),
             ],
-            options={'table': 'latency_day_bands', 'app': 'models', 'unique_together': (('day', 'has_model', 'model', 'band'),), 'pk_attr': 'id', 'table_description': 'Bot-message latencies per UTC day and model (every bot together), counted per coarse band.'},
+            options={'table': 'latency_day_bands', 'app': 'models', 'unique_together': (('day', 'bot_id', 'has_model', 'model', 'band'),), 'pk_attr': 'id', 'table_description': 'Bot-message latencies per UTC day, bot (0: every bot) and model, counted per coarse band.'},
             bases=['Model'],
         ),
         *(ops.RunSQL(statement) for statement in BACKFILL),

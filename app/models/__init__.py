@@ -229,11 +229,12 @@ class ModelDay(Model):
 
 
 class LatencyDay(Model):
-    """`latency_slots` per UTC day, every bot together, keyed by value first: the exact values of
-    one band of a day are one index range (app/models/bands.py)."""
+    """`latency_slots` per UTC day and bot (`bot_id` 0: every bot together), keyed by value after
+    them: the exact values of one band of a day are one index range (app/models/bands.py)."""
 
     id = fields.IntField(primary_key=True)
     day = fields.IntField()
+    bot_id = fields.IntField()
     latency_ms = fields.BigIntField()
     has_model = fields.SmallIntField()
     model = fields.CharField(max_length=100)
@@ -241,14 +242,15 @@ class LatencyDay(Model):
 
     class Meta:
         table = "latency_days"
-        unique_together = (("day", "latency_ms", "has_model", "model"),)
+        unique_together = (("day", "bot_id", "latency_ms", "has_model", "model"),)
 
 
 class LatencyDayBand(Model):
-    """Bot-message latencies per UTC day and model (every bot together), counted per coarse band."""
+    """Bot-message latencies per UTC day, bot (0: every bot) and model, counted per coarse band."""
 
     id = fields.IntField(primary_key=True)
     day = fields.IntField()
+    bot_id = fields.IntField()
     has_model = fields.SmallIntField()
     model = fields.CharField(max_length=100)
     band = fields.SmallIntField()
@@ -256,7 +258,7 @@ class LatencyDayBand(Model):
 
     class Meta:
         table = "latency_day_bands"
-        unique_together = (("day", "has_model", "model", "band"),)
+        unique_together = (("day", "bot_id", "has_model", "model", "band"),)
 
 
 class IntentSlot(Model):

@@ -153,8 +153,8 @@ async def performance(db: Readers, q: Question) -> Performance:
     bounds = bounds_of(buckets)
     series = await spend_by_model(conn, bounds, f, by_model=False)
     named = sorted({key[1] for key in per_model if key[1] is not None})
-    every_bot = f.bots is None and f.user is None and not f.empty and len(named) <= MAX_CODED_MODELS
-    pct = await (_by_days if every_bot else _by_slots)(conn, bounds, whole, f, named)
+    by_days = f.user is None and not f.empty and len(named) <= MAX_CODED_MODELS
+    pct = await (_by_days if by_days else _by_slots)(conn, bounds, whole, f, named)
     convs = await conversation_spend(conn, whole.lo, whole.hi, f)
 
     total = Spend()

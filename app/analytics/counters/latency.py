@@ -4,9 +4,9 @@ gives the exact values of only those bands, one index range per (day, band).
 
 A span (a bucket, or the whole range) is its whole UTC days plus a remainder (partial days: their
 whole slots from `latency_slots`, their cut edges from raw events, through `latency_histograms`),
-whose exact values are merged into the band counts and into the band reads. Both day tables sum
-every bot, so this serves callers that see every bot without a user filter; `performance` takes
-the per-slot path for the others.
+whose exact values are merged into the band counts and into the band reads. The day tables hold
+each bot and, under bot 0, every bot together; they have no user, so under a user filter
+`performance` takes the per-slot path.
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def _whole_days(lo: int, hi: int) -> tuple[int, int, list[tuple[int, int]]]:
 _MODEL_COLS = "l.has_model AS hm, l.model AS model"
 
 
+def _bots(f: Filter) -> str:
+    """The day rows of the filter's bots: bot 0 (every bot together) when it names none."""
+    return "l.bot_id = 0" if f.bots is None else f.bot("l")
+
+
 def _concat(conn: BaseDBAsyncClient, token: str) -> str:
     return f"group_concat({token})" if dialect(conn) == "sqlite" else f"string_agg({token}, ',')"
 
@@ -108,7 +113,7 @@ async def _read_spans(
                 total.add_rest(model, hist, by_model=True, every_model=False)
     by_model_rows = day_rows if union else [row for row in day_rows if row[0] == whole]
     token = "CAST(x.band AS TEXT) || ':' || CAST(x.n AS TEXT)"
-    days = "JOIN latency_day_bands l ON l.day >= d.dlo AND l.day < d.dhi"
+    days = f"JOIN latency_day_bands l ON l.day >= d.dlo AND l.day < d.dhi AND {_bots(f)}"
     for rows, key, group in ((day_rows, "d.idx AS idx", "d.idx"), (by_model_rows, _MODEL_COLS, "hm, model")):
         if not rows:
             continue
@@ -158,7 +163,8 @@ async def day_percentiles(
     wants: Sequence[Want],
     union: bool,
 ) -> dict[Want, float | None]:
-    """Each wanted percentile (`percentile_cont`, exact), over the bot messages of every bot.
+    """Each wanted percentile (`percentile_cont`, exact), over the bot messages the filter's bots
+    sent (no user filter).
 
     Span indexes are those of `bounds`, plus `len(bounds)` for their union when `union`. `models`
     are the named models of the range (from `model_slots`); a wanted model must be one of them."""
@@ -176,7 +182,7 @@ async def day_percentiles(
         plans[want] = (pos, [(r, b) for r, (b, _below) in zip((lo, hi), located, strict=True)])
         for b, below in located:
             reads[(idx, model, b)] = below
-    values = await _band_values(conn, spans, models, list(reads))
+    values = await _band_values(conn, spans, f, models, list(reads))
     out: dict[Want, float | None] = {want: None for want in wants}
     for want, (pos, ranked) in plans.items():
         idx, model, _p = want
@@ -199,7 +205,11 @@ def _value_at(values: list[tuple[int, int]], below: int, rank: int) -> int | Non
 
 
 async def _band_values(
-    conn: BaseDBAsyncClient, spans: list[_Span], models: Sequence[str], reads: list[tuple[int, Model, int]]
+    conn: BaseDBAsyncClient,
+    spans: list[_Span],
+    f: Filter,
+    models: Sequence[str],
+    reads: list[tuple[int, Model, int]],
 ) -> dict[tuple[int, Model, int], list[tuple[int, int]]]:
     """The exact values (sorted, with counts) of each band read: its whole days from `latency_days`
     (one `(day, latency_ms)` index range per day), its rest from the span's exact values."""
@@ -217,7 +227,8 @@ async def _band_values(
         query = (
             f"WITH {values_cte('w', ('k', 'day', 'vlo', 'vhi', 'code'), rows)} SELECT x.k AS k, "
             f"{_concat(conn, token)} AS vs FROM (SELECT w.k AS k, l.latency_ms AS v, SUM(l.messages) AS n "
-            "FROM w JOIN latency_days l ON l.day = w.day AND l.latency_ms >= w.vlo AND l.latency_ms < w.vhi "
+            f"FROM w JOIN latency_days l ON l.day = w.day AND {_bots(f)} AND l.latency_ms >= w.vlo "
+            "AND l.latency_ms < w.vhi "
             f"WHERE w.code = -9 OR ({_model_code(models)}) = w.code GROUP BY w.k, l.latency_ms) x "
             "GROUP BY x.k"
         )
