@@ -70,13 +70,13 @@ def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
         sums = model_days[(slot // DAY_SLOTS, bot_ids[bot], _model_key(model))]
         for i, v in enumerate(values):
             sums[i] += v
-    latency_days: defaultdict[tuple[int, int, int, tuple[int, str]], int] = defaultdict(int)
+    latency_days: defaultdict[tuple[int, int, int, tuple[int, str]], int] = defaultdict(int)  # bot, day, ..
     bands: defaultdict[tuple[int, int, tuple[int, str], int], int] = defaultdict(int)
     for (slot, bot, model, latency), n in group.latency_slots.items():
         key, day, band = _model_key(model), slot // DAY_SLOTS, band_of(latency)
         for bot_id in (bot_ids[bot], 0):  # bot 0: every bot together
-            latency_days[(day, bot_id, latency, key)] += n
-            bands[(day, bot_id, key, band)] += n
+            latency_days[(bot_id, day, latency, key)] += n
+            bands[(bot_id, day, key, band)] += n
     if model_days:
         yield add_rows(
             "model_days",
@@ -87,13 +87,13 @@ def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
     if latency_days:
         yield add_rows(
             "latency_days",
-            ("day", "bot_id", "latency_ms", "has_model", "model"),
+            ("bot_id", "day", "latency_ms", "has_model", "model"),
             ("messages",),
-            [[day, bot, latency, *key, n] for (day, bot, latency, key), n in sorted(latency_days.items())],
+            [[bot, day, latency, *key, n] for (bot, day, latency, key), n in sorted(latency_days.items())],
         )
         yield add_rows(
             "latency_day_bands",
-            ("day", "bot_id", "has_model", "model", "band"),
+            ("bot_id", "day", "has_model", "model", "band"),
             ("messages",),
-            [[day, bot, *key, band, n] for (day, bot, key, band), n in sorted(bands.items())],
+            [[bot, day, *key, band, n] for (bot, day, key, band), n in sorted(bands.items())],
         )

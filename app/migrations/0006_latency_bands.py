@@ -13,12 +13,12 @@ BACKFILL = [
     "GROUP BY slot / 96, bot_id, has_model, model",
     "INSERT INTO latency_days (day, bot_id, latency_ms, has_model, model, messages) SELECT slot / 96, bot_id, "
     "latency_ms, has_model, model, SUM(messages) FROM latency_slots "
-    "GROUP BY slot / 96, bot_id, latency_ms, has_model, model",
+    "GROUP BY bot_id, slot / 96, latency_ms, has_model, model",
     # bot 0: every bot together
     "INSERT INTO latency_days (day, bot_id, latency_ms, has_model, model, messages) SELECT day, 0, latency_ms, "
     "has_model, model, SUM(messages) FROM latency_days GROUP BY day, latency_ms, has_model, model",
     "INSERT INTO latency_day_bands (day, bot_id, has_model, model, band, messages) SELECT day, bot_id, "
-    f"has_model, model, {band_sql('latency_ms')}, SUM(messages) FROM latency_days GROUP BY day, bot_id, "
+    f"has_model, model, {band_sql('latency_ms')}, SUM(messages) FROM latency_days GROUP BY bot_id, day, "
     f"has_model, model, {band_sql('latency_ms')}",
 ]
 
@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
                 ('model', fields.CharField(max_length=100)),
                 ('messages', fields.IntField(default=0)),
             ],
-            options={'table': 'latency_days', 'app': 'models', 'unique_together': (('day', 'bot_id', 'latency_ms', 'has_model', 'model'),), 'pk_attr': 'id', 'table_description': '`latency_slots` per UTC day and bot (`bot_id` 0: every bot together), keyed by value after them.'},
+            options={'table': 'latency_days', 'app': 'models', 'unique_together': (('bot_id', 'day', 'latency_ms', 'has_model', 'model'),), 'pk_attr': 'id', 'table_description': '`latency_slots` per UTC day and bot (`bot_id` 0: every bot together), keyed by value after them.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
                 ('band', fields.SmallIntField()),
                 ('messages', fields.IntField(default=0)),
             ],
-            options={'table': 'latency_day_bands', 'app': 'models', 'unique_together': (('day', 'bot_id', 'has_model', 'model', 'band'),), 'pk_attr': 'id', 'table_description': 'Bot-message latencies per UTC day, bot (0: every bot) and model, counted per coarse band.'},
+            options={'table': 'latency_day_bands', 'app': 'models', 'unique_together': (('bot_id', 'day', 'has_model', 'model', 'band'),), 'pk_attr': 'id', 'table_description': 'Bot-message latencies per UTC day, bot (0: every bot) and model, counted per coarse band.'},
             bases=['Model'],
         ),
         *(ops.RunSQL(statement) for statement in BACKFILL),

@@ -242,7 +242,7 @@ class LatencyDay(Model):
 
     class Meta:
         table = "latency_days"
-        unique_together = (("day", "bot_id", "latency_ms", "has_model", "model"),)
+        unique_together = (("bot_id", "day", "latency_ms", "has_model", "model"),)
 
 
 class LatencyDayBand(Model):
@@ -258,7 +258,7 @@ class LatencyDayBand(Model):
 
     class Meta:
         table = "latency_day_bands"
-        unique_together = (("day", "bot_id", "has_model", "model", "band"),)
+        unique_together = (("bot_id", "day", "has_model", "model", "band"),)
 
 
 class IntentSlot(Model):
