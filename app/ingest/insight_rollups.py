@@ -8,7 +8,7 @@ from typing import Any
 
 from app.ingest.fold import Group
 from app.ingest.steps import Steps, add_rows
-from app.models.bands import DAY_SLOTS, EVERY_MODEL, band_of
+from app.models.bands import DAY_SLOTS, band_of
 
 __all__ = ["MESSAGE_COUNTS", "SLOT_KEY", "insight_slots"]
 
@@ -60,8 +60,7 @@ def insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
 
 def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
     """The group's slot rows summed per UTC day: `model_days`, `latency_days` (exact values) and
-    `latency_day_bands` (counts per band), per bot and model; the latencies also under bot 0 (every
-    bot) and `EVERY_MODEL`; rows in
+    `latency_day_bands` (counts per band), per bot and (latencies) under bot 0 for every bot; rows in
     key order, as `message_slots` (PostgreSQL: concurrent groups meet the day rows in the same order,
     so they cannot deadlock)."""
     model_days: defaultdict[tuple[int, int, tuple[int, str]], list[Any]] = defaultdict(
@@ -71,14 +70,13 @@ def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
         sums = model_days[(slot // DAY_SLOTS, bot_ids[bot], _model_key(model))]
         for i, v in enumerate(values):
             sums[i] += v
-    latency_days: defaultdict[tuple[int, int, tuple[int, str], int], int] = defaultdict(int)
+    latency_days: defaultdict[tuple[int, int, int, tuple[int, str]], int] = defaultdict(int)  # bot, day, ..
     bands: defaultdict[tuple[int, int, tuple[int, str], int], int] = defaultdict(int)
     for (slot, bot, model, latency), n in group.latency_slots.items():
-        day, band = slot // DAY_SLOTS, band_of(latency)
+        key, day, band = _model_key(model), slot // DAY_SLOTS, band_of(latency)
         for bot_id in (bot_ids[bot], 0):  # bot 0: every bot together
-            for key in (_model_key(model), EVERY_MODEL):
-                latency_days[(bot_id, day, key, latency)] += n
-                bands[(bot_id, day, key, band)] += n
+            latency_days[(bot_id, day, latency, key)] += n
+            bands[(bot_id, day, key, band)] += n
     if model_days:
         yield add_rows(
             "model_days",
@@ -89,9 +87,9 @@ def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
     if latency_days:
         yield add_rows(
             "latency_days",
-            ("bot_id", "day", "has_model", "model", "latency_ms"),
+            ("bot_id", "day", "latency_ms", "has_model", "model"),
             ("messages",),
-            [[bot, day, *key, latency, n] for (bot, day, key, latency), n in sorted(latency_days.items())],
+            [[bot, day, latency, *key, n] for (bot, day, latency, key), n in sorted(latency_days.items())],
         )
         yield add_rows(
             "latency_day_bands",

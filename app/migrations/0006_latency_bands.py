@@ -11,14 +11,12 @@ BACKFILL = [
     "latency_count, latency_sum) SELECT slot / 96, bot_id, has_model, model, SUM(messages), "
     "SUM(bot_messages), SUM(tokens), SUM(cost), SUM(latency_count), SUM(latency_sum) FROM model_slots "
     "GROUP BY slot / 96, bot_id, has_model, model",
-    "INSERT INTO latency_days (bot_id, day, has_model, model, latency_ms, messages) SELECT bot_id, slot / 96, "
-    "has_model, model, latency_ms, SUM(messages) FROM latency_slots "
-    "GROUP BY bot_id, slot / 96, has_model, model, latency_ms",
-    # bot 0: every bot together; then has_model 2: every model together (of each bot and of bot 0)
-    "INSERT INTO latency_days (bot_id, day, has_model, model, latency_ms, messages) SELECT 0, day, has_model, "
-    "model, latency_ms, SUM(messages) FROM latency_days GROUP BY day, has_model, model, latency_ms",
-    "INSERT INTO latency_days (bot_id, day, has_model, model, latency_ms, messages) SELECT bot_id, day, 2, '', "
-    "latency_ms, SUM(messages) FROM latency_days GROUP BY bot_id, day, latency_ms",
+    "INSERT INTO latency_days (day, bot_id, latency_ms, has_model, model, messages) SELECT slot / 96, bot_id, "
+    "latency_ms, has_model, model, SUM(messages) FROM latency_slots "
+    "GROUP BY bot_id, slot / 96, latency_ms, has_model, model",
+    # bot 0: every bot together
+    "INSERT INTO latency_days (day, bot_id, latency_ms, has_model, model, messages) SELECT day, 0, latency_ms, "
+    "has_model, model, SUM(messages) FROM latency_days GROUP BY day, latency_ms, has_model, model",
     "INSERT INTO latency_day_bands (day, bot_id, has_model, model, band, messages) SELECT day, bot_id, "
     f"has_model, model, {band_sql('latency_ms')}, SUM(messages) FROM latency_days GROUP BY bot_id, day, "
     f"has_model, model, {band_sql('latency_ms')}",
@@ -60,7 +58,7 @@ class Migration(migrations.Migration):
                 ('model', fields.CharField(max_length=100)),
                 ('messages', fields.IntField(default=0)),
             ],
-            options={'table': 'latency_days', 'app': 'models', 'unique_together': (('bot_id', 'day', 'has_model', 'model', 'latency_ms'),), 'pk_attr': 'id', 'table_description': '`latency_slots` per UTC day, bot and model, plus bot 0 (every bot) and `has_model` 2 (every'},
+            options={'table': 'latency_days', 'app': 'models', 'unique_together': (('bot_id', 'day', 'latency_ms', 'has_model', 'model'),), 'pk_attr': 'id', 'table_description': '`latency_slots` per UTC day and bot (`bot_id` 0: every bot together), keyed by value after them.'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -229,8 +229,8 @@ class ModelDay(Model):
 
 
 class LatencyDay(Model):
-    """`latency_slots` per UTC day, bot and model, plus bot 0 (every bot) and `has_model` 2 (every
-    model): the exact values of one band of a day are one index range (app/models/bands.py)."""
+    """`latency_slots` per UTC day and bot (`bot_id` 0: every bot together), keyed by value after
+    them: the exact values of one band of a day are one index range (app/models/bands.py)."""
 
     id = fields.IntField(primary_key=True)
     day = fields.IntField()
@@ -242,7 +242,7 @@ class LatencyDay(Model):
 
     class Meta:
         table = "latency_days"
-        unique_together = (("bot_id", "day", "has_model", "model", "latency_ms"),)
+        unique_together = (("bot_id", "day", "latency_ms", "has_model", "model"),)
 
 
 class LatencyDayBand(Model):

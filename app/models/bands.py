@@ -8,13 +8,10 @@ the values they hold, so the band of a rank is found from band counts alone.
 
 from __future__ import annotations
 
-__all__ = ["DAY_SLOTS", "EVERY_MODEL", "band_bounds", "band_of", "band_sql"]
+__all__ = ["DAY_SLOTS", "band_bounds", "band_of", "band_sql"]
 
 DAY_SLOTS = 96
 """15-minute slots per UTC day: `day = slot // DAY_SLOTS` keys the per-day rollups."""
-EVERY_MODEL = (2, "")
-"""`(has_model, model)` of the per-day latency rows that count every model together (a message
-without a model is `(0, '')`, a named one `(1, name)`)."""
 
 _EXACT = 32
 """Values below this are a band each; above, 16 bands per octave (width 2^(bits - 5))."""

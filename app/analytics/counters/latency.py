@@ -20,7 +20,7 @@ from app.analytics.counters.spend import Histogram, latency_histograms
 from app.analytics.sqlparts import Bounds, Filter, values_cte
 from app.db import dialect, sql
 from app.models import SLOT_US
-from app.models.bands import DAY_SLOTS, EVERY_MODEL, band_bounds, band_of
+from app.models.bands import DAY_SLOTS, band_bounds, band_of
 
 __all__ = ["ALL", "Want", "day_percentiles"]
 
@@ -79,10 +79,11 @@ def _concat(conn: BaseDBAsyncClient, token: str) -> str:
     return f"group_concat({token})" if dialect(conn) == "sqlite" else f"string_agg({token}, ',')"
 
 
-def _model_of(models: Sequence[str]) -> str:
-    """The model name of a `w` row's code (its position in `models`, with `?` per model; else '')."""
-    whens = " ".join(f"WHEN {i} THEN ?" for i in range(len(models)))
-    return f"(CASE w.code {whens} ELSE '' END)" if whens else "''"
+def _model_code(models: Sequence[str]) -> str:
+    """A row's model `l` as its position in `models` (-1 none, -2 another), with `?` per model."""
+    whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(models)))
+    named = f"CASE l.model {whens} ELSE -2 END" if whens else "-2"
+    return f"CASE WHEN l.has_model = 0 THEN -1 ELSE {named} END"
 
 
 async def _read_spans(
@@ -112,17 +113,14 @@ async def _read_spans(
                 total.add_rest(model, hist, by_model=True, every_model=False)
     by_model_rows = day_rows if union else [row for row in day_rows if row[0] == whole]
     token = "CAST(x.band AS TEXT) || ':' || CAST(x.n AS TEXT)"
-    days = f"JOIN latency_day_bands l ON l.day >= d.dlo AND l.day < d.dhi AND {_bots(f)} AND l.has_model"
-    for rows, key, group, models_in in (
-        (day_rows, "d.idx AS idx", "d.idx", f" = {EVERY_MODEL[0]}"),
-        (by_model_rows, _MODEL_COLS, "hm, model", f" < {EVERY_MODEL[0]}"),
-    ):
+    days = f"JOIN latency_day_bands l ON l.day >= d.dlo AND l.day < d.dhi AND {_bots(f)}"
+    for rows, key, group in ((day_rows, "d.idx AS idx", "d.idx"), (by_model_rows, _MODEL_COLS, "hm, model")):
         if not rows:
             continue
         query = (
             f"WITH {values_cte('d', ('idx', 'dlo', 'dhi'), rows)} SELECT {group.replace('d.', 'x.')}, "
             f"{_concat(conn, token)} AS vs FROM (SELECT {key}, l.band AS band, SUM(l.messages) AS n FROM d "
-            f"{days}{models_in} GROUP BY {group}, l.band) x GROUP BY {group.replace('d.', 'x.')}"
+            f"{days} GROUP BY {group}, l.band) x GROUP BY {group.replace('d.', 'x.')}"
         )
         for row in await conn.execute_query_dict(sql(query, conn)):
             if "idx" in row:
@@ -214,27 +212,25 @@ async def _band_values(
     reads: list[tuple[int, Model, int]],
 ) -> dict[tuple[int, Model, int], list[tuple[int, int]]]:
     """The exact values (sorted, with counts) of each band read: its whole days from `latency_days`
-    (one `(bot, day, has_model, model, latency_ms)` index range per day), its rest from the span's
-    exact values."""
+    (one `(day, latency_ms)` index range per day), its rest from the span's exact values."""
     found: dict[tuple[int, Model, int], Histogram] = {key: {} for key in reads}
-    rows: list[tuple[int, int, int, int, int, int]] = []
+    rows: list[tuple[int, int, int, int, int]] = []
     for k, (idx, model, b) in enumerate(reads):
         vlo, vhi = band_bounds(b)
         for v, n in spans[idx].rest.get(model, {}).items():
             if vlo <= v < vhi:
                 found[(idx, model, b)][v] = n
-        hm, code = (
-            (EVERY_MODEL[0], -1) if model == ALL else (0, -1) if model is None else (1, models.index(model))
-        )
-        rows += [(k, day, vlo, vhi, hm, code) for dlo, dhi in spans[idx].days for day in range(dlo, dhi)]
+        code = -9 if model == ALL else -1 if model is None else models.index(model)
+        rows += [(k, day, vlo, vhi, code) for dlo, dhi in spans[idx].days for day in range(dlo, dhi)]
     if rows:
         token = "CAST(x.v AS TEXT) || ':' || CAST(x.n AS TEXT)"
         query = (
-            f"WITH {values_cte('w', ('k', 'day', 'vlo', 'vhi', 'hm', 'code'), rows)} SELECT x.k AS k, "
+            f"WITH {values_cte('w', ('k', 'day', 'vlo', 'vhi', 'code'), rows)} SELECT x.k AS k, "
             f"{_concat(conn, token)} AS vs FROM (SELECT w.k AS k, l.latency_ms AS v, SUM(l.messages) AS n "
-            f"FROM w JOIN latency_days l ON {_bots(f)} AND l.day = w.day AND l.has_model = w.hm "
-            f"AND l.model = {_model_of(models)} AND l.latency_ms >= w.vlo AND l.latency_ms < w.vhi "
-            "GROUP BY w.k, l.latency_ms) x GROUP BY x.k"
+            f"FROM w JOIN latency_days l ON l.day = w.day AND {_bots(f)} AND l.latency_ms >= w.vlo "
+            "AND l.latency_ms < w.vhi "
+            f"WHERE w.code = -9 OR ({_model_code(models)}) = w.code GROUP BY w.k, l.latency_ms) x "
+            "GROUP BY x.k"
         )
         for row in await conn.execute_query_dict(sql(query, conn), list(models)):
             hist = found[reads[int(row["k"])]]
