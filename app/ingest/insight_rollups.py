@@ -70,13 +70,15 @@ def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
         sums = model_days[(slot // DAY_SLOTS, bot_ids[bot], _model_key(model))]
         for i, v in enumerate(values):
             sums[i] += v
-    latency_days: defaultdict[tuple[int, int, int, tuple[int, str]], int] = defaultdict(int)  # bot, day, ..
-    bands: defaultdict[tuple[int, int, tuple[int, str], int], int] = defaultdict(int)
+    latency_days: defaultdict[tuple[int, int, int, int, str], int] = defaultdict(int)
+    bands: defaultdict[tuple[int, int, int, str, int], int] = defaultdict(int)
     for (slot, bot, model, latency), n in group.latency_slots.items():
-        key, day, band = _model_key(model), slot // DAY_SLOTS, band_of(latency)
-        for bot_id in (bot_ids[bot], 0):  # bot 0: every bot together
-            latency_days[(bot_id, day, latency, key)] += n
-            bands[(bot_id, day, key, band)] += n
+        hm, name = _model_key(model)
+        day, band, bot_id = slot // DAY_SLOTS, band_of(latency), bot_ids[bot]
+        latency_days[(bot_id, day, latency, hm, name)] += n
+        latency_days[(0, day, latency, hm, name)] += n  # bot 0: every bot together
+        bands[(bot_id, day, hm, name, band)] += n
+        bands[(0, day, hm, name, band)] += n
     if model_days:
         yield add_rows(
             "model_days",
@@ -89,11 +91,11 @@ def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
             "latency_days",
             ("bot_id", "day", "latency_ms", "has_model", "model"),
             ("messages",),
-            [[bot, day, latency, *key, n] for (bot, day, latency, key), n in sorted(latency_days.items())],
+            [[*key, n] for key, n in sorted(latency_days.items())],
         )
         yield add_rows(
             "latency_day_bands",
             ("bot_id", "day", "has_model", "model", "band"),
             ("messages",),
-            [[bot, day, *key, band, n] for (bot, day, key, band), n in sorted(bands.items())],
+            [[*key, n] for key, n in sorted(bands.items())],
         )
