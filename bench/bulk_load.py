@@ -107,11 +107,24 @@ CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-    "model_slots", "latency_slots", "intent_slots", "outcome_days",
+    "model_slots", "latency_slots", "intent_slots", "outcome_days", "model_days", "latency_days",
+    "latency_day_bands",
 }  # fmt: skip
-BACKFILLED_BY = "0004_outcomes_speed"
-"""The migration whose backfill statements fill `outcome_days` and the recontact flags after a load."""
 LOADER_VERSION = 3
+
+
+def backfill(migration: str) -> list[str]:
+    """A migration's backfill statements: the tables it fills from rows loaded before it (one
+    implementation of their rows, not a second one here)."""
+    import importlib
+
+    module = importlib.import_module(f"app.migrations.{migration}")
+    return list(getattr(module, "BACKFILL", None) or module._BACKFILL)
+
+
+def day_backfill() -> list[str]:
+    """The per-day rollups (`model_days`, `latency_days`, `latency_day_bands`), from the slot rollups."""
+    return backfill("0006_latency_bands")
 
 
 def schema_fingerprint() -> str:
@@ -330,16 +343,6 @@ class Folder:
         return [(slot, bot, *v) for (slot, bot), v in sorted(acc.items())]
 
 
-def _backfill() -> list[str]:
-    """The statements that fill the tables folded from `conversations` (not written row by row here)."""
-    import importlib
-
-    import app.migrations
-
-    module = importlib.import_module(f"{app.migrations.__name__}.{BACKFILLED_BY}")
-    return list(module._BACKFILL)
-
-
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -445,6 +448,8 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, table_rows in folder.rollup_rows().items():
         conn.executemany(INSERT_ROLLUPS[table], table_rows)
+    for statement in day_backfill():
+        conn.execute(statement)
     unknown = tables - KNOWN_TABLES
     if unknown:
         print(f"  warning: the schema has tables the bulk loader does not fill: {', '.join(sorted(unknown))}")
@@ -452,7 +457,7 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
         print(f"\r  bulk load: {folder.events:,} events written, creating indexes...{' ' * 10}", flush=True)
     for _name, create in indexes:
         conn.execute(create)
-    for statement in _backfill():
+    for statement in backfill("0004_outcomes_speed"):  # `outcome_days` and the recontact flags
         conn.execute(statement)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -158,6 +158,9 @@ INGESTED_TABLES = (
     "latency_slots",
     "intent_slots",
     "outcome_days",
+    "model_days",
+    "latency_days",
+    "latency_day_bands",
     "bot_users",
     "end_users",
     "bots",
@@ -200,6 +203,18 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
         "latency_slots": await conn.execute_query_dict(
             "SELECT b.uuid AS bot, slot, has_model, model, latency_ms, messages FROM latency_slots s "
             "JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, has_model, model, latency_ms"
+        ),
+        "model_days": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, day, has_model, model, messages, bot_messages, tokens, latency_count, "
+            "latency_sum FROM model_days s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, day, has_model, model"
+        ),
+        "latency_days": await conn.execute_query_dict(
+            "SELECT day, COALESCE(b.uuid, '*') AS bot, latency_ms, has_model, model, messages FROM latency_days l "
+            "LEFT JOIN bots b ON b.id = l.bot_id ORDER BY day, bot, latency_ms, has_model, model"
+        ),
+        "latency_day_bands": await conn.execute_query_dict(
+            "SELECT day, COALESCE(b.uuid, '*') AS bot, has_model, model, band, messages FROM latency_day_bands l "
+            "LEFT JOIN bots b ON b.id = l.bot_id ORDER BY day, bot, has_model, model, band"
         ),
         "intent_slots": await conn.execute_query_dict(
             "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages "

@@ -1,9 +1,14 @@
-"""The rollups of API.md section 9 a group adds to: `model_slots`, `latency_slots`, `intent_slots`."""
+"""The rollups of API.md section 9 a group adds to: `model_slots`, `latency_slots`, `intent_slots`,
+and their per-UTC-day levels `model_days`, `latency_days`, `latency_day_bands`."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from typing import Any
+
 from app.ingest.fold import Group
 from app.ingest.steps import Steps, add_rows
+from app.models.bands import DAY_SLOTS, band_of
 
 __all__ = ["MESSAGE_COUNTS", "SLOT_KEY", "insight_slots"]
 
@@ -40,6 +45,7 @@ def insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
                 for (slot, bot, model, latency), n in group.latency_slots.items()
             ],
         )
+    yield from _day_levels(group, bot_ids)
     if group.intent_slots:
         yield add_rows(
             "intent_slots",
@@ -49,4 +55,47 @@ def insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
                 [slot, bot_ids[bot], intent, *values]
                 for (slot, bot, intent), values in group.intent_slots.items()
             ],
+        )
+
+
+def _day_levels(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
+    """The group's slot rows summed per UTC day: `model_days`, `latency_days` (exact values) and
+    `latency_day_bands` (counts per band), per bot and (latencies) under bot 0 for every bot; rows in
+    key order, as `message_slots` (PostgreSQL: concurrent groups meet the day rows in the same order,
+    so they cannot deadlock)."""
+    model_days: defaultdict[tuple[int, int, tuple[int, str]], list[Any]] = defaultdict(
+        lambda: [0, 0, 0, 0.0, 0, 0]
+    )
+    for (slot, bot, model), values in group.model_slots.items():
+        sums = model_days[(slot // DAY_SLOTS, bot_ids[bot], _model_key(model))]
+        for i, v in enumerate(values):
+            sums[i] += v
+    latency_days: defaultdict[tuple[int, int, int, int, str], int] = defaultdict(int)
+    bands: defaultdict[tuple[int, int, int, str, int], int] = defaultdict(int)
+    for (slot, bot, model, latency), n in group.latency_slots.items():
+        hm, name = _model_key(model)
+        day, band, bot_id = slot // DAY_SLOTS, band_of(latency), bot_ids[bot]
+        latency_days[(bot_id, day, latency, hm, name)] += n
+        latency_days[(0, day, latency, hm, name)] += n  # bot 0: every bot together
+        bands[(bot_id, day, hm, name, band)] += n
+        bands[(0, day, hm, name, band)] += n
+    if model_days:
+        yield add_rows(
+            "model_days",
+            ("day", "bot_id", "has_model", "model"),
+            ("messages", "bot_messages", "tokens", "cost", "latency_count", "latency_sum"),
+            [[day, bot, *key, *sums] for (day, bot, key), sums in sorted(model_days.items())],
+        )
+    if latency_days:
+        yield add_rows(
+            "latency_days",
+            ("bot_id", "day", "latency_ms", "has_model", "model"),
+            ("messages",),
+            [[*key, n] for key, n in sorted(latency_days.items())],
+        )
+        yield add_rows(
+            "latency_day_bands",
+            ("bot_id", "day", "has_model", "model", "band"),
+            ("messages",),
+            [[*key, n] for key, n in sorted(bands.items())],
         )

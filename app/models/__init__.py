@@ -27,8 +27,11 @@ __all__ = [
     "EndUser",
     "Event",
     "IntentSlot",
+    "LatencyDay",
+    "LatencyDayBand",
     "LatencySlot",
     "MessageSlot",
+    "ModelDay",
     "ModelSlot",
     "OutcomeDay",
     "Report",
@@ -210,6 +213,59 @@ class LatencySlot(Model):
     class Meta:
         table = "latency_slots"
         unique_together = (("slot", "bot_id", "has_model", "model", "latency_ms"),)
+
+
+class ModelDay(Model):
+    """`model_slots` summed per UTC day (`slot // 96`): what whole days of a range read."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()
+    bot_id = fields.IntField()
+    has_model = fields.SmallIntField()
+    model = fields.CharField(max_length=100)
+    messages = fields.IntField(default=0)
+    bot_messages = fields.IntField(default=0)
+    tokens = fields.BigIntField(default=0)
+    cost = fields.FloatField(default=0)
+    latency_count = fields.IntField(default=0)
+    latency_sum = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "model_days"
+        unique_together = (("day", "bot_id", "has_model", "model"),)
+
+
+class LatencyDay(Model):
+    """`latency_slots` per UTC day and bot (`bot_id` 0: every bot together), keyed by value after
+    them: the exact values of one band of a day are one index range (app/models/bands.py)."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()
+    bot_id = fields.IntField()
+    latency_ms = fields.BigIntField()
+    has_model = fields.SmallIntField()
+    model = fields.CharField(max_length=100)
+    messages = fields.IntField(default=0)
+
+    class Meta:
+        table = "latency_days"
+        unique_together = (("bot_id", "day", "latency_ms", "has_model", "model"),)
+
+
+class LatencyDayBand(Model):
+    """Bot-message latencies per UTC day, bot (0: every bot) and model, counted per coarse band."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()
+    bot_id = fields.IntField()
+    has_model = fields.SmallIntField()
+    model = fields.CharField(max_length=100)
+    band = fields.SmallIntField()
+    messages = fields.IntField(default=0)
+
+    class Meta:
+        table = "latency_day_bands"
+        unique_together = (("bot_id", "day", "has_model", "model", "band"),)
 
 
 class IntentSlot(Model):
