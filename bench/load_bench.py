@@ -563,6 +563,7 @@ def _breakdown(res: RunResult) -> str:
             lines.append(
                 f"    writer: {len(w['group_ms'])} groups {_spread(w['group_ms'])}; waiting for the write "
                 f"lock {_spread(w['write_lock_ms'])}"
+                + (f"; for the file lock {_spread(w['file_lock_ms'])}" if w["file_lock_ms"] else "")
             )
         for name, uses in sorted(w["db"].items()):
             lines.append(

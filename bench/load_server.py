@@ -137,6 +137,7 @@ class WriterWatch(IngestHooks):
     def __init__(self) -> None:
         self.lock_ms: list[float] = []
         self.group_ms: list[float] = []
+        self.file_lock_ms: list[float] = []
         self._started = 0.0
 
     def group_started(self, batches: int) -> None:
@@ -147,6 +148,20 @@ class WriterWatch(IngestHooks):
 
     def group_locked(self, keys: int, seconds: float) -> None:
         self.lock_ms.append(seconds * 1000)
+
+    def watch_file_lock(self) -> None:
+        """Also time the wait for the writers' file lock (SQLite, app/ingest/writer.py)."""
+        from app.ingest.writer import FileLock
+
+        enter = FileLock.__enter__
+        waits = self.file_lock_ms
+
+        def timed(lock: FileLock) -> None:
+            t = time.perf_counter()
+            enter(lock)
+            waits.append((time.perf_counter() - t) * 1000)
+
+        FileLock.__enter__ = timed  # type: ignore[method-assign]
 
     def sqlite_connection(self, db: sqlite3.Connection) -> sqlite3.Connection:
         watch = self
@@ -168,6 +183,21 @@ class WriterWatch(IngestHooks):
         return cast(sqlite3.Connection, Timed())
 
 
+def _switch_off(names: str) -> None:
+    """BENCH_LOAD_WITHOUT=file-lock,least-busy: measure without the SQLite writers' file lock, or
+    with the API's readers taken in turn instead of the least busy (the A/B of docs/performance.md)."""
+    from app import db
+    from app.ingest import writer
+
+    for name in filter(None, names.split(",")):
+        if name == "file-lock":
+            writer.FileLock.beside = classmethod(lambda cls, conn: cls(None))  # type: ignore[method-assign,assignment]
+        elif name == "least-busy":
+            db._queued = lambda conn: 0
+        else:
+            raise SystemExit(f"BENCH_LOAD_WITHOUT: unknown {name!r}")
+
+
 def create() -> ASGIApp:
     """The service as `bench.server_factory` builds it, wrapped to stamp `x-bench-t`."""
     from bench.server_factory import create as create_service
@@ -178,11 +208,18 @@ def create() -> ASGIApp:
     writer = WriterWatch()
     if os.environ.get("BENCH_LOAD_TRACE_WRITER") == "1":
         install_hooks(writer)
+        writer.watch_file_lock()
+    _switch_off(os.environ.get("BENCH_LOAD_WITHOUT", ""))
     out_dir = os.environ.get("BENCH_LOAD_TRACE_DIR")
 
     def dump() -> None:
         if out_dir:
-            summary = {**watch.summary(), "write_lock_ms": writer.lock_ms, "group_ms": writer.group_ms}
+            summary = {
+                **watch.summary(),
+                "write_lock_ms": writer.lock_ms,
+                "group_ms": writer.group_ms,
+                "file_lock_ms": writer.file_lock_ms,
+            }
             Path(out_dir, f"worker-{os.getpid()}.json").write_bytes(orjson.dumps(summary))
 
     async def dumping_send(message: Message) -> None:
