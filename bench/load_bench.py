@@ -1,9 +1,12 @@
 """`python -m bench load`: mixed read/ingest load on two worker processes (issue 10, "Load").
 
-32 concurrent clients (one httpx AsyncClient in this process) for `--seconds` (60): 80% reads
-over every read route, REST and GraphQL, with varied `days`, `group_by`, `bot_id` and `timezone`;
-20% ingestion of batches with event ids, a tenth of them retries of a batch already acknowledged
-(all duplicates). The service runs as uvicorn with `--workers 2` (bench/load_server.py: with serve's head limits) on SQLite (both processes
+32 concurrent clients (aiohttp, bench/load_client.py; `--client httpx` for comparison) for
+`--seconds` (60): 80% reads over every read route, REST and GraphQL, with varied `days`,
+`group_by`, `bot_id` and `timezone`; 20% ingestion of batches with event ids, a tenth of them
+retries of a batch already acknowledged (all duplicates); no think time. The service runs as two
+single-process uvicorn servers, one port each, with the clients split evenly between them
+(bench/load_server.py: serve's head limits; `--shared-socket` runs uvicorn's `--workers 2` on one
+port instead, where the accept race splits the connections unevenly) on SQLite (both processes
 share the file) or, with `--db postgres`, on a fresh database on 127.0.0.1:5432 that is dropped
 afterwards. Rate limits are off (ANALYTICS_RATE_LIMIT_ENABLED=false), as outside production.
 
@@ -14,6 +17,13 @@ never counted as accepted). `--flood` adds a second set of clients sending bad i
 parameters, huge ranges, 300 aliases of the widest series in one GraphQL document, bad tokens,
 oversized bodies, many headers) at a bounded rate and reports `/health` p50/p99 meanwhile. The
 generator's own CPU use is printed: on a small machine it takes cores from the server.
+
+Besides the client-side latencies (the targets), each answer's server-side time is printed (from
+bench/load_server.py's `x-bench-t` stamps: head parsed, app called, answer sent), with where a
+request's time goes (to the worker, the worker's loop queue, the app, back), the event loops' lags
+and GC pauses of the generator and of each worker, each worker's client connections and, per
+database connection, the wait for it and how long it is held. `--trace-writer` adds ingestion's
+groups and their wait for the write lock (SQLite) or advisory locks (PostgreSQL).
 
 Targets (PASS/FAIL): zero errors, zero lost events, p99 < 250 ms over all requests at 32 clients,
 `/health` p99 < 100 ms during the flood.
@@ -481,7 +491,8 @@ def report(res: RunResult, acc: Accounting, args: argparse.Namespace) -> bool:
         f"lost {acc.lost}, answers not covering their batch {acc.bad_answers}, accepted twice {acc.accepted_twice}"
     )
     print(
-        f"  generator CPU: {res.cpu:.1f} s in {res.wall:.1f} s = {100 * res.cpu / res.wall:.0f}% of one core "
+        f"  generator CPU: {res.cpu:.1f} s in {res.wall:.1f} s = {100 * res.cpu / res.wall:.0f}% of one core, "
+        f"{1000 * res.cpu / max(1, len(everything)):.2f} ms per request ({args.client}) "
         f"(this process, on {common.machine_note()})"
     )
     served = len(everything) + len(res.health_ms) + (len(res.flood.all_latencies()) if res.flood else 0)
