@@ -562,9 +562,15 @@ def _breakdown(res: RunResult) -> str:
     ]
     for i, w in enumerate(res.workers):
         pauses = "; ".join(
-            f"gen{g} {len(ms)} x, max {max(ms):.1f}"
+            f"gen{g} {len(ms)} x, max {max(t for t, _ in ms):.1f} (CPU {max(c for _, c in ms):.1f})"
             for g in (0, 1, 2)
-            if (ms := [t for t, gen in zip(w["gc_ms"], w["gc_gen"], strict=True) if gen == g])
+            if (
+                ms := [
+                    (t, c)
+                    for t, c, gen in zip(w["gc_ms"], w["gc_cpu_ms"], w["gc_gen"], strict=True)
+                    if gen == g
+                ]
+            )
         )
         lines.append(
             f"  worker {i + 1}: {w['connections']} client connections; loop lag (5 ms timer) "

@@ -60,6 +60,8 @@ class LoopWatch:
         self.lags: list[float] = []
         self.gc_ms: list[float] = []
         self.gc_gen: list[int] = []
+        self.gc_cpu_ms: list[float] = []  # the same pauses in CPU time (wall time counts preemption)
+        self._gc_cpu = 0.0
         # per database connection name: (ms waiting for the connection, ms holding it) per use
         self.db: dict[str, list[list[float]]] = {}
         self.peers: set[int] = set()  # the client ports of the connections this worker served
@@ -79,8 +81,10 @@ class LoopWatch:
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._gc_start = time.perf_counter()
+            self._gc_cpu = time.thread_time()
         else:
             self.gc_ms.append((time.perf_counter() - self._gc_start) * 1000)
+            self.gc_cpu_ms.append((time.thread_time() - self._gc_cpu) * 1000)
             self.gc_gen.append(int(info["generation"]))
 
     async def _watch(self) -> None:
@@ -94,6 +98,7 @@ class LoopWatch:
             "lag_ms": self.lags,
             "gc_ms": self.gc_ms,
             "gc_gen": self.gc_gen,
+            "gc_cpu_ms": self.gc_cpu_ms,
             "db": self.db,
             "connections": len(self.peers),
         }
