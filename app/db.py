@@ -20,6 +20,7 @@ __all__ = [
     "ingest_connection",
     "init_db",
     "migrate_db",
+    "numbered",
     "readers",
     "sql",
     "tortoise_config",
@@ -188,7 +189,10 @@ def dialect(conn: BaseDBAsyncClient | None = None) -> Literal["sqlite", "postgre
 
 def sql(query: str, conn: BaseDBAsyncClient | None = None) -> str:
     """Write queries with ``?`` placeholders; PostgreSQL gets ``$1, $2, ...``."""
-    if dialect(conn) == "sqlite":
-        return query
+    return query if dialect(conn) == "sqlite" else numbered(query)
+
+
+def numbered(query: str) -> str:
+    """A query's ``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
     counter = iter(range(1, 1_000_000))
     return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", query)

@@ -17,7 +17,7 @@ This module is the package's only public face; its modules, one concern each, ar
 `parse` (validation of an event and a batch), `fold` (conversation folding: a group's state),
 `statements` (the SQL of a group's transaction, as generators of statements), `group` (group
 commit: jobs, a group's transaction body, settling callers), `writer` (the writer per event loop,
-the SQLite thread and the PostgreSQL driver), `events` (`NewEvent`, `IngestResult`) and `hooks`
+the SQLite thread and the PostgreSQL writer thread), `events` (`NewEvent`, `IngestResult`) and `hooks`
 (`IngestHooks`, the seam tests and benchmarks watch the writer through).
 """
 

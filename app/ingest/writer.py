@@ -4,9 +4,10 @@ database drivers of a group's statements.
 On SQLite the writer runs on the thread of ingestion's own connection (`ingest`, beside the
 connections the API reads on), a whole transaction per call and as many groups per hand-off as
 keep arriving; this is the only code that uses aiosqlite's privates (`Connection._execute`,
-`_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL each statement is awaited through
-Tortoise's pool, and a group's transaction locks the conversations and users it touches (advisory
-locks, `group.apply_group`), so groups of several processes run at once unless they share some.
+`_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL the groups run on a thread of their own
+too, with its own event loop and asyncpg connection (`PostgresWriter`), and a group's transaction
+locks the conversations and users it touches (advisory locks, `group.apply_group`), so groups of
+several processes run at once unless they share some.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
+import asyncpg
+from tortoise.backends.base.config_generator import expand_db_url
 
-from app.db import dialect, ingest_connection, sql
+from app.db import database_url, dialect, ingest_connection, numbered
 from app.ingest.events import IngestResult
 from app.ingest.group import MAX_GROUP_EVENTS, MAX_GROUP_LOCKS, Job, apply_group, settle
 from app.ingest.hooks import IngestHooks, installed_hooks
@@ -33,8 +34,8 @@ from app.ingest.steps import Query, Steps
 T = TypeVar("T")
 
 
-async def run_awaiting(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
-    """Drive `steps` statement by statement through a Tortoise connection (PostgreSQL)."""
+async def run_awaiting(conn: asyncpg.Connection, steps: Steps[T]) -> T:
+    """Drive `steps` statement by statement on an asyncpg connection (PostgreSQL)."""
     result: list[dict[str, Any]] | None = None
     while True:
         try:
@@ -43,10 +44,9 @@ async def run_awaiting(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
             value: T = stop.value
             return value
         if isinstance(step, Query):
-            result = await conn.execute_query_dict(sql(step.text, conn), step.params)
+            result = [dict(row) for row in await conn.fetch(numbered(step.text), *step.params)]
         else:
-            # asyncpg takes any sequence of rows (Tortoise annotates lists)
-            await conn.execute_many(sql(step.text, conn), cast("list[list[Any]]", step.rows))
+            await conn.executemany(numbered(step.text), step.rows)
             result = None
 
 
@@ -111,25 +111,74 @@ def _is_deadlock(exc: BaseException) -> bool:
     return "deadlock detected" in str(exc)
 
 
-async def awaited_group(
-    jobs: list[Job], hooks: IngestHooks | None = None, attempt: int = 0
-) -> list[IngestResult | BaseException]:
-    """`sqlite_group` for PostgreSQL: each statement awaited through Tortoise's pool."""
-    try:
-        if hooks is not None:
-            await asyncio.to_thread(hooks.group_started, len(jobs))
+class PostgresWriter:
+    """PostgreSQL groups on a thread of their own, with its own event loop and one asyncpg
+    connection, one group at a time per process (as SQLite's writer has its own thread).
+
+    On the API's event loop each of a group's ~15 statements waited for a turn of a loop busy with
+    the requests in flight, while the group held its advisory locks: under load a group took up to
+    ~430 ms (p50, one worker), PostgreSQL saw the transaction `idle in transaction` most of that
+    time, and the other process's groups waited for the locks (docs/performance.md). Here each
+    answer is read as soon as this thread gets the interpreter."""
+
+    def __init__(self, url: str) -> None:
+        credentials = expand_db_url(url)["credentials"]
+        self.params = {
+            k: credentials[k]
+            for k in ("host", "port", "user", "password", "database")
+            if credentials.get(k) is not None
+        }
+        self.conn: asyncpg.Connection | None = None
+        self.loop = asyncio.new_event_loop()
+        self.lock: asyncio.Lock | None = None  # made on the thread's loop
+        threading.Thread(target=self.loop.run_forever, name="ingest-postgres", daemon=True).start()
+
+    async def write(self, jobs: list[Job], hooks: IngestHooks | None) -> list[IngestResult | BaseException]:
+        """Apply a group (on the writer's thread); from any event loop."""
+        done = asyncio.run_coroutine_threadsafe(self._serialized(jobs, hooks), self.loop)
+        return await asyncio.wrap_future(done)
+
+    async def _serialized(
+        self, jobs: list[Job], hooks: IngestHooks | None
+    ) -> list[IngestResult | BaseException]:
+        if self.lock is None:
+            self.lock = asyncio.Lock()
+        async with self.lock:  # one connection: one group at a time
+            return await self.group(jobs, hooks)
+
+    async def group(
+        self, jobs: list[Job], hooks: IngestHooks | None, attempt: int = 0
+    ) -> list[IngestResult | BaseException]:
+        """`sqlite_group` for PostgreSQL, on the writer's thread (hooks may block it)."""
         try:
-            async with in_transaction("default") as conn:
-                return await run_awaiting(conn, apply_group(jobs, True, hooks))
-        finally:
             if hooks is not None:
-                hooks.group_ended(len(jobs))
-    except Exception as exc:
-        if len(jobs) == 1:
-            if attempt < DEADLOCK_RETRIES and _is_deadlock(exc):
-                return await awaited_group(jobs, hooks, attempt + 1)
-            return [exc]
-        return [outcome for job in jobs for outcome in await awaited_group([job], hooks)]
+                hooks.group_started(len(jobs))
+            try:
+                if self.conn is None or self.conn.is_closed():
+                    self.conn = await asyncpg.connect(**self.params)
+                async with self.conn.transaction():
+                    return await run_awaiting(self.conn, apply_group(jobs, True, hooks))
+            finally:
+                if hooks is not None:
+                    hooks.group_ended(len(jobs))
+        except Exception as exc:
+            if len(jobs) == 1:
+                if attempt < DEADLOCK_RETRIES and _is_deadlock(exc):
+                    return await self.group(jobs, hooks, attempt + 1)
+                return [exc]
+            return [outcome for job in jobs for outcome in await self.group([job], hooks)]
+
+
+_postgres_writers: dict[str, PostgresWriter] = {}
+
+
+def postgres_writer() -> PostgresWriter:
+    """This process's PostgreSQL writer for the database `init_db` opened (started on first use)."""
+    url = database_url()
+    writer = _postgres_writers.get(url)
+    if writer is None:
+        writer = _postgres_writers[url] = PostgresWriter(url)
+    return writer
 
 
 class FileLock:
@@ -236,7 +285,7 @@ class Writer:
                     continue
                 client = ingest_connection()
                 if dialect(client) == "postgres":
-                    settle(jobs, await awaited_group(jobs, installed_hooks()))
+                    settle(jobs, await postgres_writer().write(jobs, installed_hooks()))
                     continue
                 # One hand-off for as many groups as keep arriving (a hand-off per statement cost
                 # ~20% of the throughput), holding Tortoise's lock on the connection so that no
