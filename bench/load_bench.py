@@ -217,6 +217,14 @@ class Stats:
         if len(self.first_errors) < 5:
             self.first_errors.append(f"{label}: {text[:300]}")
 
+    def acknowledged(self, label: str, batch: Batch, r: Answer) -> None:
+        """Keep an ingestion answer's counts for the accounting, or count it as an error."""
+        if r.status != 200:
+            self.error(label, f"HTTP {r.status} {r.text}")
+            return
+        body = orjson.loads(r.body)
+        self.acks.append((batch.ids, int(body["accepted"]), int(body["duplicates"])))
+
     def all_latencies(self) -> list[float]:
         return [v for vs in self.latencies.values() for v in vs]
 
@@ -263,11 +271,7 @@ async def _load(
         t = time.perf_counter()
         r = await client.request("POST", common.PREFIX + "/events", content=batch.body, headers=json_headers)
         stats.answered(label, t, r)
-        if r.status != 200:
-            stats.error(label, f"HTTP {r.status} {r.text}")
-            return
-        body = orjson.loads(r.body)
-        stats.acks.append((batch.ids, int(body["accepted"]), int(body["duplicates"])))
+        stats.acknowledged(label, batch, r)
 
     async def read_one(client: Client, i: int) -> None:
         read = reads[i]
@@ -700,11 +704,7 @@ async def _seed(base_url: str, seed_batches: list[Batch], stats: Stats, kind: st
     try:
         for batch in seed_batches:
             r = await client.request("POST", common.PREFIX + "/events", content=batch.body, headers=headers)
-            if r.status != 200:
-                stats.error("POST /events", f"HTTP {r.status} {r.text}")
-                continue
-            body = orjson.loads(r.body)
-            stats.acks.append((batch.ids, int(body["accepted"]), int(body["duplicates"])))
+            stats.acknowledged("POST /events", batch, r)
     finally:
         await client.aclose()
 

@@ -16,7 +16,6 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import aiohttp
 import httpx
@@ -46,21 +45,33 @@ class Answer:
         return self.body.decode(errors="replace")
 
 
-class Client(Protocol):
+Query = Mapping[str, str] | None
+
+
+class Client:
+    """What `bench load` asks of an HTTP client; `_send` is each library's."""
+
     async def request(
         self,
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Query = None,
         content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Answer: ...
+        headers: Query = None,
+    ) -> Answer:
+        return await self._send(method, path, params, content, headers)
 
-    async def aclose(self) -> None: ...
+    async def _send(
+        self, method: str, path: str, params: Query, content: bytes | None, headers: Query
+    ) -> Answer:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
 
 
-class _Httpx:
+class _Httpx(Client):
     def __init__(self, base_url: str, connections: int | None, timeout: float) -> None:
         limits = httpx.Limits(
             max_connections=connections,
@@ -69,14 +80,8 @@ class _Httpx:
         )
         self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits)
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
+    async def _send(
+        self, method: str, path: str, params: Query, content: bytes | None, headers: Query
     ) -> Answer:
         r = await self.client.request(method, path, params=params, content=content, headers=headers)
         return Answer(r.status_code, r.content, r.headers.get(_STAMPS), time.perf_counter())
@@ -85,7 +90,7 @@ class _Httpx:
         await self.client.aclose()
 
 
-class _Aiohttp:
+class _Aiohttp(Client):
     def __init__(self, base_url: str, connections: int | None, timeout: float) -> None:
         self.base_url = base_url
         connector = aiohttp.TCPConnector(limit=connections or 0, keepalive_timeout=CLIENT_KEEP_ALIVE)
@@ -93,18 +98,11 @@ class _Aiohttp:
             connector=connector, timeout=aiohttp.ClientTimeout(total=timeout), auto_decompress=False
         )
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
+    async def _send(
+        self, method: str, path: str, params: Query, content: bytes | None, headers: Query
     ) -> Answer:
-        async with self.session.request(
-            method, self.base_url + path, params=params, data=content, headers=headers
-        ) as r:
+        url = self.base_url + path
+        async with self.session.request(method, url, params=params, data=content, headers=headers) as r:
             body = await r.read()
         return Answer(r.status, body, r.headers.get(_STAMPS), time.perf_counter())
 
@@ -117,5 +115,4 @@ CLIENTS: dict[str, type[_Aiohttp] | type[_Httpx]] = {"aiohttp": _Aiohttp, "httpx
 
 def open_client(kind: str, base_url: str, connections: int | None = None, timeout: float = 60.0) -> Client:
     """A client of `kind` ("aiohttp" or "httpx"); create it inside the event loop it will run on."""
-    client: Client = CLIENTS[kind](base_url, connections, timeout)
-    return client
+    return CLIENTS[kind](base_url, connections, timeout)
