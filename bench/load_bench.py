@@ -689,6 +689,8 @@ def main(argv: list[str] | None = None) -> int:
                     res.stats.errors["seed " + label] = n
                     res.stats.latencies.setdefault("seed " + label, [])
             res.workers = [orjson.loads(f.read_bytes()) for f in sorted(traces.glob("worker-*.json"))]
+            if res.stats.errors:
+                print("server log (its end):\n" + server.log_tail(6000))
             stored = _stored_ids(args.db, url, db_path)
             acc = account(res.stats.acks, stored)
             ok = report(res, acc, args)
