@@ -111,6 +111,14 @@ def _is_deadlock(exc: BaseException) -> bool:
     return "deadlock detected" in str(exc)
 
 
+CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a terminated connection that has not noticed yet
+    OSError,
+)
+
+
 class PostgresWriter:
     """PostgreSQL groups on a thread of their own, with its own event loop and one asyncpg
     connection, one group at a time per process (as SQLite's writer has its own thread).
@@ -162,6 +170,10 @@ class PostgresWriter:
                 if hooks is not None:
                     hooks.group_ended(len(jobs))
         except Exception as exc:
+            if attempt == 0 and isinstance(exc, CONNECTION_LOST) and self.conn is not None:
+                self.conn.terminate()  # the server restarted or dropped it: a new one, once
+                self.conn = None
+                return await self.group(jobs, hooks, attempt + 1)
             if len(jobs) == 1:
                 if attempt < DEADLOCK_RETRIES and _is_deadlock(exc):
                     return await self.group(jobs, hooks, attempt + 1)
