@@ -82,7 +82,8 @@ def full_event_rows(rows: dict[str, list[tuple[Any, ...]]], received_us: int) ->
     return out
 
 
-INSERT_CONVS = f"INSERT INTO conversations ({CONV_COLUMNS}) VALUES ({','.join('?' * 23)})"
+# `recontacted` (0 here) and `outcome_days` are then set by the backfill of their migration.
+INSERT_CONVS = f"INSERT INTO conversations ({CONV_COLUMNS}, recontacted) VALUES ({','.join('?' * 23)}, 0)"
 INSERT_BOTS = "INSERT INTO bots (id, uuid) VALUES (?, ?)"
 # The tables besides bots, events and conversations, in the order `load` writes them.
 INSERT_ROLLUPS = {
@@ -106,8 +107,10 @@ CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-    "model_slots", "latency_slots", "intent_slots",
+    "model_slots", "latency_slots", "intent_slots", "outcome_days",
 }  # fmt: skip
+BACKFILLED_BY = "0004_outcomes_speed"
+"""The migration whose backfill statements fill `outcome_days` and the recontact flags after a load."""
 LOADER_VERSION = 3
 
 
@@ -327,6 +330,16 @@ class Folder:
         return [(slot, bot, *v) for (slot, bot), v in sorted(acc.items())]
 
 
+def _backfill() -> list[str]:
+    """The statements that fill the tables folded from `conversations` (not written row by row here)."""
+    import importlib
+
+    import app.migrations
+
+    module = importlib.import_module(f"{app.migrations.__name__}.{BACKFILLED_BY}")
+    return list(module._BACKFILL)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -439,6 +452,8 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
         print(f"\r  bulk load: {folder.events:,} events written, creating indexes...{' ' * 10}", flush=True)
     for _name, create in indexes:
         conn.execute(create)
+    for statement in _backfill():
+        conn.execute(statement)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

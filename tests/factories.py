@@ -157,6 +157,7 @@ INGESTED_TABLES = (
     "model_slots",
     "latency_slots",
     "intent_slots",
+    "outcome_days",
     "bot_users",
     "end_users",
     "bots",
@@ -171,7 +172,7 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
         "conversations": await conn.execute_query_dict(
             "SELECT c.uuid, b.uuid AS bot, u.uuid AS usr, started_us, channel, last_activity_us, end_us, "
             "resolution, messages, user_messages, bot_messages, fallback_messages, rating_score, rating_us, "
-            "tokens, reason FROM conversations c JOIN bots b ON b.id = c.bot_id JOIN end_users u ON u.id = c.user_id "
+            "tokens, reason, recontacted FROM conversations c JOIN bots b ON b.id = c.bot_id JOIN end_users u ON u.id = c.user_id "
             "ORDER BY c.uuid"
         ),
         "message_slots": await conn.execute_query_dict(
@@ -203,6 +204,11 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
         "intent_slots": await conn.execute_query_dict(
             "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages "
             "FROM intent_slots s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, intent"
+        ),
+        "outcome_days": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, day, channel, reason, conversations, resolved, escalated, abandoned, open, "
+            "recontacted, ratings, score_sum, satisfied FROM outcome_days o JOIN bots b ON b.id = o.bot_id "
+            "WHERE conversations <> 0 OR ratings <> 0 ORDER BY b.uuid, day, channel, reason"
         ),
         "users": await conn.execute_query_dict("SELECT uuid, first_active_us FROM end_users ORDER BY uuid"),
         "bot_users": await conn.execute_query_dict(

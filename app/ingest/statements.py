@@ -15,6 +15,7 @@ from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
 from app.ingest.insight_rollups import insight_slots
+from app.ingest.outcome_rollups import affects_recontacts, apply_outcome_days, outcome_contribution
 from app.ingest.steps import Many, Query, Steps, add_rows, marks
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
@@ -84,8 +85,10 @@ def load_conversations(uuids: list[str]) -> Steps[dict[str, Conv]]:
             tokens=int(r["tokens"]),
             cost=float(r["cost"]),
             reason=r["reason"],
+            recontacted=r["recontacted"],
         )
         c.stored_contribution = _contribution(c, r["bot_id"])
+        c.stored_outcomes = outcome_contribution(c, r["bot_id"])
         c.stored_values = tuple(r[name] for name in CONV_NAMES)
     return out
 
@@ -286,12 +289,13 @@ def write_group(group: Group) -> Steps[None]:
 
     new_convs = [c for c in touched if c.id is None]
     old_convs = [c for c in touched if c.id is not None]
+    recontact_users = {user_ids[c.user] for c in new_convs if c.user and c.bot}
     per_chunk = _IN_CHUNK // 20
     for i in range(0, len(new_convs), per_chunk):
         chunk = new_convs[i : i + per_chunk]
         found = yield from query(
-            f"INSERT INTO conversations (uuid, {', '.join(CONV_NAMES)}) VALUES "
-            + ",".join(f"({marks(1 + len(CONV_NAMES))})" for _ in chunk)
+            f"INSERT INTO conversations (uuid, {', '.join(CONV_NAMES)}, recontacted) VALUES "
+            + ",".join(f"({marks(1 + len(CONV_NAMES))}, 0)" for _ in chunk)
             + " RETURNING id, uuid",
             [v for c in chunk for v in (c.uuid, *_conv_values(c, bot_ids, user_ids))],
         )
@@ -307,6 +311,12 @@ def write_group(group: Group) -> Steps[None]:
         )
         if changed:
             updates[changed].append([*(values[i] for i in changed), c.id])
+            if (
+                values[0] is not None
+                and values[1] is not None
+                and affects_recontacts(values, c.stored_values)
+            ):
+                recontact_users.add(values[1])
     for changed, rows in updates.items():
         assignments = ", ".join(f"{CONV_NAMES[i]} = ?" for i in changed)
         yield Many(f"UPDATE conversations SET {assignments} WHERE id = ?", rows)
@@ -330,6 +340,7 @@ def write_group(group: Group) -> Steps[None]:
             [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
         )
     yield from _apply_conv_slots(touched, bot_ids)
+    yield from apply_outcome_days(touched, bot_ids, sorted(recontact_users))
     yield from insight_slots(group, bot_ids)
     if group.user_slot_keys:
         keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})

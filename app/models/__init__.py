@@ -16,6 +16,9 @@ from app.vocabulary import ReportStatus
 __all__ = [
     "CONV_SLOT_COLUMNS",
     "CONV_SLOT_SPEND",
+    "DAY_US",
+    "OUTCOME_COLUMNS",
+    "RECONTACT_US",
     "ApiKey",
     "Bot",
     "BotUser",
@@ -27,6 +30,7 @@ __all__ = [
     "LatencySlot",
     "MessageSlot",
     "ModelSlot",
+    "OutcomeDay",
     "Report",
     "UserSlot",
     "UserSlotAll",
@@ -97,6 +101,9 @@ class Conversation(Model):
     cost = fields.FloatField(default=0)
     reason = fields.CharField(max_length=100, null=True)
     """The `reason` of the end event that gave `resolution`."""
+    recontacted = fields.SmallIntField(default=0, db_default=0)
+    """1 when it has an end and another conversation of its user and bot started in `(end_us, end_us
+    + 24 h]` (API.md section 9), else 0: kept exact by ingestion whatever order events arrive in."""
 
     class Meta:
         table = "conversations"
@@ -298,6 +305,51 @@ class ConvSlot(Model):
     class Meta:
         table = "conv_slots"
         unique_together = (("slot", "bot_id"),)
+
+
+DAY_US = 96 * SLOT_US
+"""A UTC day: the granularity of `outcome_days`."""
+RECONTACT_US = DAY_US
+"""A resolution is checked 24 hours after it ended, for a new conversation of its user and bot within
+those 24 hours (API.md section 9)."""
+
+
+class OutcomeDay(Model):
+    """Per UTC day of `started_us`, bot, channel and escalation `reason` ('' unless escalated with a
+    reason): the conversations started by outcome (`open`: no end event yet), the resolved ones that
+    were recontacted; and per UTC day of the kept rating, its conversation's bot and channel: the
+    ratings, their score sum and the satisfied ones (score >= 4).
+
+    Ingestion moves a conversation's contribution when its start, end, channel, rating or recontact
+    flag changes. What depends on `now` (still-active sessions, resolutions ended less than 24 h
+    ago) is subtracted at query time from the few rows concerned.
+    """
+
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()
+    bot_id = fields.IntField()
+    channel = fields.CharField(max_length=64)
+    reason = fields.CharField(max_length=100)
+    conversations = fields.IntField(default=0)
+    resolved = fields.IntField(default=0)
+    escalated = fields.IntField(default=0)
+    abandoned = fields.IntField(default=0)
+    open = fields.IntField(default=0)
+    recontacted = fields.IntField(default=0)
+    ratings = fields.IntField(default=0)
+    score_sum = fields.IntField(default=0)
+    satisfied = fields.IntField(default=0)
+
+    class Meta:
+        table = "outcome_days"
+        unique_together = (("day", "bot_id", "channel", "reason"),)
+
+
+OUTCOME_COLUMNS = (
+    "conversations", "resolved", "escalated", "abandoned", "open", "recontacted", "ratings", "score_sum",
+    "satisfied",
+)  # fmt: skip
+"""The additive columns of `outcome_days`, in the order ingestion writes and queries read them."""
 
 
 class ApiKey(Model):
