@@ -61,8 +61,8 @@ BATCH_EVENTS = 50
 CONVERSATIONS_PER_SECOND = 600
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 
-# REST path -> GraphQL document of rest_shim (None: REST only), and the parameters it takes. The
-# routes of API.md section 9 (/intents, /performance, /conversations/outcomes) are not served yet (404).
+# REST path -> GraphQL document of rest_shim (None: REST only), and the parameters it takes: the
+# read routes of API.md sections 5 and 9, and GET /reports.
 ROUTES: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "/usage": ("usage", ("days", "bot_id", "timezone")),
     "/usage/daily": ("usage_daily", ("days", "bot_id", "timezone")),
@@ -76,6 +76,9 @@ ROUTES: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "/engagement/satisfaction": ("engagement_satisfaction", ("days", "group_by", "bot_id", "timezone")),
     "/realtime": ("realtime", ("bot_id", "timezone")),
     "/realtime/active": ("realtime_active", ("bot_id", "timezone")),
+    "/conversations/outcomes": ("conversations_outcomes", ("days", "bot_id", "timezone")),
+    "/intents": ("intents", ("days", "bot_id", "timezone")),
+    "/performance": ("performance", ("days", "bot_id", "timezone")),
     "/reports": (None, ()),
 }
 DAYS = ("1", "7", "30", "90")
