@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ __all__ = [
     "ingest_connection",
     "init_db",
     "migrate_db",
+    "numbered",
     "readers",
     "sql",
     "tortoise_config",
@@ -154,18 +156,29 @@ _EXTRA_SQLITE_READERS = ("read2", "read3")
 _api_readers = itertools.count()
 
 
+def _queued(conn: BaseDBAsyncClient) -> int:
+    """How many queries hold or wait for a SQLite connection (Tortoise runs one at a time on it,
+    behind an asyncio lock); 0 for a pool, which has no such lock."""
+    lock = getattr(conn, "_lock", None)
+    if not isinstance(lock, asyncio.Lock) or not lock.locked():
+        return 0
+    return 1 + len(lock._waiters or ())
+
+
 def readers(name: str = "default") -> Readers:
     """The readers of connection `name`: for "default", two of the API's readers ("default" and
-    "side", plus "read2" and "read3" on a SQLite file), the next pair at each call, so concurrent
-    requests spread over them; any other connection (a report's "reports") serves both, so a
-    report's reads stay on their own connection."""
+    "side", plus "read2" and "read3" on a SQLite file): the two with the fewest queries running or
+    waiting on them, the next ones in turn among equals. Taken in turn regardless of their queues,
+    a request waited behind whatever slow query its connection ran while another stood idle (under
+    load the waits differed 2-3x between connections; docs/performance.md). Any other connection
+    (a report's "reports") serves both, so a report's reads stay on their own connection."""
     if name != "default":
         own: BaseDBAsyncClient = connections.get(name)
         return Readers(main=own, side=own)
     names = ["default", "side", *(n for n in _EXTRA_SQLITE_READERS if n in connections.db_config)]
-    k = next(_api_readers)
-    main: BaseDBAsyncClient = connections.get(names[k % len(names)])
-    side: BaseDBAsyncClient = connections.get(names[(k + 1) % len(names)])
+    k = next(_api_readers) % len(names)
+    turn: list[BaseDBAsyncClient] = [connections.get(n) for n in names[k:] + names[:k]]
+    main, side = sorted(turn, key=_queued)[:2]  # stable: equals keep their turn
     return Readers(main=main, side=side)
 
 
@@ -176,7 +189,10 @@ def dialect(conn: BaseDBAsyncClient | None = None) -> Literal["sqlite", "postgre
 
 def sql(query: str, conn: BaseDBAsyncClient | None = None) -> str:
     """Write queries with ``?`` placeholders; PostgreSQL gets ``$1, $2, ...``."""
-    if dialect(conn) == "sqlite":
-        return query
+    return query if dialect(conn) == "sqlite" else numbered(query)
+
+
+def numbered(query: str) -> str:
+    """A query's ``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
     counter = iter(range(1, 1_000_000))
     return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", query)

@@ -51,7 +51,7 @@ def sqlite_url(path: Path) -> str:
 
 def remove_sqlite(path: Path) -> None:
     """Delete a SQLite database with its WAL and shared-memory files."""
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-ingest.lock"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
@@ -85,8 +85,10 @@ class Server:
         workers: int = 1,
         launcher: str = "uvicorn",
         factory: str | None = None,
+        launcher_args: Sequence[str] = (),
     ) -> None:
         self.factory = factory
+        self.launcher_args = list(launcher_args)  # more options for the launcher
         self.launcher = launcher  # the module run with `python -m`: uvicorn or bench.load_server
         self.db_path = db_path
         self.workers = workers
@@ -130,6 +132,7 @@ class Server:
             cmd.append("--no-access-log")
         if self.workers > 1:  # uvicorn's supervisor forks the workers; they share the port
             cmd += ["--workers", str(self.workers)]
+        cmd += self.launcher_args
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

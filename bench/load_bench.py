@@ -1,9 +1,12 @@
 """`python -m bench load`: mixed read/ingest load on two worker processes (issue 10, "Load").
 
-32 concurrent clients (one httpx AsyncClient in this process) for `--seconds` (60): 80% reads
-over every read route, REST and GraphQL, with varied `days`, `group_by`, `bot_id` and `timezone`;
-20% ingestion of batches with event ids, a tenth of them retries of a batch already acknowledged
-(all duplicates). The service runs as uvicorn with `--workers 2` (bench/load_server.py: with serve's head limits) on SQLite (both processes
+32 concurrent clients (aiohttp, bench/load_client.py; `--client httpx` for comparison) for
+`--seconds` (60): 80% reads over every read route, REST and GraphQL, with varied `days`,
+`group_by`, `bot_id` and `timezone`; 20% ingestion of batches with event ids, a tenth of them
+retries of a batch already acknowledged (all duplicates); no think time. The service runs as two
+single-process uvicorn servers, one port each, with the clients split evenly between them
+(bench/load_server.py: serve's head limits; `--shared-socket` runs uvicorn's `--workers 2` on one
+port instead, where the accept race splits the connections unevenly) on SQLite (both processes
 share the file) or, with `--db postgres`, on a fresh database on 127.0.0.1:5432 that is dropped
 afterwards. Rate limits are off (ANALYTICS_RATE_LIMIT_ENABLED=false), as outside production.
 
@@ -15,6 +18,13 @@ parameters, huge ranges, 300 aliases of the widest series in one GraphQL documen
 oversized bodies, many headers) at a bounded rate and reports `/health` p50/p99 meanwhile. The
 generator's own CPU use is printed: on a small machine it takes cores from the server.
 
+Besides the client-side latencies (the targets), each answer's server-side time is printed (from
+bench/load_server.py's `x-bench-t` stamps: head parsed, app called, answer sent), with where a
+request's time goes (to the worker, the worker's loop queue, the app, back), the event loops' lags
+and GC pauses of the generator and of each worker, each worker's client connections and, per
+database connection, the wait for it and how long it is held. `--trace-writer` adds ingestion's
+groups and their wait for the write lock (SQLite) or advisory locks (PostgreSQL).
+
 Targets (PASS/FAIL): zero errors, zero lost events, p99 < 250 ms over all requests at 32 clients,
 `/health` p99 < 100 ms during the flood.
 """
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import sqlite3
 import subprocess
@@ -35,22 +46,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 from bench import common
 from bench.datagen import Dataset, Params, now_us, timed_api_events
+from bench.load_client import CLIENTS, TRANSPORT_ERRORS, Answer, Client, open_client
+from bench.load_server import LoopWatch
 
 P99_TARGET_MS = 250.0
 HEALTH_P99_TARGET_MS = 100.0
 READ_SHARE = 0.8
 RETRY_SHARE = 0.1
 BATCH_EVENTS = 50
-CLIENT_KEEP_ALIVE = 2.0
+CONVERSATIONS_PER_SECOND = 600
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 
-# REST path -> GraphQL document of rest_shim (None: REST only), and the parameters it takes. The
-# routes of API.md section 9 (/intents, /performance, /conversations/outcomes) are not served yet (404).
+# REST path -> GraphQL document of rest_shim (None: REST only), and the parameters it takes: the
+# read routes of API.md sections 5 and 9, and GET /reports.
 ROUTES: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "/usage": ("usage", ("days", "bot_id", "timezone")),
     "/usage/daily": ("usage_daily", ("days", "bot_id", "timezone")),
@@ -64,6 +76,9 @@ ROUTES: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "/engagement/satisfaction": ("engagement_satisfaction", ("days", "group_by", "bot_id", "timezone")),
     "/realtime": ("realtime", ("bot_id", "timezone")),
     "/realtime/active": ("realtime_active", ("bot_id", "timezone")),
+    "/conversations/outcomes": ("conversations_outcomes", ("days", "bot_id", "timezone")),
+    "/intents": ("intents", ("days", "bot_id", "timezone")),
+    "/performance": ("performance", ("days", "bot_id", "timezone")),
     "/reports": (None, ()),
 }
 DAYS = ("1", "7", "30", "90")
@@ -112,18 +127,30 @@ def plan(n: int, seed: int = 3, read_share: float = READ_SHARE) -> list[str]:
     return ["read" if rng.random() < read_share else "ingest" for _ in range(n)]
 
 
-def batches(ds: Dataset, size: int = BATCH_EVENTS) -> list[list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Batch:
+    """One batch to ingest: its event ids and its request body (encoded once, before the run)."""
+
+    ids: list[str]
+    body: bytes
+
+    @classmethod
+    def of(cls, events: list[dict[str, Any]]) -> Batch:
+        return cls([e["id"] for e in events], orjson.dumps({"events": events}))
+
+
+def batches(ds: Dataset, size: int = BATCH_EVENTS) -> list[Batch]:
     """Whole conversations (their events in order) packed into batches of about `size` events, so
     concurrent batches never split a conversation."""
-    out: list[list[dict[str, Any]]] = []
+    out: list[Batch] = []
     cur: list[dict[str, Any]] = []
     for conv in ds.conversations():
         cur.extend(ev for _, ev in timed_api_events(ds, conv))
         if len(cur) >= size:
-            out.append(cur)
+            out.append(Batch.of(cur))
             cur = []
     if cur:
-        out.append(cur)
+        out.append(Batch.of(cur))
     return out
 
 
@@ -165,14 +192,41 @@ class Stats:
     errors: dict[str, int] = field(default_factory=dict)
     first_errors: list[str] = field(default_factory=list)
     acks: list[tuple[list[str], int, int]] = field(default_factory=list)
+    # Per answer with bench.load_server's stamps: label and the four parts of its client-side time
+    # in ms (to the server, the worker's loop queue, the app, back to the client; PHASES).
+    phases: list[tuple[str, float, float, float, float]] = field(default_factory=list)
+    ingest_skipped: int = 0  # ingestion turns with no new batch left
 
     def add(self, label: str, ms: float) -> None:
         self.latencies.setdefault(label, []).append(ms)
+
+    def answered(self, label: str, sent: float, answer: Answer) -> None:
+        """An answer received at `answer.received` to a request started at `sent` (perf_counter)."""
+        self.add(label, (answer.received - sent) * 1000)
+        if answer.stamps:
+            parsed, called, done = (float(x) for x in answer.stamps.split())
+            self.phases.append(
+                (
+                    label,
+                    (parsed - sent) * 1000,
+                    (called - parsed) * 1000,
+                    (done - called) * 1000,
+                    (answer.received - done) * 1000,
+                )
+            )
 
     def error(self, label: str, text: str) -> None:
         self.errors[label] = self.errors.get(label, 0) + 1
         if len(self.first_errors) < 5:
             self.first_errors.append(f"{label}: {text[:300]}")
+
+    def acknowledged(self, label: str, batch: Batch, r: Answer) -> None:
+        """Keep an ingestion answer's counts for the accounting, or count it as an error."""
+        if r.status != 200:
+            self.error(label, f"HTTP {r.status} {r.text}")
+            return
+        body = orjson.loads(r.body)
+        self.acks.append((batch.ids, int(body["accepted"]), int(body["duplicates"])))
 
     def all_latencies(self) -> list[float]:
         return [v for vs in self.latencies.values() for v in vs]
@@ -190,12 +244,13 @@ def _graphql_payload(read: Read) -> bytes:
 
 
 async def _load(
-    client: httpx.AsyncClient,
+    pool: Sequence[Client],
     reads: list[Read],
-    ingest: list[list[dict[str, Any]]],
+    ingest: list[Batch],
     clients: int,
     seconds: float,
     stats: Stats,
+    watch: LoopWatch,
 ) -> float:
     headers = common.auth_headers(["admin"])
     json_headers = {**headers, "Content-Type": "application/json"}
@@ -205,54 +260,51 @@ async def _load(
     rng = random.Random(5)
     deadline = time.perf_counter() + seconds
 
-    async def ingest_one() -> None:
+    async def ingest_one(client: Client) -> None:
         if stats.acks and rng.random() < RETRY_SHARE:
-            events = ingest[rng.randrange(state["batch"])]  # a retry of an acknowledged batch
+            batch = ingest[rng.randrange(state["batch"])]  # a retry of an acknowledged batch
             label = "POST /events (retry)"
         elif state["batch"] < len(ingest):
-            events = ingest[state["batch"]]
+            batch = ingest[state["batch"]]
             state["batch"] += 1
             label = "POST /events"
         else:
+            stats.ingest_skipped += 1  # out of new batches: the mix is no longer 80/20
             return
         t = time.perf_counter()
-        r = await client.post(
-            common.PREFIX + "/events", content=orjson.dumps({"events": events}), headers=json_headers
-        )
-        stats.add(label, (time.perf_counter() - t) * 1000)
-        if r.status_code != 200:
-            stats.error(label, f"HTTP {r.status_code} {r.text}")
-            return
-        body = r.json()
-        stats.acks.append(([e["id"] for e in events], int(body["accepted"]), int(body["duplicates"])))
+        r = await client.request("POST", common.PREFIX + "/events", content=batch.body, headers=json_headers)
+        stats.answered(label, t, r)
+        stats.acknowledged(label, batch, r)
 
-    async def read_one(i: int) -> None:
+    async def read_one(client: Client, i: int) -> None:
         read = reads[i]
         t = time.perf_counter()
         if read.document:
-            r = await client.post("/graphql", content=gql_bodies[i], headers=json_headers)
-            failed = r.status_code != 200 or bool(r.json().get("errors"))
+            r = await client.request("POST", "/graphql", content=gql_bodies[i], headers=json_headers)
+            failed = r.status != 200 or bool(orjson.loads(r.body).get("errors"))
         else:
-            r = await client.get(common.PREFIX + read.path, params=read.query, headers=headers)
-            failed = not 200 <= r.status_code < 300
-        stats.add(read.label, (time.perf_counter() - t) * 1000)
+            r = await client.request("GET", common.PREFIX + read.path, params=read.query, headers=headers)
+            failed = not 200 <= r.status < 300
+        stats.answered(read.label, t, r)
         if failed:
-            stats.error(read.label, f"{read.query} HTTP {r.status_code} {r.text}")
+            stats.error(read.label, f"{read.query} HTTP {r.status} {r.text}")
 
     async def worker(k: int) -> None:
         ri = k * 7
+        client = pool[k % len(pool)]  # one worker's clients per pool (an even split)
         while time.perf_counter() < deadline:
             n = state["n"]
             state["n"] += 1
             try:
                 if kinds[n % len(kinds)] == "ingest":
-                    await ingest_one()
+                    await ingest_one(client)
                 else:
                     ri = (ri + 1) % len(reads)
-                    await read_one(ri)
-            except httpx.HTTPError as exc:
+                    await read_one(client, ri)
+            except TRANSPORT_ERRORS as exc:
                 stats.error("transport", repr(exc))
 
+    watch.start()  # after the set-up above
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(clients)))
     return time.perf_counter() - t0
@@ -308,7 +360,7 @@ def _refused(path: str, status: int, body: bytes) -> bool:
     return answer.get("data") is None and codes == {"BAD_USER_INPUT"}
 
 
-async def _flood(client: httpx.AsyncClient, seconds: float, rate: float, flood_stats: Stats) -> None:
+async def _flood(client: Client, seconds: float, rate: float, flood_stats: Stats) -> None:
     reqs = flood_requests()
     deadline = time.perf_counter() + seconds
     i = 0
@@ -319,23 +371,25 @@ async def _flood(client: httpx.AsyncClient, seconds: float, rate: float, flood_s
         label = f"flood {method} {path.split('?')[0]}"
         try:
             r = await client.request(method, path, headers=headers, content=body)
-            if not _refused(path, r.status_code, r.content):
-                flood_stats.error(label, f"{len(headers)} headers: HTTP {r.status_code} {r.text[:80]}")
+            if not _refused(path, r.status, r.body):
+                flood_stats.error(label, f"{len(headers)} headers: HTTP {r.status} {r.text[:80]}")
             flood_stats.add("flood", (time.perf_counter() - t) * 1000)
-        except httpx.HTTPError:
+        except TRANSPORT_ERRORS:
             flood_stats.add("flood (connection closed)", (time.perf_counter() - t) * 1000)
         await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - t)))
 
 
-async def _health(client: httpx.AsyncClient, seconds: float, out: list[float], errors: list[str]) -> None:
+async def _health(pool: Sequence[Client], seconds: float, out: list[float], errors: list[str]) -> None:
     deadline = time.perf_counter() + seconds
+    n = 0
     while time.perf_counter() < deadline:
         t = time.perf_counter()
+        n += 1
         try:
-            r = await client.get("/health")
-            if r.status_code != 200:
-                errors.append(f"HTTP {r.status_code}")
-        except httpx.HTTPError as exc:
+            r = await pool[n % len(pool)].request("GET", "/health")  # each worker in turn
+            if r.status != 200:
+                errors.append(f"HTTP {r.status}")
+        except TRANSPORT_ERRORS as exc:
             errors.append(repr(exc))
         out.append((time.perf_counter() - t) * 1000)
         await asyncio.sleep(0.05)
@@ -349,47 +403,44 @@ class RunResult:
     flood: Stats | None
     health_ms: list[float]
     health_errors: list[str]
+    client_watch: LoopWatch
     server_cpu: float = 0.0
+    workers: list[dict[str, Any]] = field(default_factory=list)  # bench.load_server's traces
 
 
 async def _run(
-    base_url: str,
+    base_urls: Sequence[str],
     reads: list[Read],
-    ingest: list[list[dict[str, Any]]],
+    ingest: list[Batch],
     args: argparse.Namespace,
 ) -> RunResult:
     stats = Stats()
     flood_stats = Stats() if args.flood else None
     health_ms: list[float] = []
     health_errors: list[str] = []
-    # A kept-alive connection is reused only while it has been idle for less than CLIENT_KEEP_ALIVE,
-    # well under the server's (ANALYTICS_HTTP_KEEP_ALIVE_SECONDS, 5 s). httpx's default (5 s) equals
-    # the server's: a request sent on a connection idle for just under 5 s can meet the server's
-    # close, an httpx.ReadError (the one error of an earlier flood run; docs/performance.md).
-    limits = httpx.Limits(
-        max_connections=args.clients,
-        max_keepalive_connections=args.clients,
-        keepalive_expiry=CLIENT_KEEP_ALIVE,
-    )
-    short = httpx.Limits(keepalive_expiry=CLIENT_KEEP_ALIVE)
+    watch = LoopWatch()
     cpu0 = time.process_time()
-    async with (
-        httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client,
-        httpx.AsyncClient(base_url=base_url, timeout=30, limits=short) as side,
-        httpx.AsyncClient(base_url=base_url, timeout=30, limits=short) as probe,
-    ):
+    n = len(base_urls)
+    pool = [open_client(args.client, url, -(-args.clients // n), timeout=60) for url in base_urls]
+    side = [open_client(args.client, url, timeout=30) for url in base_urls]
+    probe = [open_client(args.client, url, timeout=30) for url in base_urls]
+    try:
         tasks: list[Coroutine[Any, Any, float | None]] = [
-            _load(client, reads, ingest, args.clients, args.seconds, stats)
+            _load(pool, reads, ingest, args.clients, args.seconds, stats, watch)
         ]
         if flood_stats is not None:
             tasks += [
-                _flood(side, args.seconds, args.flood_rate / args.flood_clients, flood_stats)
-                for _ in range(args.flood_clients)
+                _flood(side[i % n], args.seconds, args.flood_rate / args.flood_clients, flood_stats)
+                for i in range(args.flood_clients)
             ]
             tasks.append(_health(probe, args.seconds, health_ms, health_errors))
         results = await asyncio.gather(*tasks)
+    finally:
+        for c in (*pool, *side, *probe):
+            await c.aclose()
+        watch.stop()
     wall = float(results[0] or 0.0)
-    return RunResult(wall, time.process_time() - cpu0, stats, flood_stats, health_ms, health_errors)
+    return RunResult(wall, time.process_time() - cpu0, stats, flood_stats, health_ms, health_errors, watch)
 
 
 def _migrate(url: str) -> None:
@@ -418,6 +469,9 @@ def _psql(sql: str) -> None:
 def report(res: RunResult, acc: Accounting, args: argparse.Namespace) -> bool:
     s = res.stats
     rows = []
+    server_ms: dict[str, list[float]] = {}
+    for label, _to, queue, app, _back in s.phases:
+        server_ms.setdefault(label, []).append(queue + app)
     for label in sorted(s.latencies):
         ms = s.latencies[label]
         rows.append(
@@ -426,10 +480,12 @@ def report(res: RunResult, acc: Accounting, args: argparse.Namespace) -> bool:
                 len(ms),
                 f"{common.percentile(ms, 50):.1f}",
                 f"{common.percentile(ms, 99):.1f}",
+                f"{common.percentile(server_ms.get(label, []), 50):.1f}",
+                f"{common.percentile(server_ms.get(label, []), 99):.1f}",
                 s.errors.get(label, 0),
             ]
         )
-    print(common.table(["route", "requests", "p50 ms", "p99 ms", "errors"], rows))
+    print(common.table(["route", "requests", "p50 ms", "p99 ms", "server p50", "server p99", "errors"], rows))
     everything = s.all_latencies()
     errors = sum(s.errors.values())
     p99 = common.percentile(everything, 99)
@@ -442,7 +498,8 @@ def report(res: RunResult, acc: Accounting, args: argparse.Namespace) -> bool:
         f"lost {acc.lost}, answers not covering their batch {acc.bad_answers}, accepted twice {acc.accepted_twice}"
     )
     print(
-        f"  generator CPU: {res.cpu:.1f} s in {res.wall:.1f} s = {100 * res.cpu / res.wall:.0f}% of one core "
+        f"  generator CPU: {res.cpu:.1f} s in {res.wall:.1f} s = {100 * res.cpu / res.wall:.0f}% of one core, "
+        f"{1000 * res.cpu / max(1, len(everything)):.2f} ms per request ({args.client}) "
         f"(this process, on {common.machine_note()})"
     )
     served = len(everything) + len(res.health_ms) + (len(res.flood.all_latencies()) if res.flood else 0)
@@ -451,6 +508,12 @@ def report(res: RunResult, acc: Accounting, args: argparse.Namespace) -> bool:
         f"{1000 * res.server_cpu / max(1, served):.2f} ms per request ({served} requests, flood and "
         "/health probes included): the measure to compare on a shared machine"
     )
+    if s.ingest_skipped:
+        print(
+            f"  NOTE: {s.ingest_skipped} ingestion turns found no new batch left (the data set ran out): "
+            "the mix was not 80/20 to the end"
+        )
+    print(_breakdown(res))
     for line in s.first_errors:
         print("  error:", line)
     checks = [
@@ -481,6 +544,59 @@ def report(res: RunResult, acc: Accounting, args: argparse.Namespace) -> bool:
     return all(ok for _, ok in checks)
 
 
+def _spread(values: Sequence[float]) -> str:
+    return (
+        f"p50 {common.percentile(values, 50):6.1f}  p99 {common.percentile(values, 99):6.1f}  "
+        f"max {max(values, default=float('nan')):6.1f}"
+    )
+
+
+def _breakdown(res: RunResult) -> str:
+    """Where the client-side time goes (from the server's stamps), and the event loops' lags."""
+    phases = res.stats.phases
+    parts = list(zip(*(p[1:] for p in phases), strict=True)) if phases else [[], [], [], []]
+    to_server, queue, app, back = parts
+    lines = [
+        f"  where a request's time goes, ms, over {len(phases)} answers (bench/load_server.py stamps):",
+        f"    client-side total          {_spread([sum(p[1:]) for p in phases])}",
+        f"    server side (queue + app)  {_spread([q + a for q, a in zip(queue, app, strict=True)])}",
+        f"    - to the worker            {_spread(to_server)}  (send -> head parsed: client, network, worker loop)",
+        f"    - worker loop queue        {_spread(queue)}  (head parsed -> app called)",
+        f"    - app                      {_spread(app)}  (app called -> answer's head sent)",
+        f"    - back to the client       {_spread(back)}  (head sent -> body read: generator loop)",
+        f"  generator loop lag (5 ms timer) {_spread(res.client_watch.lags)}; "
+        f"GC pauses {len(res.client_watch.gc_ms)}, max {max(res.client_watch.gc_ms, default=0):.1f} ms",
+    ]
+    for i, w in enumerate(res.workers):
+        pauses = "; ".join(
+            f"gen{g} {len(ms)} x, max {max(t for t, _ in ms):.1f} (CPU {max(c for _, c in ms):.1f})"
+            for g in (0, 1, 2)
+            if (
+                ms := [
+                    (t, c)
+                    for t, c, gen in zip(w["gc_ms"], w["gc_cpu_ms"], w["gc_gen"], strict=True)
+                    if gen == g
+                ]
+            )
+        )
+        lines.append(
+            f"  worker {i + 1}: {w['connections']} client connections; loop lag (5 ms timer) "
+            f"{_spread(w['lag_ms'])}; GC pauses: {pauses} ms"
+        )
+        if w["group_ms"]:
+            lines.append(
+                f"    writer: {len(w['group_ms'])} groups {_spread(w['group_ms'])}; waiting for the write "
+                f"lock {_spread(w['write_lock_ms'])}"
+                + (f"; for the file lock {_spread(w['file_lock_ms'])}" if w["file_lock_ms"] else "")
+            )
+        for name, uses in sorted(w["db"].items()):
+            lines.append(
+                f"    connection {name:8} {len(uses):6} uses: wait {_spread([u[0] for u in uses])}; "
+                f"held {_spread([u[1] for u in uses])}"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench load", description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -495,16 +611,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--pg-maxsize", type=int, default=0, help="connections per asyncpg pool (0: Tortoise's default, 5)"
     )
+    ap.add_argument(
+        "--client", choices=sorted(CLIENTS), default="aiohttp", help="the generator's HTTP client"
+    )
+    ap.add_argument(
+        "--shared-socket",
+        action="store_true",
+        help="uvicorn's --workers sharing one port (connections split as the accept race goes) "
+        "instead of a port per worker with the clients split evenly",
+    )
+    ap.add_argument(
+        "--trace-writer",
+        action="store_true",
+        help="also time ingestion's groups and their wait for the write lock (IngestHooks)",
+    )
     ap.add_argument("--seed-events", type=int, default=5_000, help="events ingested before the timed run")
     args = ap.parse_args(argv)
 
-    ds = Dataset(Params(bots=6, users=3_000, conversations=4_000, days=2, seed=17), now_us() - 60_000_000)
+    # Enough new batches for the whole run at up to ~240 batches/s (1,200 requests/s at 20%):
+    # a run that runs out prints so (`ingest_skipped`), its mix no longer 80/20.
+    conversations = max(4_000, int(CONVERSATIONS_PER_SECOND * args.seconds))
+    ds = Dataset(
+        Params(bots=6, users=3_000, conversations=conversations, days=2, seed=17), now_us() - 60_000_000
+    )
     all_batches = batches(ds)
     n_seed = 0
-    while n_seed < len(all_batches) and sum(len(b) for b in all_batches[:n_seed]) < args.seed_events:
+    while n_seed < len(all_batches) and sum(len(b.ids) for b in all_batches[:n_seed]) < args.seed_events:
         n_seed += 1
     seed_batches, live_batches = all_batches[:n_seed], all_batches[n_seed:]
     reads = read_requests(ds.bot_uuids)
+    gc.collect()
+    gc.freeze()  # the prepared batches are never garbage: keep them out of the collector's scans
     print(
         f"load: {args.clients} clients, {args.seconds:g} s, {args.workers} workers, {args.db}, "
         f"{len(reads)} read requests over {len(ROUTES)} routes, {len(live_batches)} batches to ingest"
@@ -523,19 +660,40 @@ def main(argv: list[str] | None = None) -> int:
             url = common.sqlite_url(db_path)
         try:
             _migrate(url)
-            env = {"ANALYTICS_DATABASE_URL": url, "ANALYTICS_RATE_LIMIT_ENABLED": "false"}
-            with common.Server(
-                db_path, workdir, extra_env=env, workers=args.workers, launcher="bench.load_server"
-            ) as server:
+            traces = workdir / "traces"
+            traces.mkdir()
+            env = {
+                "ANALYTICS_DATABASE_URL": url,
+                "ANALYTICS_RATE_LIMIT_ENABLED": "false",
+                "BENCH_LOAD_TRACE_DIR": str(traces),
+                "BENCH_LOAD_TRACE_WRITER": "1" if args.trace_writer else "0",
+            }
+            server = common.Server(
+                db_path,
+                workdir,
+                extra_env=env,
+                workers=args.workers if args.shared_socket else 1,
+                launcher="bench.load_server",
+                factory="bench.load_server:create",
+            )
+            base_urls = [server.base_url]
+            if not args.shared_socket and args.workers > 1:  # a port per worker (bench/load_server.py)
+                ports = [server.port, *(common.free_port() for _ in range(args.workers - 1))]
+                server.launcher_args = ["--worker-ports", ",".join(map(str, ports))]
+                base_urls = [f"http://127.0.0.1:{port}" for port in ports]
+            with server:
                 seed_stats = Stats()
-                asyncio.run(_seed(server.base_url, seed_batches, seed_stats))
+                asyncio.run(_seed(server.base_url, seed_batches, seed_stats, args.client))
                 cpu0 = server.cpu_seconds()
-                res = asyncio.run(_run(server.base_url, reads, live_batches, args))
+                res = asyncio.run(_run(base_urls, reads, live_batches, args))
                 res.server_cpu = server.cpu_seconds() - cpu0
                 res.stats.acks += seed_stats.acks
                 for label, n in seed_stats.errors.items():
                     res.stats.errors["seed " + label] = n
                     res.stats.latencies.setdefault("seed " + label, [])
+            res.workers = [orjson.loads(f.read_bytes()) for f in sorted(traces.glob("worker-*.json"))]
+            if res.stats.errors:
+                print("server log (its end):\n" + server.log_tail(6000))
             stored = _stored_ids(args.db, url, db_path)
             acc = account(res.stats.acks, stored)
             ok = report(res, acc, args)
@@ -545,18 +703,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-async def _seed(base_url: str, seed_batches: list[list[dict[str, Any]]], stats: Stats) -> None:
+async def _seed(base_url: str, seed_batches: list[Batch], stats: Stats, kind: str) -> None:
     headers = {**common.auth_headers(["admin"]), "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
-        for events in seed_batches:
-            r = await client.post(
-                common.PREFIX + "/events", content=orjson.dumps({"events": events}), headers=headers
-            )
-            if r.status_code != 200:
-                stats.error("POST /events", f"HTTP {r.status_code} {r.text}")
-                continue
-            body = r.json()
-            stats.acks.append(([e["id"] for e in events], int(body["accepted"]), int(body["duplicates"])))
+    client = open_client(kind, base_url, timeout=120)
+    try:
+        for batch in seed_batches:
+            r = await client.request("POST", common.PREFIX + "/events", content=batch.body, headers=headers)
+            stats.acknowledged("POST /events", batch, r)
+    finally:
+        await client.aclose()
 
 
 if __name__ == "__main__":

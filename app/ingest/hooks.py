@@ -41,25 +41,25 @@ class IngestHooks:
         """A batch (its `events` distinct events) joined the writer's queue (on the event loop)."""
 
     def group_started(self, batches: int) -> None:
-        """A group of `batches` batches is about to be applied. Called off the event loop (SQLite:
-        on the writer's thread; PostgreSQL: in a worker thread, awaited by the writer), so it may
-        block to hold the writer up while the event loop goes on queueing batches. Should it
+        """A group of `batches` batches is about to be applied. Called off the event loop, on the
+        writer's thread (SQLite: ingestion's connection's; PostgreSQL: `PostgresWriter`'s), so it
+        may block to hold the writer up while the event loop goes on queueing batches. Should it
         raise, the group fails as if its transaction had."""
 
     def group_locked(self, keys: int, seconds: float) -> None:
-        """PostgreSQL only, on the event loop: the group's transaction took its `keys` advisory
+        """PostgreSQL only, on the writer's thread: the group's transaction took its `keys` advisory
         locks (one per conversation and user it touches), which took `seconds` (mostly waiting for
         other processes' groups that hold some of them)."""
 
     def group_written(self, event_ids: list[str]) -> None:
         """Inside the group's transaction, after its last statement: the ids of the events it
-        stores (called only when it stores some; SQLite: on the writer's thread; PostgreSQL: on
-        the event loop). Should it raise, the transaction is rolled back like on a database error
-        (and the group's batches are retried alone)."""
+        stores (called only when it stores some; on the writer's thread). Should it raise, the
+        transaction is rolled back like on a database error (and the group's batches are retried
+        alone)."""
 
     def group_ended(self, batches: int) -> None:
         """The group `group_started` announced has committed or rolled back (before any retry of
-        its batches); on the writer's thread on SQLite, on the event loop on PostgreSQL."""
+        its batches); on the writer's thread."""
 
     def sqlite_connection(self, db: sqlite3.Connection) -> sqlite3.Connection:
         """The connection a group's transaction runs on, `BEGIN` to `COMMIT` (SQLite only, on the

@@ -4,16 +4,18 @@ database drivers of a group's statements.
 On SQLite the writer runs on the thread of ingestion's own connection (`ingest`, beside the
 connections the API reads on), a whole transaction per call and as many groups per hand-off as
 keep arriving; this is the only code that uses aiosqlite's privates (`Connection._execute`,
-`_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL each statement is awaited on a
-connection of Tortoise's pool (asyncpg's, directly), and a group's transaction locks the
-conversations and users it touches (advisory locks, `group.apply_group`), so groups of several
-processes run at once unless they share some.
+`_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL the groups run on a thread of their own
+too, with its own event loop and asyncpg connection (`PostgresWriter`), each statement a round
+trip, and a group's transaction locks the conversations and users it touches (advisory locks,
+`group.apply_group`), so groups of several processes run at once unless they share some.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 import weakref
@@ -23,9 +25,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 import orjson
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 
-from app.db import dialect, ingest_connection, sql
+from app.db import database_url, dialect, ingest_connection, numbered
 from app.ingest.events import IngestResult
 from app.ingest.group import MAX_GROUP_EVENTS, MAX_GROUP_LOCKS, Job, apply_group, settle
 from app.ingest.hooks import IngestHooks, installed_hooks
@@ -35,21 +37,21 @@ T = TypeVar("T")
 
 
 async def _postgres_step(
-    con: asyncpg.Connection, client: BaseDBAsyncClient, step: Query | Many | AnyOf | Rows | Writes | Inserts
+    con: asyncpg.Connection, step: Query | Many | AnyOf | Rows | Writes | Inserts
 ) -> list[dict[str, Any]] | None:
     """Send one step on asyncpg's connection; the rows it returns."""
     if isinstance(step, Many):
-        await con.executemany(sql(step.text, client), step.rows)
+        await con.executemany(numbered(step.text), step.rows)
         return None
     if isinstance(step, Writes):
         for part in step.postgres():
-            await _postgres_step(con, client, part if isinstance(part, Many) else Query(*part))
+            await _postgres_step(con, part if isinstance(part, Many) else Query(*part))
         return None
     if isinstance(step, Inserts):
         if not any(part.rows for part in step.steps):
             return []
         text, params = step.postgres()
-        rows = await con.fetch(sql(text, client), *params)
+        rows = await con.fetch(numbered(text), *params)
         return [{**orjson.loads(r["j"]), "part": r["part"]} for r in rows]
     if isinstance(step, Query):
         text, params = step.text, step.params
@@ -57,42 +59,41 @@ async def _postgres_step(
         return []
     else:
         text, params = step.postgres()
-    return [dict(r) for r in await con.fetch(sql(text, client), *params)]
+    return [dict(r) for r in await con.fetch(numbered(text), *params)]
 
 
-async def run_postgres_transaction(client: BaseDBAsyncClient, steps: Steps[T]) -> T:
-    """Drive `steps` in one transaction on a connection of Tortoise's pool (asyncpg's own, not
-    through Tortoise: a round trip per statement is what a group costs there). A first `Lock` step
-    goes with the BEGIN, in one round trip; a later one (keys found by a read) is a statement."""
-    async with client.acquire_connection() as con:
-        result: list[dict[str, Any]] | None = None
-        begun = False
-        try:
-            while True:
-                try:
-                    step = steps.send(result)
-                except StopIteration as stop:
-                    value: T = stop.value
-                    break
-                if not begun:
-                    begun = True
-                    await con.execute(f"BEGIN; {step.text()}" if isinstance(step, Lock) else "BEGIN")
-                    if isinstance(step, Lock):
-                        result = None
-                        continue
-                if isinstance(step, Lock):  # locks found by a read inside the transaction
-                    await con.execute(step.text())
+async def run_postgres_transaction(con: asyncpg.Connection, steps: Steps[T]) -> T:
+    """Drive `steps` in one transaction on an asyncpg connection, a round trip per statement. A
+    first `Lock` step goes with the BEGIN, in one round trip; a later one (keys found by a read) is
+    a statement."""
+    result: list[dict[str, Any]] | None = None
+    begun = False
+    try:
+        while True:
+            try:
+                step = steps.send(result)
+            except StopIteration as stop:
+                value: T = stop.value
+                break
+            if not begun:
+                begun = True
+                await con.execute(f"BEGIN; {step.text()}" if isinstance(step, Lock) else "BEGIN")
+                if isinstance(step, Lock):
                     result = None
                     continue
-                result = await _postgres_step(con, client, step)
-            if begun:
-                await con.execute("COMMIT")
-            return value
-        except BaseException:
-            if begun and not con.is_closed():
-                with contextlib.suppress(Exception):  # the pool resets a broken connection
-                    await con.execute("ROLLBACK")
-            raise
+            if isinstance(step, Lock):  # locks found by a read inside the transaction
+                await con.execute(step.text())
+                result = None
+                continue
+            result = await _postgres_step(con, step)
+        if begun:
+            await con.execute("COMMIT")
+        return value
+    except BaseException:
+        if begun and not con.is_closed():
+            with contextlib.suppress(Exception):  # a broken connection is replaced
+                await con.execute("ROLLBACK")
+        raise
 
 
 def _fetch(db: sqlite3.Connection, text: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -182,24 +183,114 @@ def _is_deadlock(exc: BaseException) -> bool:
     return "deadlock detected" in str(exc)
 
 
-async def awaited_group(
-    jobs: list[Job], hooks: IngestHooks | None = None, attempt: int = 0
-) -> list[IngestResult | BaseException]:
-    """`sqlite_group` for PostgreSQL: each statement awaited through Tortoise's pool."""
-    try:
-        if hooks is not None:
-            await asyncio.to_thread(hooks.group_started, len(jobs))
+CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a terminated connection that has not noticed yet
+    OSError,
+)
+
+
+class PostgresWriter:
+    """PostgreSQL groups on a thread of their own, with its own event loop and one asyncpg
+    connection, one group at a time per process (as SQLite's writer has its own thread).
+
+    On the API's event loop each of a group's ~15 statements waited for a turn of a loop busy with
+    the requests in flight, while the group held its advisory locks: under load a group took up to
+    ~430 ms (p50, one worker), PostgreSQL saw the transaction `idle in transaction` most of that
+    time, and the other process's groups waited for the locks (docs/performance.md). Here each
+    answer is read as soon as this thread gets the interpreter."""
+
+    def __init__(self, url: str) -> None:
+        credentials = expand_db_url(url)["credentials"]
+        self.params = {
+            k: credentials[k]
+            for k in ("host", "port", "user", "password", "database")
+            if credentials.get(k) is not None
+        }
+        self.conn: asyncpg.Connection | None = None
+        self.loop = asyncio.new_event_loop()
+        self.lock: asyncio.Lock | None = None  # made on the thread's loop
+        threading.Thread(target=self.loop.run_forever, name="ingest-postgres", daemon=True).start()
+
+    async def write(self, jobs: list[Job], hooks: IngestHooks | None) -> list[IngestResult | BaseException]:
+        """Apply a group (on the writer's thread); from any event loop."""
+        done = asyncio.run_coroutine_threadsafe(self._serialized(jobs, hooks), self.loop)
+        return await asyncio.wrap_future(done)
+
+    async def _serialized(
+        self, jobs: list[Job], hooks: IngestHooks | None
+    ) -> list[IngestResult | BaseException]:
+        if self.lock is None:
+            self.lock = asyncio.Lock()
+        async with self.lock:  # one connection: one group at a time
+            return await self.group(jobs, hooks)
+
+    async def group(
+        self, jobs: list[Job], hooks: IngestHooks | None, attempt: int = 0
+    ) -> list[IngestResult | BaseException]:
+        """`sqlite_group` for PostgreSQL, on the writer's thread (hooks may block it)."""
         try:
-            return await run_postgres_transaction(ingest_connection(), apply_group(jobs, True, hooks))
-        finally:
             if hooks is not None:
-                hooks.group_ended(len(jobs))
-    except Exception as exc:
-        if len(jobs) == 1:
-            if attempt < DEADLOCK_RETRIES and _is_deadlock(exc):
-                return await awaited_group(jobs, hooks, attempt + 1)
-            return [exc]
-        return [outcome for job in jobs for outcome in await awaited_group([job], hooks)]
+                hooks.group_started(len(jobs))
+            try:
+                if self.conn is None or self.conn.is_closed():
+                    self.conn = await asyncpg.connect(**self.params)
+                return await run_postgres_transaction(self.conn, apply_group(jobs, True, hooks))
+            finally:
+                if hooks is not None:
+                    hooks.group_ended(len(jobs))
+        except Exception as exc:
+            if attempt == 0 and isinstance(exc, CONNECTION_LOST) and self.conn is not None:
+                self.conn.terminate()  # the server restarted or dropped it: a new one, once
+                self.conn = None
+                return await self.group(jobs, hooks, attempt + 1)
+            if len(jobs) == 1:
+                if attempt < DEADLOCK_RETRIES and _is_deadlock(exc):
+                    return await self.group(jobs, hooks, attempt + 1)
+                return [exc]
+            return [outcome for job in jobs for outcome in await self.group([job], hooks)]
+
+
+_postgres_writers: dict[str, PostgresWriter] = {}
+
+
+def postgres_writer() -> PostgresWriter:
+    """This process's PostgreSQL writer for the database `init_db` opened (started on first use)."""
+    url = database_url()
+    writer = _postgres_writers.get(url)
+    if writer is None:
+        writer = _postgres_writers[url] = PostgresWriter(url)
+    return writer
+
+
+class FileLock:
+    """An exclusive `flock` on `<database>-ingest.lock`, which the writers of every process on one
+    SQLite file take around each group's transaction. Without it a writer that found the write lock
+    taken slept in SQLite's busy handler (1, 2, 5, ... up to 100 ms between tries) and could miss
+    the moments another process's writer, going from group to group, let go: under two workers the
+    wait for `BEGIN IMMEDIATE` reached 100-350 ms (docs/performance.md). The kernel wakes a writer
+    waiting here as soon as the lock is free. Other writers (reports) still meet the busy handler,
+    which stays the fallback; an in-memory database needs no lock (`fd` None)."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+        if fd is not None:
+            weakref.finalize(self, os.close, fd)
+
+    @classmethod
+    def beside(cls, db: sqlite3.Connection) -> FileLock:
+        row = db.execute("PRAGMA database_list").fetchone()
+        path = row[2] if row else ""
+        return cls(os.open(path + "-ingest.lock", os.O_RDWR | os.O_CREAT, 0o600) if path else None)
+
+    def __enter__(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
 @dataclass(eq=False)
@@ -216,6 +307,8 @@ class Writer:
     running: bool = False
     """A drain is scheduled or running (it empties `pending` before it stops)."""
     task: asyncio.Task[None] | None = None
+    file_lock: FileLock | None = None
+    """SQLite: taken around each group's transaction (opened on the writer's thread)."""
 
     def submit(self, job: Job) -> None:
         with self.lock:
@@ -251,8 +344,11 @@ class Writer:
         self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop, jobs: list[Job]
     ) -> None:
         """On the ingestion connection's thread: apply groups until the queue is empty."""
+        if self.file_lock is None:
+            self.file_lock = FileLock.beside(db)
         while jobs:
-            outcomes = sqlite_group(db, jobs, installed_hooks())
+            with self.file_lock:
+                outcomes = sqlite_group(db, jobs, installed_hooks())
             try:
                 loop.call_soon_threadsafe(settle, jobs, outcomes)
             except RuntimeError:  # the loop has closed: nobody is waiting any more
@@ -272,7 +368,7 @@ class Writer:
                     continue
                 client = ingest_connection()
                 if dialect(client) == "postgres":
-                    settle(jobs, await awaited_group(jobs, installed_hooks()))
+                    settle(jobs, await postgres_writer().write(jobs, installed_hooks()))
                     continue
                 # One hand-off for as many groups as keep arriving (a hand-off per statement cost
                 # ~20% of the throughput), holding Tortoise's lock on the connection so that no
