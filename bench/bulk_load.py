@@ -106,9 +106,20 @@ CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-    "model_slots", "latency_slots", "intent_slots",
+    "model_slots", "latency_slots", "intent_slots", "message_days", "conv_days", "user_day_pairs",
+    "user_day_pairs_all",
 }  # fmt: skip
 LOADER_VERSION = 3
+
+
+def day_rollup_backfill() -> list[str]:
+    """The day rollups' backfill of migration 0007_usage_speed: run after the slot rollups are in."""
+    import importlib
+
+    import app.migrations
+
+    statements: list[str] = importlib.import_module(f"{app.migrations.__name__}.0007_usage_speed")._BACKFILL
+    return statements
 
 
 def schema_fingerprint() -> str:
@@ -432,6 +443,8 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, table_rows in folder.rollup_rows().items():
         conn.executemany(INSERT_ROLLUPS[table], table_rows)
+    for statement in day_rollup_backfill():
+        conn.execute(statement)
     unknown = tables - KNOWN_TABLES
     if unknown:
         print(f"  warning: the schema has tables the bulk loader does not fill: {', '.join(sorted(unknown))}")

@@ -34,6 +34,10 @@ TABLES = (
     "conv_slots",
     "user_slots",
     "user_slots_all",
+    "message_days",
+    "conv_days",
+    "user_day_pairs",
+    "user_day_pairs_all",
 )
 BOOLEAN_COLUMNS = {("events", "fallback")}
 CHUNK = 50_000

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, TypeVar
 
+from app.ingest.day_rollups import by_day, pair_deltas
 from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
@@ -129,6 +130,7 @@ def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[Non
     if not rows:
         return
     yield add_rows("conv_slots", ("slot", "bot_id"), (*CONV_SLOT_COLUMNS, *CONV_SLOT_SPEND), rows)
+    yield from by_day("conv_days", CONV_SLOT_COLUMNS, [row[: 2 + len(CONV_SLOT_COLUMNS)] for row in rows])
 
 
 def _extend_chain(table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]]) -> Steps[None]:
@@ -161,6 +163,7 @@ def _extend_chain(table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]
         f"(SELECT MIN(n.slot) FROM {table} n WHERE {next_owner_is} AND n.slot > ?)",
         [[*k[1:], *k[1:], k[0]] for k in added],
     )
+    yield from pair_deltas(table, owner, added)
 
 
 def _extend_activity_chains(keys: list[tuple[int, int, int]]) -> Steps[None]:
@@ -323,12 +326,9 @@ def write_group(group: Group) -> Steps[None]:
         yield Many(statement, event_rows)
 
     if group.msg_slots:
-        yield add_rows(
-            "message_slots",
-            _SLOT_KEY,
-            _MESSAGE_COUNTS,
-            [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
-        )
+        msg_rows = [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())]
+        yield add_rows("message_slots", _SLOT_KEY, _MESSAGE_COUNTS, msg_rows)
+        yield from by_day("message_days", _MESSAGE_COUNTS, msg_rows)
     yield from _apply_conv_slots(touched, bot_ids)
     yield from insight_slots(group, bot_ids)
     if group.user_slot_keys:

@@ -11,6 +11,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
+from app.models.days import ConvDay, MessageDay, UserDayPair, UserDayPairAll
 from app.vocabulary import ReportStatus
 
 __all__ = [
@@ -19,15 +20,19 @@ __all__ = [
     "ApiKey",
     "Bot",
     "BotUser",
+    "ConvDay",
     "ConvSlot",
     "Conversation",
     "EndUser",
     "Event",
     "IntentSlot",
     "LatencySlot",
+    "MessageDay",
     "MessageSlot",
     "ModelSlot",
     "Report",
+    "UserDayPair",
+    "UserDayPairAll",
     "UserSlot",
     "UserSlotAll",
 ]
