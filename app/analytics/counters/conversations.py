@@ -183,7 +183,9 @@ async def conversations_from_rollup(
         conn,
         "SELECT c.started_us AS started_us, c.last_activity_us AS last_activity_us FROM conversations c "
         f"WHERE c.last_activity_us >= {int(now_us - timeout_us)} "
-        f"AND c.end_us IS NULL AND {f.bot('c')}",
+        # `+c.bot_id`: the bot is no index condition, so the (few) recent rows come from the
+        # `last_activity_us` index, not every conversation of the bot from the `bot_id` one.
+        f"AND c.end_us IS NULL AND {f.bot('+c')}",
     )
     live: dict[int, list[int]] = {}
     for conv in recent:
