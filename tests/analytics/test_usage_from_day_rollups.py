@@ -46,7 +46,9 @@ def _events() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         _start(BOT_B, edge, march - timedelta(minutes=10)),
         _start(BOT_A, edge, march + 2 * day + timedelta(hours=23, minutes=50)),
     ]
-    first += [_start(BOT_A if k % 2 else BOT_B, scattered, march + k * timedelta(hours=17)) for k in range(14)]
+    first += [
+        _start(BOT_A if k % 2 else BOT_B, scattered, march + k * timedelta(hours=17)) for k in range(14)
+    ]
     late = [
         # Late: the outside user with bot B in the range (a new row between two stored ones).
         _start(BOT_B, outside, march + 3 * day + timedelta(hours=2)),
