@@ -10,9 +10,10 @@ timestamp order (a live botserver's traffic: ~6 hours, 6 bots, 5,000 users, conv
 messages), posted by `--clients` concurrent httpx clients with an admin JWT.
 
 Raw: a fresh database from the app's migrations (all indexes in place), WAL + synchronous=NORMAL
-as the app connects, and the rows ingestion ends up with in all twelve tables it writes (`bots`,
+as the app connects, and the rows ingestion ends up with in the tables it writes (`bots`,
 `events`, `conversations`, `end_users`, `bot_users`, `message_slots`, `user_slots`,
-`user_slots_all`, `conv_slots`, `model_slots`, `latency_slots`, `intent_slots`), folded beforehand in Python by `bench.bulk_load.Folder` (whose rows
+`user_slots_all`, `conv_slots`, `model_slots`, `latency_slots`, `intent_slots`; in one transaction
+also the four day rollups, by migration 0007's backfill), folded beforehand in Python by `bench.bulk_load.Folder` (whose rows
 tests/bench/test_bulk_load.py checks against `app.ingest`), inserted with executemany in one
 transaction: the `events` rows with all 19 columns as app.ingest binds them, and again binding
 only the columns each event sets (the fastest raw form). Both are compared with HTTP (targets).
@@ -50,6 +51,7 @@ from bench.bulk_load import (
     INSERT_EVENTS,
     INSERT_ROLLUPS,
     Folder,
+    day_rollup_backfill,
     full_event_rows,
     migrate,
     new_event_rows,
@@ -171,7 +173,7 @@ class RawRows:
         )
 
 
-# What a raw run writes: the same rows as ingestion (all twelve tables), or events and conversations only.
+# What a raw run writes: the same rows as ingestion (every table), or events and conversations only.
 ALL_TABLES = "all"
 TWO_TABLES = "events+conversations"
 
@@ -215,6 +217,9 @@ def run_raw(
             conn.executemany(INSERT_EVENTS, full)
         for statement, table_rows in others:
             conn.executemany(statement, table_rows)
+        if tables == ALL_TABLES:  # the day rollups, summed from the slot rollups as bulk_load does
+            for statement in day_rollup_backfill():
+                conn.execute(statement)
         conn.execute("COMMIT")
     seconds = time.perf_counter() - t0
     if tables == ALL_TABLES:
