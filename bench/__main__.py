@@ -1,5 +1,9 @@
 """`python -m bench [ingest|queries|reports|load] [options]`: run one benchmark, or all of them in sequence.
 
+With no arguments (`make bench`) every benchmark runs on SQLite, then `ingest`, `queries`, `reports`
+and `load` again with `--db postgres` (PostgreSQL at `BENCH_PG_URL`: the PostgreSQL columns of
+docs/performance.md, each beside SQLite or against its own baseline).
+
 Options after the benchmark's name go to it (`python -m bench ingest --events 50000`); see
 `python -m bench <name> --help`. Each benchmark's `main(argv)` returns its exit status: 0 when
 every check passed, 1 when any is a FAIL. The exit status here is 1 when any benchmark failed,
@@ -21,8 +25,14 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
+def full_run() -> list[tuple[str, list[str]]]:
+    """What `python -m bench` alone runs: each benchmark on SQLite, then each on PostgreSQL."""
+    return [*((name, []) for name in BENCHMARKS), *((name, ["--db", "postgres"]) for name in BENCHMARKS)]
+
+
 def run(name: str, args: list[str]) -> bool:
     """Run one benchmark; True only when it returned (or exited with) status 0."""
+    label = " ".join([name, *args])
     t0 = time.perf_counter()
     try:
         code = importlib.import_module(BENCHMARKS[name]).main(args)
@@ -30,13 +40,13 @@ def run(name: str, args: list[str]) -> bool:
         code = 0 if exc.code is None else exc.code
     except Exception:
         traceback.print_exc()
-        print(f"== {name}: crashed\n")
+        print(f"== {label}: crashed\n")
         return False
     elapsed = time.perf_counter() - t0
     if code != 0:  # a main() that returns no status is not a pass either
-        print(f"== {name}: FAIL (exit status {code}) after {elapsed:.0f} s\n")
+        print(f"== {label}: FAIL (exit status {code}) after {elapsed:.0f} s\n")
         return False
-    print(f"== {name}: PASS in {elapsed:.0f} s\n")
+    print(f"== {label}: PASS in {elapsed:.0f} s\n")
     return True
 
 
@@ -50,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv:
         print(f"unknown benchmark {argv[0]!r}: choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
-    failed = [name for name in BENCHMARKS if not run(name, [])]
+    failed = [" ".join([name, *args]) for name, args in full_run() if not run(name, args)]
     if failed:
         print(f"== benchmarks that failed: {', '.join(failed)}")
     return 1 if failed else 0

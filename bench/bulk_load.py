@@ -108,7 +108,7 @@ KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
     "model_slots", "latency_slots", "intent_slots", "outcome_days", "model_days", "latency_days",
-    "latency_day_bands",
+    "latency_day_bands", "message_days", "conv_days", "user_day_pairs", "user_day_pairs_all",
 }  # fmt: skip
 LOADER_VERSION = 3
 
@@ -123,8 +123,9 @@ def backfill(migration: str) -> list[str]:
 
 
 def day_backfill() -> list[str]:
-    """The per-day rollups (`model_days`, `latency_days`, `latency_day_bands`), from the slot rollups."""
-    return backfill("0006_latency_bands")
+    """The per-day rollups, from the slot rollups and activity chains: `model_days`, `latency_days`,
+    `latency_day_bands` (0006); `message_days`, `conv_days`, `user_day_pairs(_all)` (0007)."""
+    return backfill("0006_latency_bands") + backfill("0007_usage_speed")
 
 
 def schema_fingerprint() -> str:

@@ -10,12 +10,12 @@ timestamp order (a live botserver's traffic: ~6 hours, 6 bots, 5,000 users, conv
 messages), posted by `--clients` concurrent httpx clients with an admin JWT.
 
 Raw: a fresh database from the app's migrations (all indexes in place), WAL + synchronous=NORMAL
-as the app connects, and the rows ingestion ends up with in all twelve tables it writes (`bots`,
+as the app connects, and the rows ingestion ends up with in the tables it writes (`bots`,
 `events`, `conversations`, `end_users`, `bot_users`, `message_slots`, `user_slots`,
 `user_slots_all`, `conv_slots`, `model_slots`, `latency_slots`, `intent_slots`), folded beforehand
 in Python by `bench.bulk_load.Folder` (whose rows tests/bench/test_bulk_load.py checks against
 `app.ingest`), inserted with executemany in one transaction, the per-day rollups of
-`0006_latency_bands` then filled from them by its backfill statements in the same transaction
+`0006_latency_bands` and `0007_usage_speed` then filled from them by their backfill statements in the same transaction
 (not in the commit-per-batch form). The `events` rows with all 19 columns as app.ingest binds them, and again binding
 only the columns each event sets (the fastest raw form). Both are compared with HTTP (targets).
 For information: the same rows committed once per `--batch` events (as the service commits once
@@ -174,7 +174,7 @@ class RawRows:
         )
 
 
-# What a raw run writes: the same rows as ingestion (all twelve tables), or events and conversations only.
+# What a raw run writes: the same rows as ingestion (every table), or events and conversations only.
 ALL_TABLES = "all"
 TWO_TABLES = "events+conversations"
 

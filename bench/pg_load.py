@@ -34,7 +34,17 @@ TABLES = (
     "conv_slots",
     "user_slots",
     "user_slots_all",
+    "model_slots",
+    "latency_slots",
+    "intent_slots",
     "outcome_days",
+    "model_days",
+    "latency_days",
+    "latency_day_bands",
+    "message_days",
+    "conv_days",
+    "user_day_pairs",
+    "user_day_pairs_all",
 )
 BOOLEAN_COLUMNS = {("events", "fallback")}
 CHUNK = 50_000

@@ -81,8 +81,8 @@ def usage_compared(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     start = w.start_us - (w.end_us - w.start_us)
     end = min(w.start_us, start + max(0, w.now_us - w.start_us))
     (n,) = conn.execute(
-        "SELECT COUNT(*) FROM conversations WHERE started_us >= ? AND started_us < ? AND bot_id IS NOT NULL",
-        (start, end),
+        "SELECT COUNT(*) FROM conversations WHERE started_us >= :lo AND started_us < :hi AND bot_id IS NOT NULL",
+        {"lo": start, "hi": end},
     ).fetchone()
     return {**usage(conn, w), "comparison_conversations": n}
 

@@ -32,6 +32,7 @@ and none is needed: it costs what the current answer costs, once more.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import types
 import typing
@@ -195,16 +196,21 @@ async def answer_compared(
 ) -> A:
     """`answer(db, q)` as `compared_type(cls)`: with `comparison` and `change` when `q.compare` is set
     (the comparison answered with the same `now`, scope and timeout), else both None."""
-    current = await answer(db, dataclasses.replace(q, compare=None))
-    values = {f.name: getattr(current, f.name) for f in dataclasses.fields(cast(Any, cls))}
     result: Callable[..., A] = compared_type(cls)
     if q.compare is None:
-        return result(**values)
+        current = await answer(db, q)
+        return result(**{f.name: getattr(current, f.name) for f in dataclasses.fields(cast(Any, cls))})
     keys = scalar_fields(cls)
     r = comparison_range(q.range, q.compare, q.now)
-    # An empty comparison range is answered like any other (counts 0, averages None): the routes
+    # The two ranges at once, each starting on the other's connection (the same one for a report's
+    # reads): the comparison's statements wait beside the current range's, not behind them. An
+    # empty comparison range is answered like any other (counts 0, averages None): the routes
     # answer `[s, s)` from the same queries, which find nothing there.
-    previous = await answer(db, dataclasses.replace(q, range=r, compare=None))
+    current, previous = await asyncio.gather(
+        answer(db, dataclasses.replace(q, compare=None)),
+        answer(Readers(main=db.side, side=db.main), dataclasses.replace(q, range=r, compare=None)),
+    )
+    values = {f.name: getattr(current, f.name) for f in dataclasses.fields(cast(Any, cls))}
     before = {name: getattr(previous, name) for name, _ in keys}
     comparison, change = comparison_types(cls)
     return result(

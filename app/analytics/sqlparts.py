@@ -16,6 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.buckets import Bucket, split_slots
 from app.db import sql
+from app.models.days import DAY_SLOTS
 
 __all__ = [
     "USER_ACTIVITY",
@@ -25,9 +26,12 @@ __all__ = [
     "aligned_slots",
     "as_int",
     "bounds_of",
+    "day_split",
     "edges_cte",
     "fetch_rows",
     "per_bucket",
+    "per_part",
+    "rollup_sums",
     "slot_and_raw",
     "values_cte",
 ]
@@ -164,3 +168,58 @@ def edges_cte(bounds: Bounds, by_user: bool) -> tuple[str, bool, bool] | None:
         return None
     columns = ("idx", "lo", "hi", "slo", "shi", "alo", "ahi", "zlo", "zhi")
     return values_cte("b", columns, out), any_slots, any_raw
+
+
+def day_split(lo: int, hi: int) -> tuple[int, int] | None:
+    """The whole UTC days `[A, B)` within the slots `[lo, hi)`, None when there is none."""
+    first, end = -(-lo // DAY_SLOTS), hi // DAY_SLOTS
+    return (first, end) if first < end else None
+
+
+async def per_part(
+    conn: BaseDBAsyncClient,
+    parts: Sequence[tuple[int, ...]],
+    columns: Sequence[str],
+    exprs: Sequence[str],
+    source: str,
+    out: list[list[int]],
+    sign: int = 1,
+) -> None:
+    """Add `sign` times `per_bucket`'s aggregates to `out[idx]` for each part `(idx, *values)` (a CTE
+    `b(idx, *columns)`, one row per part: several parts may add to one bucket)."""
+    if not parts:
+        return
+    cte = values_cte("b", ("idx", *columns), [(j, *values) for j, (_, *values) in enumerate(parts)])
+    found = await per_bucket(conn, [cte], exprs, source, len(parts))
+    for (idx, *_), row in zip(parts, found, strict=True):
+        for k, v in enumerate(row):
+            out[idx][k] += sign * as_int(v)
+
+
+async def rollup_sums(
+    conn: BaseDBAsyncClient,
+    slots: list[tuple[int, int, int]],
+    table: str,
+    sums: Sequence[str],
+    f: Filter,
+    n: int,
+) -> list[list[int]]:
+    """`SUM`s of the columns `sums` of a slot rollup (`{table}_slots`) per slot-aligned bucket
+    `(idx, slot_lo, slot_hi)`: the whole UTC days from its day rollup (`{table}_days`, app/models/days.py),
+    the slots before and after them from the slot rollup."""
+    out = [[0] * len(sums) for _ in range(n)]
+    day_parts: list[tuple[int, ...]] = []
+    slot_parts: list[tuple[int, ...]] = []
+    for idx, lo, hi in slots:
+        days = day_split(lo, hi)
+        if days is None:
+            slot_parts.append((idx, lo, hi))
+            continue
+        day_parts.append((idx, *days))
+        edges = ((lo, days[0] * DAY_SLOTS), (days[1] * DAY_SLOTS, hi))
+        slot_parts += [(idx, a, z) for a, z in edges if a < z]
+    exprs = [f"SUM(s.{col})" for col in sums]
+    for parts, unit in ((day_parts, "day"), (slot_parts, "slot")):
+        source = f"FROM {table}_{unit}s s WHERE s.{unit} >= b.lo AND s.{unit} < b.hi AND {f.bot('s')}"
+        await per_part(conn, parts, ("lo", "hi"), exprs, source, out)
+    return out

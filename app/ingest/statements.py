@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from app.ingest.day_rollups import by_day, pair_deltas
 from app.ingest.event_rows import write_events
 from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
@@ -150,6 +151,7 @@ def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[Non
     if not rows:
         return
     yield add_rows("conv_slots", ("slot", "bot_id"), (*CONV_SLOT_COLUMNS, *CONV_SLOT_SPEND), rows)
+    yield from by_day("conv_days", CONV_SLOT_COLUMNS, [row[: 2 + len(CONV_SLOT_COLUMNS)] for row in rows])
 
 
 def _chain_rows(table: str, owner: tuple[str, ...], keys: Sequence[tuple[int, ...]]) -> Rows:
@@ -358,6 +360,7 @@ def write_group(group: Group, postgres: bool, known: Known | None = None) -> Ste
     for c in new_convs:
         c.id = ids[c.uuid]
     relink = [step for i, chain in enumerate(_CHAINS, 1) for step in _relink(*chain, parts[i], postgres)]
+    msg_rows = [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())]
     # The rest reads nothing back: on PostgreSQL one statement, the rollup rows every concurrent
     # group adds to last (their row locks are held from there to the commit).
     yield Writes(
@@ -372,17 +375,16 @@ def write_group(group: Group, postgres: bool, known: Known | None = None) -> Ste
                 "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = excluded.first_active_us "
                 "WHERE " + _EARLIER.format(t="bot_users"),
             ),
-            add_rows(
-                "message_slots",
-                _SLOT_KEY,
-                _MESSAGE_COUNTS,
-                [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
-            ),
+            add_rows("message_slots", _SLOT_KEY, _MESSAGE_COUNTS, msg_rows),
+            *pending(by_day("message_days", _MESSAGE_COUNTS, msg_rows)),
             *pending(_apply_conv_slots(touched, bot_ids)),
             *pending(insight_slots(group, bot_ids)),
         )
     )
-    # The recontact flags read the conversations written above: after them, in their own statements.
+    # The day pairs read the relinked chains back, the recontact flags the conversations written
+    # above: after them, in their own statements.
+    for i, (table, owner) in enumerate(_CHAINS, 1):
+        yield from pair_deltas(table, owner, [tuple(r[col] for col in ("slot", *owner)) for r in parts[i]])
     yield from apply_outcome_days(touched, bot_ids, _recontact_users(new_convs, old_convs, bot_ids, user_ids))
 
 

@@ -11,6 +11,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
+from app.models.days import ConvDay, MessageDay, UserDayPair, UserDayPairAll
 from app.vocabulary import ReportStatus
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ApiKey",
     "Bot",
     "BotUser",
+    "ConvDay",
     "ConvSlot",
     "Conversation",
     "EndUser",
@@ -30,11 +32,14 @@ __all__ = [
     "LatencyDay",
     "LatencyDayBand",
     "LatencySlot",
+    "MessageDay",
     "MessageSlot",
     "ModelDay",
     "ModelSlot",
     "OutcomeDay",
     "Report",
+    "UserDayPair",
+    "UserDayPairAll",
     "UserSlot",
     "UserSlotAll",
 ]

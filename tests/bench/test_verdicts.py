@@ -124,3 +124,20 @@ def test_python_m_bench_fails_when_a_benchmark_does(
     monkeypatch.setattr(bench_main, "BENCHMARKS", {"fake": "bench_fake_benchmark"})
     assert bench_main.main(["fake"]) == status
     assert bench_main.main([]) == status
+
+
+def test_python_m_bench_alone_runs_each_benchmark_on_sqlite_then_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[list[str]] = []
+
+    def main(argv: list[str]) -> int:
+        calls.append(argv)
+        return 0
+
+    module = types.ModuleType("bench_fake_benchmark")
+    module.main = main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bench_fake_benchmark", module)
+    monkeypatch.setattr(bench_main, "BENCHMARKS", {"a": "bench_fake_benchmark", "b": "bench_fake_benchmark"})
+    assert bench_main.main([]) == 0
+    assert calls == [[], [], ["--db", "postgres"], ["--db", "postgres"]]

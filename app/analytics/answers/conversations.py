@@ -3,7 +3,6 @@ and `/conversations/resolution`."""
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, fields
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -13,6 +12,7 @@ from app.analytics.buckets import range_bucket, series_buckets, to_us
 from app.analytics.counters.conversations import Convs, closed_durations, count_channels, count_conversations
 from app.analytics.counters.messages import Messages, count_messages
 from app.analytics.counters.outcomes import count_outcomes
+from app.analytics.durations import PERCENTILES, Summary, parse_sorted, percentile_offsets, summarize
 from app.analytics.scope import resolve_filter
 from app.analytics.sqlparts import as_int, bounds_of, fetch_rows, values_cte
 from app.analytics.zones import format_datetime
@@ -164,37 +164,13 @@ async def conversation_volume(db: Readers, q: Question) -> ConversationVolume:
     )
 
 
-_PERCENTILES = ((1, 2), (9, 10))
-"""The median and the 90th percentile as fractions `p = a / b`: the 0-based rank of a percentile of
-n values is `floor(p * (n - 1))`, interpolated towards the next one."""
 MAX_DURATIONS_IN_MEMORY = 1_000_000
 """Up to this many durations are sorted in the process (a few MB); a range with more is summed and
 ranked by the database (`_summary_in_sql`), so memory stays bounded."""
 
-_Summary = tuple[int, int, int, int, list[int], list[float]]
-"""Count, sum, minimum, maximum, the bin counts and the percentiles (µs)."""
 
-
-def _percentile_offsets(n: int, p: tuple[int, int]) -> tuple[int, float]:
-    k, rest = divmod(p[0] * (n - 1), p[1])
-    return k, rest / p[1]
-
-
-def _summary(values: list[int], edges_us: list[int]) -> _Summary:
-    """The summary of sorted durations: bins by bisection, exact percentiles by rank."""
-    n = len(values)
-    starts = [bisect_left(values, e) for e in edges_us]
-    bins = [hi - lo for lo, hi in zip(starts, [*starts[1:], n], strict=True)]
-    picked = []
-    for p in _PERCENTILES:
-        k, frac = _percentile_offsets(n, p)
-        a, b = values[k], values[min(k + 1, n - 1)]
-        picked.append(a + (b - a) * frac)
-    return n, sum(values), values[0], values[-1], bins, picked
-
-
-async def _summary_in_sql(conn: BaseDBAsyncClient, cte: str, closed: str, edges_us: list[int]) -> _Summary:
-    """`_summary` by the database: totals and bins in one statement, then each percentile's two
+async def _summary_in_sql(conn: BaseDBAsyncClient, cte: str, closed: str, edges_us: list[int]) -> Summary:
+    """`summarize` by the database: totals and bins in one statement, then each percentile's two
     values by `ORDER BY ... LIMIT 2 OFFSET k`."""
     bin_sql = ", ".join(
         f"SUM(CASE WHEN x.d >= {lo}{f' AND x.d < {hi}' if hi is not None else ''} THEN 1 ELSE 0 END)"
@@ -208,8 +184,8 @@ async def _summary_in_sql(conn: BaseDBAsyncClient, cte: str, closed: str, edges_
     )
     n = as_int(row["n"])
     picked = []
-    for p in _PERCENTILES:
-        k, frac = _percentile_offsets(n, p)
+    for p in PERCENTILES:
+        k, frac = percentile_offsets(n, p)
         pair = await fetch_rows(
             conn, cte + f"SELECT x.d AS d FROM ({closed}) x ORDER BY x.d LIMIT 2 OFFSET {k}"
         )
@@ -224,8 +200,9 @@ async def conversation_duration(db: Readers, q: Question) -> ConversationDuratio
     """`GET /conversations/duration`: durations of the closed conversations started in the range.
 
     One statement reads every closed conversation's duration as one text value (the database's
-    string aggregate: one row crosses the driver, not one per conversation); they are sorted here,
-    and the count, sum, bins and exact percentiles come from the sorted list. More than
+    string aggregate: one row crosses the driver, not one per conversation); numpy parses and sorts
+    them here, and the count, sum, bins and exact percentiles come from the sorted values
+    (app/analytics/durations.py). More than
     `MAX_DURATIONS_IN_MEMORY` are left to the database (`_summary_in_sql`)."""
     conn = db.main
     f = await resolve_filter(conn, q.scope)
@@ -243,14 +220,14 @@ async def conversation_duration(db: Readers, q: Question) -> ConversationDuratio
             cte + f"SELECT {concat} AS ds FROM (SELECT y.d AS d FROM ({closed}) y "
             f"LIMIT {MAX_DURATIONS_IN_MEMORY + 1}) x",
         )
-        summary: _Summary | None = None
+        summary: Summary | None = None
         if row["ds"]:
-            values = sorted(map(int, str(row["ds"]).split(",")))
+            values = parse_sorted(str(row["ds"]))
             if len(values) > MAX_DURATIONS_IN_MEMORY:
                 del values
                 summary = await _summary_in_sql(conn, cte, closed, edges_us)
             else:
-                summary = _summary(values, edges_us)
+                summary = summarize(values, edges_us)
         if summary is not None:
             count, total, lo_us, hi_us, bins, (p50_us, p90_us) = summary
             avg = total / US / count

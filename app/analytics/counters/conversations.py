@@ -12,7 +12,16 @@ from dataclasses import dataclass, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.buckets import Bucket, split_slots
-from app.analytics.sqlparts import Bounds, Filter, aligned_slots, as_int, fetch_rows, per_bucket, values_cte
+from app.analytics.sqlparts import (
+    Bounds,
+    Filter,
+    aligned_slots,
+    as_int,
+    fetch_rows,
+    per_bucket,
+    rollup_sums,
+    values_cte,
+)
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
 from app.vocabulary import ConversationStatus
 
@@ -169,14 +178,14 @@ async def conversations_from_rollup(
     activity.
     """
     out = [Convs() for _ in bounds]
-    exprs = [f"SUM(s.{col})" for col in CONV_SLOT_COLUMNS]
-    source = f"FROM conv_slots s WHERE s.slot >= b.lo AND s.slot < b.hi AND {f.bot('s')}"
-    rows = await per_bucket(conn, [values_cte("b", ("idx", "lo", "hi"), slots)], exprs, source, len(bounds))
+    rows = await rollup_sums(conn, slots, "conv", CONV_SLOT_COLUMNS, f, len(bounds))
     recent = await fetch_rows(
         conn,
         "SELECT c.started_us AS started_us, c.last_activity_us AS last_activity_us FROM conversations c "
         f"WHERE c.last_activity_us >= {int(now_us - timeout_us)} "
-        f"AND c.end_us IS NULL AND {f.bot('c')}",
+        # `+c.bot_id`: the bot is no index condition, so the (few) recent rows come from the
+        # `last_activity_us` index, not every conversation of the bot from the `bot_id` one.
+        f"AND c.end_us IS NULL AND {f.bot('+c')}",
     )
     live: dict[int, list[int]] = {}
     for conv in recent:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.analytics.sqlparts import Bounds, Filter, as_int, edges_cte, per_bucket
+from app.analytics.sqlparts import Bounds, Filter, as_int, edges_cte, per_bucket, rollup_sums, slot_and_raw
+from app.ingest.insight_rollups import MESSAGE_COUNTS
 
 __all__ = ["Messages", "count_messages"]
 
@@ -28,15 +30,10 @@ async def count_messages(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> 
     if edges is None:
         return out
     cte, any_slots, any_raw = edges
-    results: list[list[int | None]] = []
+    results: list[Sequence[int | None]] = []
     if any_slots:
-        results += await per_bucket(
-            conn,
-            [cte],
-            ["SUM(m.messages)", "SUM(m.user_messages)", "SUM(m.bot_messages)", "SUM(m.fallback_messages)"],
-            f"FROM message_slots m WHERE m.slot >= b.slo AND m.slot < b.shi AND {f.bot('m')}",
-            len(bounds),
-        )
+        slots, _ = slot_and_raw(bounds)
+        results += await rollup_sums(conn, slots, "message", MESSAGE_COUNTS, f, len(bounds))
     if any_raw:
         raw = (
             "SELECT e.role AS role, e.fallback AS fallback FROM events e WHERE e.ts_us >= b.{lo} "

@@ -14,12 +14,15 @@ from app.analytics.sqlparts import (
     Filter,
     aligned_slots,
     as_int,
+    day_split,
     edges_cte,
     fetch_rows,
     per_bucket,
+    per_part,
     slot_and_raw,
     values_cte,
 )
+from app.models.days import DAY_SLOTS
 
 __all__ = ["active_pairs", "active_users", "event_extent", "new_pairs", "new_users"]
 
@@ -59,20 +62,48 @@ def active_pairs(bounds: Bounds, f: Filter) -> tuple[list[str], str] | None:
 async def active_users_by_chain(
     conn: BaseDBAsyncClient, slots: list[tuple[int, int, int]], f: Filter, n: int
 ) -> list[int]:
-    """Distinct users per slot-aligned bucket from a `prev_slot` chain: each user's first row in the
-    bucket is the one whose previous activity is before the bucket (or that has none)."""
+    """Distinct users per slot-aligned bucket `[lo, hi)` from a `prev_slot` chain: each user's first row
+    in the bucket is the one whose previous activity is before `lo` (or that has none).
+
+    The rows of whole UTC days `[A, B)` come from the chain's day pairs (app/models/days.py: rows with
+    `prev_day < A`), a few rows per day instead of every activity; the slots before and after them
+    from the chain. When `lo` is inside a day the pairs also count the users of `[lo, 96 A)` again at
+    their next activity within the days: those are subtracted (users of the head with a row in the
+    days). A bucket with no whole day, or a cut start and fewer than two whole days, reads the chain.
+    """
     if f.bots is None:
-        source = (
-            "FROM user_slots_all a WHERE a.slot >= b.lo AND a.slot < b.hi "
-            "AND (a.prev_slot IS NULL OR a.prev_slot < b.lo)"
-        )
+        chain, pairs = "user_slots_all a WHERE", "user_day_pairs_all d WHERE"
+        same_user = "SELECT 1 FROM user_slots_all x WHERE x.user_id = a.user_id"
     else:
-        source = (
-            f"FROM user_slots a WHERE a.bot_id = {int(f.bots[0])} AND a.slot >= b.lo AND a.slot < b.hi "
-            "AND (a.prev_slot IS NULL OR a.prev_slot < b.lo)"
-        )
-    counts = await per_bucket(conn, [values_cte("b", ("idx", "lo", "hi"), slots)], ["COUNT(*)"], source, n)
-    return [as_int(c[0]) for c in counts]
+        bot = int(f.bots[0])
+        chain = f"user_slots a WHERE a.bot_id = {bot} AND"
+        pairs = f"user_day_pairs d WHERE d.bot_id = {bot} AND"
+        same_user = f"SELECT 1 FROM user_slots x WHERE x.bot_id = {bot} AND x.user_id = a.user_id"
+    fine: list[tuple[int, ...]] = []
+    days: list[tuple[int, ...]] = []
+    again: list[tuple[int, ...]] = []
+    for idx, lo, hi in slots:
+        whole = day_split(lo, hi)
+        if whole is None or (lo % DAY_SLOTS and whole[1] - whole[0] < 2):
+            fine.append((idx, lo, hi, lo))
+            continue
+        first, end = whole[0] * DAY_SLOTS, whole[1] * DAY_SLOTS
+        days.append((idx, *whole))
+        if lo < first:
+            fine.append((idx, lo, first, lo))
+            again.append((idx, lo, first, lo, end))
+        if end < hi:
+            fine.append((idx, end, hi, lo))
+    first_row = (
+        f"FROM {chain} a.slot >= b.lo AND a.slot < b.hi AND (a.prev_slot IS NULL OR a.prev_slot < b.p)"
+    )
+    out = [[0] for _ in range(n)]
+    await per_part(conn, fine, ("lo", "hi", "p"), ["COUNT(*)"], first_row, out)
+    source = f"FROM {pairs} d.day >= b.lo AND d.day < b.hi AND d.prev_day < b.lo"
+    await per_part(conn, days, ("lo", "hi"), ["SUM(d.users)"], source, out)
+    source = f"{first_row} AND EXISTS ({same_user} AND x.slot >= b.hi AND x.slot < b.e)"
+    await per_part(conn, again, ("lo", "hi", "p", "e"), ["COUNT(*)"], source, out, sign=-1)
+    return [c[0] for c in out]
 
 
 async def _active_users_with_edges(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[int] | None:
