@@ -106,7 +106,7 @@ CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-    "model_slots", "latency_slots", "intent_slots",
+    "model_slots", "latency_slots", "intent_slots", "intent_convs",
 }  # fmt: skip
 LOADER_VERSION = 3
 
@@ -342,6 +342,16 @@ def migrate(path: Path) -> None:
     asyncio.run(migrate_db(sqlite_url(path)))
 
 
+def derived_rollups() -> list[str]:
+    """The statements that fill the rollups derived from the loaded rows: `intent_convs` and the
+    first-seen pair counts of `intent_slots`, by migration 0005's own backfill (one implementation)."""
+    import importlib
+
+    import app.migrations
+
+    return list(importlib.import_module(f"{app.migrations.__name__}.0005_intents_speed")._BACKFILL)
+
+
 def _secondary_indexes(conn: sqlite3.Connection, tables: Iterable[str]) -> list[tuple[str, str]]:
     marks = ",".join("?" * len(list(tables)))
     rows = conn.execute(
@@ -439,6 +449,8 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
         print(f"\r  bulk load: {folder.events:,} events written, creating indexes...{' ' * 10}", flush=True)
     for _name, create in indexes:
         conn.execute(create)
+    for statement in derived_rollups():
+        conn.execute(statement)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -157,6 +157,7 @@ INGESTED_TABLES = (
     "model_slots",
     "latency_slots",
     "intent_slots",
+    "intent_convs",
     "bot_users",
     "end_users",
     "bots",
@@ -201,8 +202,14 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
             "JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, has_model, model, latency_ms"
         ),
         "intent_slots": await conn.execute_query_dict(
-            "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages "
+            "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages, "
+            "conversations, resolved_conversations, escalated_conversations "
             "FROM intent_slots s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, intent"
+        ),
+        "intent_convs": await conn.execute_query_dict(
+            "SELECT c.uuid AS conv, b.uuid AS bot, p.intent, p.first_us, p.last_us, p.span_class "
+            "FROM intent_convs p JOIN conversations c ON c.id = p.conversation_id "
+            "JOIN bots b ON b.id = p.bot_id ORDER BY c.uuid, b.uuid, p.intent"
         ),
         "users": await conn.execute_query_dict("SELECT uuid, first_active_us FROM end_users ORDER BY uuid"),
         "bot_users": await conn.execute_query_dict(

@@ -1,15 +1,28 @@
-"""The rollups of API.md section 9 a group adds to: `model_slots`, `latency_slots`, `intent_slots`."""
+"""The rollups of API.md section 9 a group adds to: `model_slots`, `latency_slots`, `intent_slots`,
+and the (conversation, bot, intent) pairs of `intent_convs` with the first-seen counts they give
+`intent_slots`."""
 
 from __future__ import annotations
 
-from app.ingest.fold import Group
-from app.ingest.steps import Steps, add_rows
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["MESSAGE_COUNTS", "SLOT_KEY", "insight_slots"]
+from app.ingest.fold import Conv, Group
+from app.ingest.steps import Many, Steps, add_rows, select_in
+from app.models import SLOT_US, span_class
+
+__all__ = ["MESSAGE_COUNTS", "SLOT_KEY", "insight_slots", "outcome"]
 
 SLOT_KEY = ("slot", "bot_id")
 MESSAGE_COUNTS = ("messages", "user_messages", "bot_messages", "fallback_messages")
+PAIR_COUNTS = ("conversations", "resolved_conversations", "escalated_conversations")
 _MODEL_KEY = (*SLOT_KEY, "has_model", "model")
+_PAIR_UPSERT = (
+    "INSERT INTO intent_convs (conversation_id, bot_id, intent, first_us, last_us, span_class) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, bot_id, intent) DO UPDATE SET "
+    "first_us = excluded.first_us, last_us = excluded.last_us, span_class = excluded.span_class"
+)
 
 
 def _model_key(model: str | None) -> tuple[int, str]:
@@ -18,8 +31,76 @@ def _model_key(model: str | None) -> tuple[int, str]:
     return (0, "") if model is None else (1, model)
 
 
-def insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
-    """Add the group's messages to `model_slots`, `latency_slots` and `intent_slots`."""
+def outcome(end_us: int | None, resolution: str | None) -> tuple[int, int]:
+    """What a conversation adds to `resolved_conversations` and `escalated_conversations`."""
+    ended = end_us is not None
+    return int(ended and resolution == "resolved"), int(ended and resolution == "escalated")
+
+
+def _pair_deltas(
+    group: Group,
+    touched: Sequence[Conv],
+    bot_ids: dict[str, int],
+    stored_outcome: Callable[[Conv], tuple[int, int]],
+) -> Steps[dict[tuple[int, int, str], list[int]]]:
+    """Write the group's (conversation, bot, intent) pairs to `intent_convs` and return what
+    `intent_slots` gains per (first slot, bot, intent): a pair counts once, in the slot of its first
+    message, with its conversation's outcome. A pair whose first message moves earlier (a late
+    event) or whose conversation's end changes moves its contribution; the conversation's advisory
+    lock (PostgreSQL) makes reading its pairs and writing them back safe."""
+    added: dict[tuple[int, int, str], tuple[int, int]] = {}
+    for (uuid, bot, intent), (first, last) in group.intent_pairs.items():
+        cid = group.convs[uuid].id
+        assert cid is not None
+        added[(cid, bot_ids[bot], intent)] = (first, last)
+    convs = {c.id: c for c in touched if c.id is not None}
+    with_pairs = {key[0] for key in added}
+    stored_convs = [
+        cid
+        for cid, c in convs.items()
+        if c.stored_values and (cid in with_pairs or stored_outcome(c) != outcome(c.end_us, c.resolution))
+    ]
+    stored: dict[tuple[int, int, str], tuple[int, int]] = {}
+    if stored_convs:
+        rows = yield from select_in(
+            "SELECT conversation_id, bot_id, intent, first_us, last_us FROM intent_convs "
+            "WHERE conversation_id IN ",
+            sorted(stored_convs),
+        )
+        for r in rows:
+            stored[(int(r["conversation_id"]), int(r["bot_id"]), str(r["intent"]))] = (
+                int(r["first_us"]),
+                int(r["last_us"]),
+            )
+    deltas: defaultdict[tuple[int, int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    writes: list[list[Any]] = []
+    for key in sorted(stored.keys() | added.keys()):
+        c = convs[key[0]]
+        old, more = stored.get(key), added.get(key)
+        new = old if more is None else more if old is None else (min(old[0], more[0]), max(old[1], more[1]))
+        assert new is not None
+        if old is not None:
+            acc = deltas[(old[0] // SLOT_US, key[1], key[2])]
+            for i, v in enumerate((1, *stored_outcome(c))):
+                acc[i] -= v
+        acc = deltas[(new[0] // SLOT_US, key[1], key[2])]
+        for i, v in enumerate((1, *outcome(c.end_us, c.resolution))):
+            acc[i] += v
+        if new != old:
+            writes.append([*key, *new, span_class(*new)])
+    if writes:
+        yield Many(_PAIR_UPSERT, writes)
+    return {k: v for k, v in deltas.items() if any(v)}
+
+
+def insight_slots(
+    group: Group,
+    touched: Sequence[Conv],
+    bot_ids: dict[str, int],
+    stored_outcome: Callable[[Conv], tuple[int, int]],
+) -> Steps[None]:
+    """Add the group's messages to `model_slots`, `latency_slots` and `intent_slots`, and its pairs
+    to `intent_convs` (with what they move in `intent_slots`)."""
     if group.model_slots:
         yield add_rows(
             "model_slots",
@@ -40,13 +121,18 @@ def insight_slots(group: Group, bot_ids: dict[str, int]) -> Steps[None]:
                 for (slot, bot, model, latency), n in group.latency_slots.items()
             ],
         )
-    if group.intent_slots:
+    per_slot: dict[tuple[int, int, str], list[int]] = {
+        (slot, bot_ids[bot], intent): [*values, 0, 0, 0]
+        for (slot, bot, intent), values in group.intent_slots.items()
+    }
+    for key, delta in (yield from _pair_deltas(group, touched, bot_ids, stored_outcome)).items():
+        acc = per_slot.setdefault(key, [0] * (len(MESSAGE_COUNTS) + len(PAIR_COUNTS)))
+        for i, v in enumerate(delta):
+            acc[len(MESSAGE_COUNTS) + i] += v
+    if per_slot:
         yield add_rows(
             "intent_slots",
             (*SLOT_KEY, "intent"),
-            MESSAGE_COUNTS,
-            [
-                [slot, bot_ids[bot], intent, *values]
-                for (slot, bot, intent), values in group.intent_slots.items()
-            ],
+            (*MESSAGE_COUNTS, *PAIR_COUNTS),
+            [[*key, *values] for key, values in sorted(per_slot.items())],
         )

@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
-from app.ingest.insight_rollups import insight_slots
-from app.ingest.steps import Many, Query, Steps, add_rows, marks
+from app.ingest.insight_rollups import insight_slots, outcome
+from app.ingest.steps import IN_CHUNK as _IN_CHUNK
+from app.ingest.steps import Many, Steps, add_rows, marks, query, select_in
+from app.ingest.steps import chunks as _chunks
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
@@ -26,26 +28,6 @@ CONV_NAMES = (
     "fallback_messages", "rating_score", "rating_us", "rating_event_id", "tokens", "cost", "reason",
 )  # fmt: skip
 """The `conversations` columns ingestion writes (besides `uuid`), in `_conv_values` order."""
-_IN_CHUNK = 4000
-"""Values bound in one `IN (...)` list or multi-row VALUES (SQLite and PostgreSQL allow 32,766)."""
-
-
-def _chunks(items: list[Any], size: int = _IN_CHUNK) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
-    rows = yield Query(text, params)
-    assert rows is not None
-    return rows
-
-
-def select_in(text: str, values: list[Any]) -> Steps[list[dict[str, Any]]]:
-    """The rows of `text` (a SELECT ending in `IN `) for every value, an IN list a chunk."""
-    rows: list[dict[str, Any]] = []
-    for chunk in _chunks(values):
-        rows += yield from query(f"{text}({marks(len(chunk))})", chunk)
-    return rows
 
 
 def existing_ids(ids: list[str]) -> Steps[set[str]]:
@@ -110,6 +92,16 @@ def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[An
         c.tokens,
         c.cost,
     ]
+
+
+_END_US, _RESOLUTION = CONV_NAMES.index("end_us"), CONV_NAMES.index("resolution")
+
+
+def _stored_outcome(c: Conv) -> tuple[int, int]:
+    """`outcome` of a conversation as it was stored before the group (none when it is new)."""
+    if not c.stored_values:
+        return 0, 0
+    return outcome(c.stored_values[_END_US], c.stored_values[_RESOLUTION])
 
 
 def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[None]:
@@ -330,7 +322,7 @@ def write_group(group: Group) -> Steps[None]:
             [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
         )
     yield from _apply_conv_slots(touched, bot_ids)
-    yield from insight_slots(group, bot_ids)
+    yield from insight_slots(group, touched, bot_ids, _stored_outcome)
     if group.user_slot_keys:
         keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
         yield from _extend_activity_chains(keys)

@@ -7,7 +7,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Many", "Query", "Steps", "add_rows", "marks"]
+__all__ = ["IN_CHUNK", "Many", "Query", "Steps", "add_rows", "chunks", "marks", "query", "select_in"]
 
 T = TypeVar("T")
 
@@ -47,3 +47,25 @@ def add_rows(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: Seq
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
         rows,
     )
+
+
+IN_CHUNK = 4000
+"""Values bound in one `IN (...)` list or multi-row VALUES (SQLite and PostgreSQL allow 32,766)."""
+
+
+def chunks(items: list[Any], size: int = IN_CHUNK) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
+    rows = yield Query(text, params)
+    assert rows is not None
+    return rows
+
+
+def select_in(text: str, values: list[Any]) -> Steps[list[dict[str, Any]]]:
+    """The rows of `text` (a SELECT ending in `IN `) for every value, an IN list a chunk."""
+    rows: list[dict[str, Any]] = []
+    for chunk in chunks(values):
+        rows += yield from query(f"{text}({marks(len(chunk))})", chunk)
+    return rows

@@ -16,6 +16,7 @@ from app.vocabulary import ReportStatus
 __all__ = [
     "CONV_SLOT_COLUMNS",
     "CONV_SLOT_SPEND",
+    "SPAN_CLASSES",
     "ApiKey",
     "Bot",
     "BotUser",
@@ -23,6 +24,7 @@ __all__ = [
     "Conversation",
     "EndUser",
     "Event",
+    "IntentConv",
     "IntentSlot",
     "LatencySlot",
     "MessageSlot",
@@ -30,6 +32,7 @@ __all__ = [
     "Report",
     "UserSlot",
     "UserSlotAll",
+    "span_class",
 ]
 
 SLOT_US = 15 * 60 * 1_000_000
@@ -216,10 +219,48 @@ class IntentSlot(Model):
     user_messages = fields.IntField(default=0)
     bot_messages = fields.IntField(default=0)
     fallback_messages = fields.IntField(default=0)
+    conversations = fields.IntField(default=0, db_default=0)
+    resolved_conversations = fields.IntField(default=0, db_default=0)
+    escalated_conversations = fields.IntField(default=0, db_default=0)
+    """The `intent_convs` pairs whose first message of the intent is in this slot, and those of them
+    whose conversation ended resolved or escalated (moved when a conversation's end changes)."""
 
     class Meta:
         table = "intent_slots"
         unique_together = (("slot", "bot_id", "intent"),)
+
+
+SPAN_CLASSES = 40
+"""`span_class` values are `0 .. SPAN_CLASSES - 1` (2^38 slots is far beyond any timestamp)."""
+
+
+def span_class(first_us: int, last_us: int) -> int:
+    """How long a pair spans, coarsely: the bit length of its span in whole slots (class k spans
+    fewer than 2^k slots, so its first message is less than 2^k slots before any instant it covers)."""
+    return min(((last_us - first_us) // SLOT_US).bit_length(), SPAN_CLASSES - 1)
+
+
+class IntentConv(Model):
+    """One (conversation, bot, intent) pair per conversation with a message of that intent (as the
+    message was stored: with a bot), with its first and last such message and `span_class`.
+
+    `/intents` counts the distinct conversations of an intent in a range as the pairs first seen in
+    its whole slots (`intent_slots.conversations`) plus the few first seen in its raw edges or before
+    its start that reach into it, found through `(span_class, first_us)`.
+    """
+
+    id = fields.IntField(primary_key=True)
+    conversation_id = fields.IntField()
+    bot_id = fields.IntField()
+    intent = fields.CharField(max_length=200)
+    first_us = fields.BigIntField()
+    last_us = fields.BigIntField()
+    span_class = fields.SmallIntField()
+
+    class Meta:
+        table = "intent_convs"
+        unique_together = (("conversation_id", "bot_id", "intent"),)
+        indexes = (Index(fields=("span_class", "first_us")),)
 
 
 class UserSlot(Model):
