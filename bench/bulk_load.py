@@ -106,7 +106,7 @@ CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-    "model_slots", "latency_slots", "intent_slots", "intent_convs",
+    "model_slots", "latency_slots", "intent_slots", "intent_convs", "intent_days",
 }  # fmt: skip
 LOADER_VERSION = 3
 

@@ -158,6 +158,7 @@ INGESTED_TABLES = (
     "latency_slots",
     "intent_slots",
     "intent_convs",
+    "intent_days",
     "bot_users",
     "end_users",
     "bots",
@@ -205,6 +206,11 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
             "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages, "
             "conversations, resolved_conversations, escalated_conversations "
             "FROM intent_slots s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, intent"
+        ),
+        "intent_days": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, day, intent, messages, user_messages, bot_messages, fallback_messages, "
+            "conversations, resolved_conversations, escalated_conversations "
+            "FROM intent_days s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, day, intent"
         ),
         "intent_convs": await conn.execute_query_dict(
             "SELECT c.uuid AS conv, b.uuid AS bot, p.intent, p.first_us, p.last_us, p.span_class "

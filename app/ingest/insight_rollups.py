@@ -10,7 +10,7 @@ from typing import Any
 
 from app.ingest.fold import Conv, Group
 from app.ingest.steps import Many, Steps, add_rows, select_in
-from app.models import SLOT_US, span_class
+from app.models import SLOT_US, SLOTS_PER_DAY, span_class
 
 __all__ = ["MESSAGE_COUNTS", "SLOT_KEY", "insight_slots", "outcome"]
 
@@ -130,9 +130,15 @@ def insight_slots(
         for i, v in enumerate(delta):
             acc[len(MESSAGE_COUNTS) + i] += v
     if per_slot:
-        yield add_rows(
-            "intent_slots",
-            (*SLOT_KEY, "intent"),
-            (*MESSAGE_COUNTS, *PAIR_COUNTS),
-            [[*key, *values] for key, values in sorted(per_slot.items())],
-        )
+        per_day: dict[tuple[int, int, str], list[int]] = {}
+        for (slot, bot, intent), values in per_slot.items():
+            acc = per_day.setdefault((slot // SLOTS_PER_DAY, bot, intent), [0] * len(values))
+            for i, v in enumerate(values):
+                acc[i] += v
+        for table, day_or_slot, rows in (("intent_slots", "slot", per_slot), ("intent_days", "day", per_day)):
+            yield add_rows(
+                table,
+                (day_or_slot, "bot_id", "intent"),
+                (*MESSAGE_COUNTS, *PAIR_COUNTS),
+                [[*key, *values] for key, values in sorted(rows.items())],
+            )

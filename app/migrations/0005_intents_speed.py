@@ -21,6 +21,10 @@ _BACKFILL = [
     "FROM intent_convs p JOIN conversations c ON c.id = p.conversation_id "
     f"GROUP BY p.first_us / {_SLOT}, p.bot_id, p.intent) s WHERE intent_slots.slot = s.slot "
     "AND intent_slots.bot_id = s.bot_id AND intent_slots.intent = s.intent",
+    "INSERT INTO intent_days (day, bot_id, intent, messages, user_messages, bot_messages, fallback_messages, "
+    "conversations, resolved_conversations, escalated_conversations) SELECT slot / 96, bot_id, intent, "
+    "SUM(messages), SUM(user_messages), SUM(bot_messages), SUM(fallback_messages), SUM(conversations), "
+    "SUM(resolved_conversations), SUM(escalated_conversations) FROM intent_slots GROUP BY slot / 96, bot_id, intent",
 ]
 
 
@@ -42,6 +46,24 @@ class Migration(migrations.Migration):
                 ('span_class', fields.SmallIntField()),
             ],
             options={'table': 'intent_convs', 'app': 'models', 'unique_together': (('conversation_id', 'bot_id', 'intent'),), 'indexes': [Index(fields=['span_class', 'first_us'])], 'pk_attr': 'id', 'table_description': 'One (conversation, bot, intent) pair per conversation with a message of that intent (as the'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='IntentDay',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('day', fields.IntField()),
+                ('bot_id', fields.IntField()),
+                ('intent', fields.CharField(max_length=200)),
+                ('messages', fields.IntField(default=0)),
+                ('user_messages', fields.IntField(default=0)),
+                ('bot_messages', fields.IntField(default=0)),
+                ('fallback_messages', fields.IntField(default=0)),
+                ('conversations', fields.IntField(default=0)),
+                ('resolved_conversations', fields.IntField(default=0)),
+                ('escalated_conversations', fields.IntField(default=0)),
+            ],
+            options={'table': 'intent_days', 'app': 'models', 'unique_together': (('day', 'bot_id', 'intent'),), 'pk_attr': 'id', 'table_description': '`intent_slots` summed per UTC day (`slot // 96`): a month is ~30 rows per bot and intent.'},
             bases=['Model'],
         ),
         ops.AddField(

@@ -16,6 +16,7 @@ from app.vocabulary import ReportStatus
 __all__ = [
     "CONV_SLOT_COLUMNS",
     "CONV_SLOT_SPEND",
+    "SLOTS_PER_DAY",
     "SPAN_CLASSES",
     "ApiKey",
     "Bot",
@@ -25,6 +26,7 @@ __all__ = [
     "EndUser",
     "Event",
     "IntentConv",
+    "IntentDay",
     "IntentSlot",
     "LatencySlot",
     "MessageSlot",
@@ -228,6 +230,30 @@ class IntentSlot(Model):
     class Meta:
         table = "intent_slots"
         unique_together = (("slot", "bot_id", "intent"),)
+
+
+SLOTS_PER_DAY = 96
+"""`intent_days` rows hold 96 slots: a UTC day."""
+
+
+class IntentDay(Model):
+    """`intent_slots` summed per UTC day (`slot // 96`): a month is ~30 rows per bot and intent."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()
+    bot_id = fields.IntField()
+    intent = fields.CharField(max_length=200)
+    messages = fields.IntField(default=0)
+    user_messages = fields.IntField(default=0)
+    bot_messages = fields.IntField(default=0)
+    fallback_messages = fields.IntField(default=0)
+    conversations = fields.IntField(default=0)
+    resolved_conversations = fields.IntField(default=0)
+    escalated_conversations = fields.IntField(default=0)
+
+    class Meta:
+        table = "intent_days"
+        unique_together = (("day", "bot_id", "intent"),)
 
 
 SPAN_CLASSES = 40

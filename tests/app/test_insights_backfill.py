@@ -32,14 +32,14 @@ async def test_the_backfill_rebuilds_the_rollups_ingestion_writes(db: str) -> No
     conn = connection()
     spend = "SELECT slot, bot_id, tokens FROM conv_slots ORDER BY slot, bot_id"
     slot_tokens = await conn.execute_query_dict(spend)
-    for table in (*TABLES, "intent_convs"):
+    for table in (*TABLES, "intent_convs", "intent_days"):
         await conn.execute_script(f"DELETE FROM {table}")
     await conn.execute_script("UPDATE conversations SET tokens = 0")
     await conn.execute_script("UPDATE conv_slots SET tokens = 0")
     for statement in (*_backfill("0002_insights"), *_backfill("0005_intents_speed")):
         await conn.execute_script(statement)
     rebuilt = await snapshot()
-    for table in (*TABLES, "intent_convs", "conversations"):
+    for table in (*TABLES, "intent_convs", "intent_days", "conversations"):
         assert rebuilt[table] == written[table], table
     assert written["latency_slots"] and written["intent_convs"]
     for column in ("conversations", "resolved_conversations", "escalated_conversations"):

@@ -24,7 +24,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.analytics.buckets import split_slots
 from app.analytics.counters.conversations import status_sql
 from app.analytics.sqlparts import Filter, as_int, edges_cte, fetch_rows, values_cte
-from app.models import SLOT_US, SPAN_CLASSES
+from app.models import SLOT_US, SLOTS_PER_DAY, SPAN_CLASSES
 
 __all__ = ["IntentCounts", "count_intents"]
 
@@ -65,16 +65,9 @@ async def count_intents(
     if edges is None:
         return out
     cte, any_slots, any_raw = edges
+    split = split_slots(lo, hi)
     if any_slots:
-        rows = await fetch_rows(
-            conn,
-            f"WITH {cte} SELECT s.intent AS intent, SUM(s.messages) AS n, SUM(s.user_messages) AS u, "
-            "SUM(s.bot_messages) AS bot, SUM(s.fallback_messages) AS fb, SUM(s.conversations) AS pc, "
-            "SUM(s.resolved_conversations) AS pr, SUM(s.escalated_conversations) AS pe "
-            f"FROM b JOIN intent_slots s ON s.slot >= b.slo AND s.slot < b.shi WHERE {f.bot('s')} "
-            "GROUP BY s.intent",
-        )
-        for row in rows:
+        for row in await _rollup_rows(conn, split.slot_lo, split.slot_hi, f):
             _add(
                 out,
                 row,
@@ -110,7 +103,6 @@ async def count_intents(
             "JOIN conversations c ON c.id = x.cid GROUP BY x.intent",
         )
     else:
-        split = split_slots(lo, hi)
         if split.slot_lo < split.slot_hi:
             await _subtract_active(
                 conn, out, split.slot_lo * SLOT_US, split.slot_hi * SLOT_US, f, now_us, timeout_us
@@ -119,6 +111,26 @@ async def count_intents(
     for row in rows:
         _add(out, row, _CONVERSATIONS, _CONVERSATIONS)
     return out
+
+
+async def _rollup_rows(conn: BaseDBAsyncClient, slo: int, shi: int, f: Filter) -> list[dict[str, object]]:
+    """The sums per intent of the whole slots `[slo, shi)`: whole UTC days from `intent_days`, the
+    slots around them from `intent_slots` (a month is ~30 rows per bot and intent, not ~2,900)."""
+    dlo, dhi = -(-slo // SLOTS_PER_DAY), shi // SLOTS_PER_DAY
+    parts = [(slo, shi)] if dlo >= dhi else [(slo, dlo * SLOTS_PER_DAY), (dhi * SLOTS_PER_DAY, shi)]
+    sums = (
+        "SELECT s.intent AS intent, SUM(s.messages) AS n, SUM(s.user_messages) AS u, "
+        "SUM(s.bot_messages) AS bot, SUM(s.fallback_messages) AS fb, SUM(s.conversations) AS pc, "
+        "SUM(s.resolved_conversations) AS pr, SUM(s.escalated_conversations) AS pe FROM {table} s "
+        f"WHERE s.{{key}} >= {{lo}} AND s.{{key}} < {{hi}} AND {f.bot('s')} GROUP BY s.intent"
+    )
+    queries = [sums.format(table="intent_slots", key="slot", lo=int(a), hi=int(z)) for a, z in parts if a < z]
+    if dlo < dhi:
+        queries.append(sums.format(table="intent_days", key="day", lo=int(dlo), hi=int(dhi)))
+    rows: list[dict[str, object]] = []
+    for query in queries:
+        rows += await fetch_rows(conn, query)
+    return rows
 
 
 async def _subtract_active(
@@ -134,10 +146,10 @@ async def _subtract_active(
     event, last activity within the timeout: few, from the `last_activity_us` index) are not closed."""
     rows = await fetch_rows(
         conn,
-        "SELECT p.intent AS intent, COUNT(*) AS n FROM conversations c "
-        "JOIN intent_convs p ON p.conversation_id = c.id "
-        f"WHERE c.last_activity_us >= {int(now_us - timeout_us)} AND c.end_us IS NULL "
-        f"AND p.first_us >= {int(lo)} AND p.first_us < {int(hi)} AND {f.bot('p')} GROUP BY p.intent",
+        "SELECT p.intent AS intent, COUNT(*) AS n FROM intent_convs p WHERE p.conversation_id IN "
+        f"(SELECT c.id FROM conversations c WHERE c.last_activity_us >= {int(now_us - timeout_us)} "
+        f"AND c.end_us IS NULL) AND p.first_us >= {int(lo)} AND p.first_us < {int(hi)} AND {f.bot('p')} "
+        "GROUP BY p.intent",
     )
     for row in rows:
         c = out.setdefault(str(row["intent"]), IntentCounts())
