@@ -230,9 +230,10 @@ class Group:
                             spend[5] += e.latency_ms
                             latency_slots[(slot, bot, e.model, e.latency_ms)] += 1
                     if e.intent is not None:
-                        pair = intent_pairs.get((c.uuid, bot, e.intent))
+                        pair_key = (c.uuid, bot, e.intent)
+                        pair = intent_pairs.get(pair_key)
                         if pair is None:
-                            intent_pairs[(c.uuid, bot, e.intent)] = [e.ts_us, e.ts_us]
+                            intent_pairs[pair_key] = [e.ts_us, e.ts_us]
                         elif e.ts_us < pair[0]:
                             pair[0] = e.ts_us
                         elif e.ts_us > pair[1]:

@@ -4,7 +4,6 @@ and the (conversation, bot, intent) pairs of `intent_convs` with the first-seen 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,13 +52,17 @@ def _pair_deltas(
         cid = group.convs[uuid].id
         assert cid is not None
         added[(cid, bot_ids[bot], intent)] = (first, last)
-    convs = {c.id: c for c in touched if c.id is not None}
+    # Per conversation: (stored outcome, outcome now), and whether its stored pairs must be read.
+    outcomes: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
     with_pairs = {key[0] for key in added}
-    stored_convs = [
-        cid
-        for cid, c in convs.items()
-        if c.stored_values and (cid in with_pairs or stored_outcome(c) != outcome(c.end_us, c.resolution))
-    ]
+    stored_convs: list[int] = []
+    for c in touched:
+        if c.id is None:
+            continue
+        before, after = stored_outcome(c), outcome(c.end_us, c.resolution)
+        outcomes[c.id] = (before, after)
+        if c.stored_values and (c.id in with_pairs or before != after):
+            stored_convs.append(c.id)
     stored: dict[tuple[int, int, str], tuple[int, int]] = {}
     if stored_convs:
         rows = yield from select_in(
@@ -72,20 +75,29 @@ def _pair_deltas(
                 int(r["first_us"]),
                 int(r["last_us"]),
             )
-    deltas: defaultdict[tuple[int, int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    deltas: dict[tuple[int, int, str], list[int]] = {}
     writes: list[list[Any]] = []
     for key in sorted(stored.keys() | added.keys()):
-        c = convs[key[0]]
+        before, after = outcomes[key[0]]
         old, more = stored.get(key), added.get(key)
-        new = old if more is None else more if old is None else (min(old[0], more[0]), max(old[1], more[1]))
+        if more is None or old is None:
+            new = old or more
+        else:
+            new = (more[0], old[1]) if more[0] < old[0] else old
+            if more[1] > new[1]:
+                new = (new[0], more[1])
         assert new is not None
-        if old is not None:
-            acc = deltas[(old[0] // SLOT_US, key[1], key[2])]
-            for i, v in enumerate((1, *stored_outcome(c))):
-                acc[i] -= v
-        acc = deltas[(new[0] // SLOT_US, key[1], key[2])]
-        for i, v in enumerate((1, *outcome(c.end_us, c.resolution))):
-            acc[i] += v
+        slot = new[0] // SLOT_US
+        if old is None or old[0] // SLOT_US != slot or before != after:
+            if old is not None:
+                acc = deltas.setdefault((old[0] // SLOT_US, key[1], key[2]), [0, 0, 0])
+                acc[0] -= 1
+                acc[1] -= before[0]
+                acc[2] -= before[1]
+            acc = deltas.setdefault((slot, key[1], key[2]), [0, 0, 0])
+            acc[0] += 1
+            acc[1] += after[0]
+            acc[2] += after[1]
         if new != old:
             writes.append([*key, *new, span_class(*new)])
     if writes:
