@@ -210,11 +210,12 @@ class LatencySlot(Model):
         unique_together = (("slot", "bot_id", "has_model", "model", "latency_ms"),)
 
 
-class IntentSlot(Model):
-    """Messages with an intent per bot, slot and intent, by role, and bot messages with fallback."""
+class _IntentCounts(Model):
+    """Messages with an intent per bot and intent, by role, and bot messages with fallback; then the
+    `intent_convs` pairs whose first message of the intent falls in the row's time, and those of
+    them whose conversation ended resolved or escalated (moved when a conversation's end changes)."""
 
     id = fields.IntField(primary_key=True)
-    slot = fields.IntField()
     bot_id = fields.IntField()
     intent = fields.CharField(max_length=200)
     messages = fields.IntField(default=0)
@@ -224,32 +225,28 @@ class IntentSlot(Model):
     conversations = fields.IntField(default=0, db_default=0)
     resolved_conversations = fields.IntField(default=0, db_default=0)
     escalated_conversations = fields.IntField(default=0, db_default=0)
-    """The `intent_convs` pairs whose first message of the intent is in this slot, and those of them
-    whose conversation ended resolved or escalated (moved when a conversation's end changes)."""
+
+    class Meta:
+        abstract = True
+
+
+class IntentSlot(_IntentCounts):
+    """Messages with an intent per bot, slot and intent, by role, and bot messages with fallback."""
+
+    slot = fields.IntField()
 
     class Meta:
         table = "intent_slots"
         unique_together = (("slot", "bot_id", "intent"),)
 
 
-SLOTS_PER_DAY = 96
-"""`intent_days` rows hold 96 slots: a UTC day."""
+SLOTS_PER_DAY = 96  # `intent_days` rows hold a UTC day of slots
 
 
-class IntentDay(Model):
+class IntentDay(_IntentCounts):
     """`intent_slots` summed per UTC day (`slot // 96`): a month is ~30 rows per bot and intent."""
 
-    id = fields.IntField(primary_key=True)
     day = fields.IntField()
-    bot_id = fields.IntField()
-    intent = fields.CharField(max_length=200)
-    messages = fields.IntField(default=0)
-    user_messages = fields.IntField(default=0)
-    bot_messages = fields.IntField(default=0)
-    fallback_messages = fields.IntField(default=0)
-    conversations = fields.IntField(default=0)
-    resolved_conversations = fields.IntField(default=0)
-    escalated_conversations = fields.IntField(default=0)
 
     class Meta:
         table = "intent_days"
@@ -267,13 +264,8 @@ def span_class(first_us: int, last_us: int) -> int:
 
 
 class IntentConv(Model):
-    """One (conversation, bot, intent) pair per conversation with a message of that intent (as the
-    message was stored: with a bot), with its first and last such message and `span_class`.
-
-    `/intents` counts the distinct conversations of an intent in a range as the pairs first seen in
-    its whole slots (`intent_slots.conversations`) plus the few first seen in its raw edges or before
-    its start that reach into it, found through `(span_class, first_us)`.
-    """
+    """One (conversation, bot, intent) pair per conversation with a message of that intent (stored
+    with a bot): its first and last such message and `span_class` (app/analytics/counters/intents.py)."""
 
     id = fields.IntField(primary_key=True)
     conversation_id = fields.IntField()
