@@ -82,7 +82,8 @@ def full_event_rows(rows: dict[str, list[tuple[Any, ...]]], received_us: int) ->
     return out
 
 
-INSERT_CONVS = f"INSERT INTO conversations ({CONV_COLUMNS}) VALUES ({','.join('?' * 23)})"
+# `recontacted` (0 here) and `outcome_days` are then set by the backfill of their migration.
+INSERT_CONVS = f"INSERT INTO conversations ({CONV_COLUMNS}, recontacted) VALUES ({','.join('?' * 23)}, 0)"
 INSERT_BOTS = "INSERT INTO bots (id, uuid) VALUES (?, ?)"
 # The tables besides bots, events and conversations, in the order `load` writes them.
 INSERT_ROLLUPS = {
@@ -106,9 +107,24 @@ CHUNK = 100_000
 KNOWN_TABLES = {
     "tortoise_migrations", "sqlite_sequence", "api_keys", "reports", "bots", "end_users", "bot_users",
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
-    "model_slots", "latency_slots", "intent_slots", "intent_convs", "intent_days",
+    "model_slots", "latency_slots", "intent_slots", "outcome_days", "model_days", "latency_days",
+    "latency_day_bands", "intent_convs", "intent_days",
 }  # fmt: skip
 LOADER_VERSION = 3
+
+
+def backfill(migration: str) -> list[str]:
+    """A migration's backfill statements: the tables it fills from rows loaded before it (one
+    implementation of their rows, not a second one here)."""
+    import importlib
+
+    module = importlib.import_module(f"app.migrations.{migration}")
+    return list(getattr(module, "BACKFILL", None) or module._BACKFILL)
+
+
+def day_backfill() -> list[str]:
+    """The per-day rollups (`model_days`, `latency_days`, `latency_day_bands`), from the slot rollups."""
+    return backfill("0006_latency_bands")
 
 
 def schema_fingerprint() -> str:
@@ -342,16 +358,6 @@ def migrate(path: Path) -> None:
     asyncio.run(migrate_db(sqlite_url(path)))
 
 
-def derived_rollups() -> list[str]:
-    """The statements that fill the rollups derived from the loaded rows: `intent_convs` and the
-    first-seen pair counts of `intent_slots`, by migration 0005's own backfill (one implementation)."""
-    import importlib
-
-    import app.migrations
-
-    return list(importlib.import_module(f"{app.migrations.__name__}.0005_intents_speed")._BACKFILL)
-
-
 def _secondary_indexes(conn: sqlite3.Connection, tables: Iterable[str]) -> list[tuple[str, str]]:
     marks = ",".join("?" * len(list(tables)))
     rows = conn.execute(
@@ -442,6 +448,8 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, table_rows in folder.rollup_rows().items():
         conn.executemany(INSERT_ROLLUPS[table], table_rows)
+    for statement in day_backfill():
+        conn.execute(statement)
     unknown = tables - KNOWN_TABLES
     if unknown:
         print(f"  warning: the schema has tables the bulk loader does not fill: {', '.join(sorted(unknown))}")
@@ -449,7 +457,9 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
         print(f"\r  bulk load: {folder.events:,} events written, creating indexes...{' ' * 10}", flush=True)
     for _name, create in indexes:
         conn.execute(create)
-    for statement in derived_rollups():
+    for statement in backfill("0004_outcomes_speed"):  # `outcome_days` and the recontact flags
+        conn.execute(statement)
+    for statement in backfill("0005_intents_speed"):  # `intent_convs`, `intent_days`, first-seen counts
         conn.execute(statement)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

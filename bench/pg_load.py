@@ -34,6 +34,7 @@ TABLES = (
     "conv_slots",
     "user_slots",
     "user_slots_all",
+    "outcome_days",
 )
 BOOLEAN_COLUMNS = {("events", "fallback")}
 CHUNK = 50_000

@@ -395,9 +395,15 @@ def outcomes(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
         "WHERE started_us >= :lo AND started_us < :hi AND bot_id IS NOT NULL AND resolution = 'escalated'",
         p,
     ).fetchone()[0]
+    ratings, satisfied = conn.execute(
+        "SELECT COUNT(*), SUM(CASE WHEN rating_score >= 4 THEN 1 ELSE 0 END) FROM conversations WHERE rating_us >= :lo AND rating_us < :hi "
+        "AND rating_score IS NOT NULL AND bot_id IS NOT NULL",
+        p,
+    ).fetchone()
     return {
         "closed": resolved + escalated + abandoned, "resolved": resolved, "escalated": escalated,
         "abandoned": abandoned, "checked_resolutions": checked, "recontacts": recontacts or 0, "reasons": reasons,
+        "channel_abandoned": abandoned, "ratings": ratings, "satisfied": satisfied or 0,
     }  # fmt: skip
 
 

@@ -159,6 +159,10 @@ INGESTED_TABLES = (
     "intent_slots",
     "intent_convs",
     "intent_days",
+    "outcome_days",
+    "model_days",
+    "latency_days",
+    "latency_day_bands",
     "bot_users",
     "end_users",
     "bots",
@@ -173,7 +177,7 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
         "conversations": await conn.execute_query_dict(
             "SELECT c.uuid, b.uuid AS bot, u.uuid AS usr, started_us, channel, last_activity_us, end_us, "
             "resolution, messages, user_messages, bot_messages, fallback_messages, rating_score, rating_us, "
-            "tokens, reason FROM conversations c JOIN bots b ON b.id = c.bot_id JOIN end_users u ON u.id = c.user_id "
+            "tokens, reason, recontacted FROM conversations c JOIN bots b ON b.id = c.bot_id JOIN end_users u ON u.id = c.user_id "
             "ORDER BY c.uuid"
         ),
         "message_slots": await conn.execute_query_dict(
@@ -202,6 +206,18 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
             "SELECT b.uuid AS bot, slot, has_model, model, latency_ms, messages FROM latency_slots s "
             "JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, has_model, model, latency_ms"
         ),
+        "model_days": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, day, has_model, model, messages, bot_messages, tokens, latency_count, "
+            "latency_sum FROM model_days s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, day, has_model, model"
+        ),
+        "latency_days": await conn.execute_query_dict(
+            "SELECT day, COALESCE(b.uuid, '*') AS bot, latency_ms, has_model, model, messages FROM latency_days l "
+            "LEFT JOIN bots b ON b.id = l.bot_id ORDER BY day, bot, latency_ms, has_model, model"
+        ),
+        "latency_day_bands": await conn.execute_query_dict(
+            "SELECT day, COALESCE(b.uuid, '*') AS bot, has_model, model, band, messages FROM latency_day_bands l "
+            "LEFT JOIN bots b ON b.id = l.bot_id ORDER BY day, bot, has_model, model, band"
+        ),
         "intent_slots": await conn.execute_query_dict(
             "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages, "
             "conversations, resolved_conversations, escalated_conversations "
@@ -216,6 +232,11 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
             "SELECT c.uuid AS conv, b.uuid AS bot, p.intent, p.first_us, p.last_us, p.span_class "
             "FROM intent_convs p JOIN conversations c ON c.id = p.conversation_id "
             "JOIN bots b ON b.id = p.bot_id ORDER BY c.uuid, b.uuid, p.intent"
+        ),
+        "outcome_days": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, day, channel, reason, conversations, resolved, escalated, abandoned, open, "
+            "recontacted, ratings, score_sum, satisfied FROM outcome_days o JOIN bots b ON b.id = o.bot_id "
+            "WHERE conversations <> 0 OR ratings <> 0 ORDER BY b.uuid, day, channel, reason"
         ),
         "users": await conn.execute_query_dict("SELECT uuid, first_active_us FROM end_users ORDER BY uuid"),
         "bot_users": await conn.execute_query_dict(

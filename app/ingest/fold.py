@@ -42,9 +42,13 @@ class Conv:
     tokens: int = 0
     cost: float = 0.0
     reason: str | None = None
+    recontacted: int = 0
+    """As stored (ingestion never sets it from Python: `outcome_rollups` recomputes it in SQL)."""
     stored_contribution: tuple[tuple[int, int], list[Any]] | None = None
     stored_values: tuple[Any, ...] = ()
     """Its row as loaded, in `statements.CONV_NAMES` order (an UPDATE sets only the columns that changed)."""
+    stored_outcomes: list[Any] = field(default_factory=list)
+    """What it added to `outcome_days` as loaded (`outcome_rollups.outcome_contribution`)."""
 
     @property
     def last_activity_us(self) -> int:

@@ -18,8 +18,9 @@ from app.errors import Forbidden, InvalidBody
 from app.ingest.events import IngestResult, NewEvent
 from app.ingest.fold import Group
 from app.ingest.hooks import IngestHooks
+from app.ingest.prefetch import read_group
 from app.ingest.statements import existing_ids, load_conversations, write_group
-from app.ingest.steps import Query, Steps
+from app.ingest.steps import Lock, Steps, select_in
 
 MAX_GROUP_EVENTS = 8000
 """A group takes queued batches until it holds this many events (at least one batch)."""
@@ -77,20 +78,38 @@ def apply_group(
     writes commute without a lock: `message_slots` and `conv_slots` are additive upserts (rows in
     ascending key order, tables in a fixed order, so their row locks cannot deadlock either), and a
     new bot is an insert-or-nothing then a read. A conversation's user is fixed by its first event
-    that names one; an end event names none and needs none (it writes no user rollup)."""
+    that names one; an end event names none, but the recontact flags of its conversation's user are
+    recomputed (`outcome_rollups`), so the group also locks the users of the conversations such
+    events touch (read before the locks: a stored conversation's user never changes; one that got
+    its user meanwhile is locked after the load, late, which PostgreSQL's deadlock detection
+    resolves by failing one group: its batches are retried alone).
+
+    On PostgreSQL everything the fold needs is read in one statement after the lock (`prefetch`:
+    the stored ids, the conversations, their bots and users and those the events name), so a
+    group holds its locks for that read, the fold, two write statements and the commit."""
     if postgres:
-        keys = sorted(set().union(*(job.locks for job in jobs)))
+        held = set().union(*(job.locks for job in jobs))
+        held |= yield from _owner_locks(jobs)
         started = time.perf_counter()
-        yield Query(
-            "SELECT count(pg_advisory_xact_lock(s.k)) AS n "
-            "FROM (SELECT k FROM unnest(?::bigint[]) AS k ORDER BY k) s",
-            [keys],
-        )
+        yield Lock(sorted(held))
         if hooks is not None:
-            hooks.group_locked(len(keys), time.perf_counter() - started)
-    stored = yield from existing_ids(list({e.id: None for job in jobs for e in job.events}))
-    conversations = sorted({e.conversation for job in jobs for e in job.events if e.id not in stored})
-    group = Group((yield from load_conversations(conversations)), stored)
+            hooks.group_locked(len(held), time.perf_counter() - started)
+    ids = list({e.id: None for job in jobs for e in job.events})
+    known = None
+    if postgres:  # one statement (a superset of conversations: those of stored events too)
+        named = sorted({e.conversation for job in jobs for e in job.events})
+        bots = sorted({e.bot for job in jobs for e in job.events if e.bot})
+        users = sorted({e.user for job in jobs for e in job.events if e.user})
+        stored, convs, known = yield from read_group(ids, named, bots, users)
+        # A conversation that got its user from a group that committed after `_owner_locks` read it.
+        late = {_lock_key(_USER_LOCK, c.user) for c in convs.values() if c.user is not None} - held
+        if late:
+            yield Lock(sorted(late))
+    else:
+        stored = yield from existing_ids(ids)
+        conversations = sorted({e.conversation for job in jobs for e in job.events if e.id not in stored})
+        convs = yield from load_conversations(conversations)
+    group = Group(convs, stored)
     outcomes: list[IngestResult | BaseException] = []
     for job in jobs:
         try:
@@ -98,10 +117,25 @@ def apply_group(
         except (InvalidBody, Forbidden) as exc:
             outcomes.append(exc)
     if group.rows:
-        yield from write_group(group)
+        yield from write_group(group, postgres, known)
         if hooks is not None:
             hooks.group_written([e.id for e, *_ in group.rows])
     return outcomes
+
+
+def _owner_locks(jobs: list[Job]) -> Steps[set[int]]:
+    """The user locks of the conversations that events naming no user touch (an end event): the
+    recontact flags of that user's conversations are recomputed (`outcome_rollups`), so the group
+    holds the user's lock like the groups that add conversations of that user. A stored
+    conversation's user never changes, so it is read before the locks are taken."""
+    unnamed = sorted({e.conversation for job in jobs for e in job.events if e.user is None})
+    if not unnamed:
+        return set()
+    rows = yield from select_in(
+        "SELECT u.uuid AS usr FROM conversations c JOIN end_users u ON u.id = c.user_id WHERE c.uuid",
+        unnamed,
+    )
+    return {_lock_key(_USER_LOCK, str(r["usr"])) for r in rows}
 
 
 def settle(jobs: list[Job], outcomes: list[IngestResult | BaseException]) -> None:

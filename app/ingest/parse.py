@@ -11,8 +11,8 @@ from typing import Any
 
 from app.analytics.buckets import EPOCH, ONE_US
 from app.errors import InvalidBody, InvalidParameter
+from app.ingest.event_rows import event_statement
 from app.ingest.events import NewEvent
-from app.ingest.statements import event_statement
 from app.vocabulary import EventType, Resolution, normalise_uuid
 
 MAX_BATCH = 1000
@@ -200,7 +200,7 @@ def _parse_one(index: int, ev: Any, now_us: int, known: dict[str, str]) -> NewEv
         comment = _optional_str(ev, "comment", MAX_COMMENT)
         e = NewEvent(index, event_id, etype, ts, conversation, bot, user, score=score, comment=comment)
         optional = (None, None, None, None, None, None, None, score, comment)
-    # `optional` follows statements.EVENT_OPTIONAL (the columns after it are NULL for this type).
+    # `optional` follows event_rows.EVENT_OPTIONAL (the columns after it are NULL for this type).
     e.statement = event_statement(tuple([v is not None for v in optional]))
     e.extra = tuple([v for v in optional if v is not None])
     return e

@@ -1,23 +1,21 @@
-"""The SQL of a group's transaction, as generators of statements: events, conversations, the
-rollups (message and conversation slots), the activity chains, bots and users.
-
-A generator yields each statement (``?`` placeholders) and receives each query's rows: the same
-logic runs on PostgreSQL (each statement awaited through Tortoise) and on SQLite (the whole
-transaction in one call on the writer's thread: no hand-off per statement); `writer` drives it.
+"""The SQL of a group's transaction, as generators of statements (``?`` placeholders; `writer` drives
+them on either database): events, conversations, the rollups, the activity chains, bots and users.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from app.ingest.event_rows import write_events
 from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
-from app.ingest.insight_rollups import insight_slots, outcome
-from app.ingest.steps import IN_CHUNK as _IN_CHUNK
-from app.ingest.steps import Many, Steps, add_rows, marks, query, select_in
-from app.ingest.steps import chunks as _chunks
+from app.ingest.insight_rollups import insight_slots, outcome, read_pairs
+from app.ingest.outcome_rollups import affects_recontacts, apply_outcome_days, outcome_contribution
+from app.ingest.steps import Inserts, Many, Query, Rows, Steps, Writes, add_rows, insert, select_in, unnest
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
@@ -31,17 +29,24 @@ CONV_NAMES = (
 
 
 def existing_ids(ids: list[str]) -> Steps[set[str]]:
-    rows = yield from select_in("SELECT id FROM events WHERE id IN ", ids)
+    rows = yield from select_in("SELECT id FROM events WHERE id", ids)
     return {r["id"] for r in rows}
 
 
+CONVERSATIONS = (
+    "SELECT c.*, b.uuid AS bot_uuid, u.uuid AS user_uuid FROM conversations c "
+    "LEFT JOIN bots b ON b.id = c.bot_id LEFT JOIN end_users u ON u.id = c.user_id WHERE c.uuid"
+)
+"""The stored conversations (with their bot's and user's uuids) whose uuid is one of a set."""
+
+
 def load_conversations(uuids: list[str]) -> Steps[dict[str, Conv]]:
+    return conversations_of((yield from select_in(CONVERSATIONS, uuids)))
+
+
+def conversations_of(rows: list[dict[str, Any]]) -> dict[str, Conv]:
+    """The folding state of stored conversations, from their rows (`CONVERSATIONS`)."""
     out: dict[str, Conv] = {}
-    rows = yield from select_in(
-        "SELECT c.*, b.uuid AS bot_uuid, u.uuid AS user_uuid FROM conversations c "
-        "LEFT JOIN bots b ON b.id = c.bot_id LEFT JOIN end_users u ON u.id = c.user_id WHERE c.uuid IN ",
-        uuids,
-    )
     for r in rows:
         c = out[r["uuid"]] = Conv(
             id=r["id"],
@@ -66,10 +71,24 @@ def load_conversations(uuids: list[str]) -> Steps[dict[str, Conv]]:
             tokens=int(r["tokens"]),
             cost=float(r["cost"]),
             reason=r["reason"],
+            recontacted=r["recontacted"],
         )
         c.stored_contribution = _contribution(c, r["bot_id"])
+        c.stored_outcomes = outcome_contribution(c, r["bot_id"])
         c.stored_values = tuple(r[name] for name in CONV_NAMES)
     return out
+
+
+@dataclass
+class Known:
+    """Bots (uuid: row id) and users (uuid: `USERS` row) a transaction has read already, and the
+    uuids it looked for (those it did not find were absent: a new bot is inserted or found, a new
+    user upserted, either way whatever another transaction did meanwhile)."""
+
+    bots: dict[str, int] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    asked_bots: set[str] = field(default_factory=set)
+    asked_users: set[str] = field(default_factory=set)
 
 
 def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[Any]] | None:
@@ -123,52 +142,81 @@ def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[Non
     yield add_rows("conv_slots", ("slot", "bot_id"), (*CONV_SLOT_COLUMNS, *CONV_SLOT_SPEND), rows)
 
 
-def _extend_chain(table: str, owner: tuple[str, ...], keys: list[tuple[int, ...]]) -> Steps[None]:
-    """Insert `(slot, *owner)` activity rows into `table` and keep its `prev_slot` chain (one per
-    owner) exact, whatever the order events arrive in: a row that is new gets its predecessor
-    looked up, and its successor now points at it (rows that were there already keep their links:
-    most of a batch's activity is in slots its users were active in already)."""
+def _chain_rows(table: str, owner: tuple[str, ...], keys: Sequence[tuple[int, ...]]) -> Rows:
+    """Insert `(slot, *owner)` activity rows into `table`, returning those that were not there."""
+    names = ", ".join(("slot", *owner))
+    return Rows(table, ("slot", *owner), keys, f"ON CONFLICT ({names}) DO NOTHING RETURNING {names}", True)
+
+
+def _relink(
+    table: str, owner: tuple[str, ...], rows: list[dict[str, Any]], postgres: bool
+) -> list[Query | Many]:
+    """The statements that keep the `prev_slot` chains (one per owner) of `table` exact once `rows`
+    (`_chain_rows`) are new there, whatever the order events arrive in: a new row gets its
+    predecessor looked up, and its successor now points at it (rows that were there already keep
+    their links: most of a batch's activity is in slots its users were active in already). Either
+    is worked out from the rows there are (not from other links), so on PostgreSQL both kinds of
+    row are set by one UPDATE over the new rows and their successors."""
     columns = ("slot", *owner)
-    added: list[tuple[int, ...]] = []
-    for chunk in _chunks(keys, _IN_CHUNK // len(columns)):
-        rows = yield from query(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-            + ",".join(f"({marks(len(columns))})" for _ in chunk)
-            + f" ON CONFLICT ({', '.join(columns)}) DO NOTHING RETURNING {', '.join(columns)}",
-            [v for k in chunk for v in k],
-        )
-        added += [tuple(r[col] for col in columns) for r in rows]
+    added = [tuple(r[col] for col in columns) for r in rows]
     if not added:
-        return
+        return []
     same_owner = " AND ".join(f"{{a}}.{col} = {table}.{col}" for col in owner)
     prev = f"(SELECT MAX(p.slot) FROM {table} p WHERE {same_owner.format(a='p')} AND p.slot < {table}.slot)"
+    if postgres:
+        source, params = unnest(columns, added)
+        successor = " AND ".join(f"n.{col} = r.{col}" for col in owner)
+        next_slot = f"(SELECT MIN(n.slot) FROM {table} n WHERE {successor} AND n.slot > r.slot)"
+        owners = ", ".join(f"r.{col}" for col in owner)
+        return [
+            Query(
+                f"UPDATE {table} SET prev_slot = {prev} FROM (SELECT slot, {owners} FROM {source} "
+                f"UNION SELECT {next_slot}, {owners} FROM {source}) AS k "
+                f"WHERE {same_owner.format(a='k')} AND {table}.slot = k.slot",
+                params + params,
+            )
+        ]
     owner_is = " AND ".join(f"{col} = ?" for col in owner)
-    yield Many(
-        f"UPDATE {table} SET prev_slot = {prev} WHERE {owner_is} AND slot = ?",
-        [[*k[1:], k[0]] for k in added],
-    )
     next_owner_is = " AND ".join(f"n.{col} = ?" for col in owner)
-    yield Many(
-        f"UPDATE {table} SET prev_slot = {prev} WHERE {owner_is} AND slot = "
-        f"(SELECT MIN(n.slot) FROM {table} n WHERE {next_owner_is} AND n.slot > ?)",
-        [[*k[1:], *k[1:], k[0]] for k in added],
-    )
+    update = f"UPDATE {table} SET prev_slot = {prev}"
+    return [
+        Many(f"{update} WHERE {owner_is} AND slot = ?", [[*k[1:], k[0]] for k in added]),
+        Many(
+            f"{update} WHERE {owner_is} AND slot = "
+            f"(SELECT MIN(n.slot) FROM {table} n WHERE {next_owner_is} AND n.slot > ?)",
+            [[*k[1:], *k[1:], k[0]] for k in added],
+        ),
+    ]
 
 
-def _extend_activity_chains(keys: list[tuple[int, int, int]]) -> Steps[None]:
-    """`(slot, bot, user)` activity: per bot in `user_slots`, across bots in `user_slots_all`."""
-    yield from _extend_chain("user_slots", ("bot_id", "user_id"), list(keys))
-    yield from _extend_chain("user_slots_all", ("user_id",), sorted({(s, u) for s, _b, u in keys}))
+_CHAINS = (("user_slots", ("bot_id", "user_id")), ("user_slots_all", ("user_id",)))
+"""The activity chains: per bot and user (`user_slots`), per user across bots (`user_slots_all`)."""
 
 
-def _bot_ids(uuids: set[str]) -> Steps[dict[str, int]]:
+def pending(steps: Steps[None]) -> list[Query | Many | Rows]:
+    """The statements of `steps`, which reads no rows back (to send them together as `Writes`)."""
+    out: list[Query | Many | Rows] = []
+    for step in steps:
+        assert isinstance(step, Query | Many | Rows)
+        out.append(step)
+    return out
+
+
+BOTS = "SELECT id, uuid FROM bots WHERE uuid"
+USERS = "SELECT id, uuid, first_active_us FROM end_users WHERE uuid"
+
+
+def _bot_ids(uuids: set[str], known: Known) -> Steps[dict[str, int]]:
+    """The bots' row ids (`known` ones read already in this transaction), inserting new bots."""
     wanted = sorted(uuids)
-    select = "SELECT id, uuid FROM bots WHERE uuid IN "
-    found = {r["uuid"]: r["id"] for r in (yield from select_in(select, wanted))}
+    found = {u: known.bots[u] for u in wanted if u in known.bots}
+    select = [u for u in wanted if u not in found and u not in known.asked_bots]
+    if select:
+        found.update({r["uuid"]: r["id"] for r in (yield from select_in(BOTS, select))})
     missing = [u for u in wanted if u not in found]
     if missing:
         yield Many("INSERT INTO bots (uuid) VALUES (?) ON CONFLICT (uuid) DO NOTHING", [[u] for u in missing])
-        found.update({r["uuid"]: r["id"] for r in (yield from select_in(select, missing))})
+        found.update({r["uuid"]: r["id"] for r in (yield from select_in(BOTS, missing))})
     return found
 
 
@@ -176,14 +224,16 @@ _EARLIER = "{t}.first_active_us IS NULL OR excluded.first_active_us < {t}.first_
 """An upsert's incoming first activity is earlier than the stored one (which may be unknown)."""
 
 
-def _upsert_users(first_active: dict[str, int | None]) -> Steps[dict[str, int]]:
+def _upsert_users(first_active: dict[str, int | None], known: Known) -> Steps[dict[str, int]]:
     """Return the `end_users` row ids of these users, inserting the new ones and moving a user's first
-    activity earlier where this group saw an earlier one (rows that do not change are not written)."""
+    activity earlier where this group saw an earlier one (rows that do not change are not written).
+    `known`: rows read already in this transaction (a user whose first activity this group does not
+    move needs only its id there)."""
     found: dict[str, int] = {}
     earlier: list[list[Any]] = []
-    rows = yield from select_in(
-        "SELECT id, uuid, first_active_us FROM end_users WHERE uuid IN ", sorted(first_active)
-    )
+    rows = [known.users[u] for u in first_active if u in known.users]
+    asked = known.users.keys() | known.asked_users
+    rows += yield from select_in(USERS, sorted(u for u in first_active if u not in asked))
     for r in rows:
         found[r["uuid"]] = r["id"]
         ts = first_active[r["uuid"]]
@@ -196,18 +246,20 @@ def _upsert_users(first_active: dict[str, int | None]) -> Steps[dict[str, int]]:
             earlier,
         )
     missing = [u for u in sorted(first_active) if u not in found]
-    for chunk in _chunks(missing, _IN_CHUNK // 2):
-        # The transaction saw these absent; should a row appear meanwhile all the same, the upsert
-        # still returns its id (and keeps the earlier first activity).
-        rows = yield from query(
-            "INSERT INTO end_users (uuid, first_active_us) VALUES "
-            + ",".join("(?, ?)" for _ in chunk)
-            + " ON CONFLICT (uuid) DO UPDATE SET first_active_us = CASE WHEN "
+    # The transaction saw these absent; should a row appear meanwhile all the same, the upsert
+    # still returns its id (and keeps the earlier first activity).
+    rows = yield from insert(
+        Rows(
+            "end_users",
+            ("uuid", "first_active_us"),
+            [(u, first_active[u]) for u in missing],
+            "ON CONFLICT (uuid) DO UPDATE SET first_active_us = CASE WHEN "
             + _EARLIER.format(t="end_users")
             + " THEN excluded.first_active_us ELSE end_users.first_active_us END RETURNING id, uuid",
-            [v for u in chunk for v in (u, first_active[u])],
+            True,
         )
-        found.update({r["uuid"]: r["id"] for r in rows})
+    )
+    found.update({r["uuid"]: r["id"] for r in rows})
     return found
 
 
@@ -237,99 +289,101 @@ def _conv_values(c: Conv, bot_ids: dict[str, int], user_ids: dict[str, int]) -> 
     ]
 
 
-_EVENT_BASE = ("id", "type", "conversation_id", "bot_id", "user_id", "ts_us", "received_us")
-EVENT_OPTIONAL = (
-    "role",
-    "fallback",
-    "intent",
-    "latency_ms",
-    "tokens",
-    "channel",
-    "resolution",
-    "score",
-    "comment",
-    "model",
-    "cost",
-    "reason",
-)
-_EVENT_STATEMENTS: dict[tuple[bool, ...], str] = {}
-
-
-def event_statement(present: tuple[bool, ...]) -> str:
-    """The INSERT binding the base columns and the optional columns `present` marks, in the order
-    of `EVENT_OPTIONAL` (a shorter `present` leaves the rest out). An event's others stay NULL:
-    binding ~8 values instead of 16 makes the events insert much cheaper."""
-    statement = _EVENT_STATEMENTS.get(present)
-    if statement is None:
-        cols = (*_EVENT_BASE, *(col for col, p in zip(EVENT_OPTIONAL, present, strict=False) if p))
-        statement = _EVENT_STATEMENTS[present] = (
-            f"INSERT INTO events ({', '.join(cols)}) VALUES ({marks(len(cols))})"
+def _update_conversations(
+    old: list[Conv], bot_ids: dict[str, int], user_ids: dict[str, int], postgres: bool
+) -> Steps[None]:
+    """Write the conversations that were stored before and changed. SQLite: only the columns that
+    changed (an index none of whose columns is SET is left alone), an `executemany` per set of
+    them. PostgreSQL: one UPDATE of every column over all of them (an index whose columns keep
+    their values is left alone there all the same: the update stays HOT if none changed)."""
+    updates: defaultdict[tuple[int, ...], list[list[Any]]] = defaultdict(list)
+    rows: list[list[Any]] = []
+    for c in old:
+        values = _conv_values(c, bot_ids, user_ids)
+        changed = tuple(
+            i for i, (new, was) in enumerate(zip(values, c.stored_values, strict=True)) if new != was
         )
-    return statement
+        if changed and postgres:
+            rows.append([c.id, *values])
+        elif changed:
+            updates[changed].append([*(values[i] for i in changed), c.id])
+    if rows:
+        source, params = unnest(("conversation_id", *CONV_NAMES), rows)
+        assignments = ", ".join(f"{name} = r.{name}" for name in CONV_NAMES)
+        yield Query(
+            f"UPDATE conversations SET {assignments} FROM {source} WHERE id = r.conversation_id", params
+        )
+    for changed, changed_rows in updates.items():
+        assignments = ", ".join(f"{CONV_NAMES[i]} = ?" for i in changed)
+        yield Many(f"UPDATE conversations SET {assignments} WHERE id = ?", changed_rows)
 
 
-def write_group(group: Group) -> Steps[None]:
-    """Write everything the accepted batches changed."""
+def write_group(group: Group, postgres: bool, known: Known | None = None) -> Steps[None]:
+    """Write everything the accepted batches changed (`known`: bots and users read already)."""
+    known = known or Known()
     touched = [group.touched[u] for u in sorted(group.touched)]
-    bot_ids = yield from _bot_ids({c.bot for c in touched if c.bot})
+    bot_ids = yield from _bot_ids({c.bot for c in touched if c.bot}, known)
     users: dict[str, int | None] = {c.user: None for c in touched if c.user}
     users.update(group.first_active)
-    user_ids = yield from _upsert_users(users)
+    user_ids = yield from _upsert_users(users, known)
 
     new_convs = [c for c in touched if c.id is None]
     old_convs = [c for c in touched if c.id is not None]
-    per_chunk = _IN_CHUNK // 20
-    for i in range(0, len(new_convs), per_chunk):
-        chunk = new_convs[i : i + per_chunk]
-        found = yield from query(
-            f"INSERT INTO conversations (uuid, {', '.join(CONV_NAMES)}) VALUES "
-            + ",".join(f"({marks(1 + len(CONV_NAMES))})" for _ in chunk)
-            + " RETURNING id, uuid",
-            [v for c in chunk for v in (c.uuid, *_conv_values(c, bot_ids, user_ids))],
+    keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
+    parts: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    inserts = (
+        Rows(
+            "conversations",
+            ("uuid", *CONV_NAMES),
+            [(c.uuid, *_conv_values(c, bot_ids, user_ids)) for c in new_convs],
+            "RETURNING id, uuid",
+            True,
+        ),
+        _chain_rows(*_CHAINS[0], keys),
+        _chain_rows(*_CHAINS[1], sorted({(s, u) for s, _b, u in keys})),
+    )
+    for row in (yield Inserts(inserts)) or ():
+        parts[row.pop("part")].append(row)
+    ids = {r["uuid"]: r["id"] for r in parts[0]}
+    for c in new_convs:
+        c.id = ids[c.uuid]
+    relink = [step for i, chain in enumerate(_CHAINS, 1) for step in _relink(*chain, parts[i], postgres)]
+    pairs = yield from read_pairs(group, touched, _stored_outcome)
+    # The rest reads nothing back: on PostgreSQL one statement, the rollup rows every concurrent
+    # group adds to last (their row locks are held from there to the commit).
+    yield Writes(
+        (
+            *relink,
+            *pending(_update_conversations(old_convs, bot_ids, user_ids, postgres)),
+            *pending(write_events(group, bot_ids, user_ids, postgres)),
+            Rows(
+                "bot_users",
+                ("bot_id", "user_id", "first_active_us"),
+                [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(group.bot_user_first.items())],
+                "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = excluded.first_active_us "
+                "WHERE " + _EARLIER.format(t="bot_users"),
+            ),
+            add_rows(
+                "message_slots",
+                _SLOT_KEY,
+                _MESSAGE_COUNTS,
+                [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
+            ),
+            *pending(_apply_conv_slots(touched, bot_ids)),
+            *pending(insight_slots(group, bot_ids, pairs)),
         )
-        ids = {r["uuid"]: r["id"] for r in found}
-        for c in chunk:
-            c.id = ids[c.uuid]
-    # Only the columns that changed: an index none of whose columns is SET is left alone.
-    updates: defaultdict[tuple[int, ...], list[list[Any]]] = defaultdict(list)
-    for c in old_convs:
+    )
+    # The recontact flags read the conversations written above: after them, in their own statements.
+    yield from apply_outcome_days(touched, bot_ids, _recontact_users(new_convs, old_convs, bot_ids, user_ids))
+
+
+def _recontact_users(
+    new: list[Conv], old: list[Conv], bot_ids: dict[str, int], user_ids: dict[str, int]
+) -> list[int]:
+    """The users of new conversations and of those whose bot, user, start or end changed."""
+    users = {user_ids[c.user] for c in new if c.user and c.bot}
+    for c in old:
         values = _conv_values(c, bot_ids, user_ids)
-        changed = tuple(
-            i for i, (new, old) in enumerate(zip(values, c.stored_values, strict=True)) if new != old
-        )
-        if changed:
-            updates[changed].append([*(values[i] for i in changed), c.id])
-    for changed, rows in updates.items():
-        assignments = ", ".join(f"{CONV_NAMES[i]} = ?" for i in changed)
-        yield Many(f"UPDATE conversations SET {assignments} WHERE id = ?", rows)
-
-    by_statement: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for e, c, bot, user, received_us in group.rows:
-        by_statement[e.statement].append(
-            (
-                e.id, e.type, c.id, bot_ids[bot] if bot else None, user_ids[user] if user else None,
-                e.ts_us, received_us, *e.extra,
-            )
-        )  # fmt: skip
-    for statement, event_rows in by_statement.items():
-        yield Many(statement, event_rows)
-
-    if group.msg_slots:
-        yield add_rows(
-            "message_slots",
-            _SLOT_KEY,
-            _MESSAGE_COUNTS,
-            [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())],
-        )
-    yield from _apply_conv_slots(touched, bot_ids)
-    yield from insight_slots(group, touched, bot_ids, _stored_outcome)
-    if group.user_slot_keys:
-        keys = sorted({(slot, bot_ids[bot], user_ids[user]) for slot, bot, user in group.user_slot_keys})
-        yield from _extend_activity_chains(keys)
-    if group.bot_user_first:
-        yield Many(
-            "INSERT INTO bot_users (bot_id, user_id, first_active_us) VALUES (?, ?, ?) "
-            "ON CONFLICT (bot_id, user_id) DO UPDATE SET first_active_us = excluded.first_active_us "
-            "WHERE " + _EARLIER.format(t="bot_users"),
-            [[bot_ids[b], user_ids[u], ts] for (b, u), ts in sorted(group.bot_user_first.items())],
-        )
+        if values[0] is not None and values[1] is not None and affects_recontacts(values, c.stored_values):
+            users.add(values[1])
+    return sorted(users)

@@ -1,5 +1,11 @@
 """The shape of a write: statements yielded by a generator (`Steps`) that receives each query's
-rows, and the additive upsert the rollups share."""
+rows, and the additive upsert the rollups share.
+
+Most statements are written once for both databases; the two that take sets of values are
+rendered by the driver for its database: `AnyOf` (a lookup by many keys) and `Rows` (an INSERT
+of many rows). SQLite binds them as IN lists and executes an INSERT per row (in-process calls
+are cheap); PostgreSQL gets each as one statement taking one array per column (`= ANY`,
+`unnest`), a single round trip with a constant text (so asyncpg's prepared statement is reused)."""
 
 from __future__ import annotations
 
@@ -7,9 +13,26 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["IN_CHUNK", "Many", "Query", "Steps", "add_rows", "chunks", "marks", "query", "select_in"]
+__all__ = [
+    "AnyOf",
+    "Many",
+    "Query",
+    "Rows",
+    "Steps",
+    "Writes",
+    "add_rows",
+    "insert",
+    "marks",
+    "query",
+    "select_in",
+    "unnest",
+    "unnest_source",
+]
 
 T = TypeVar("T")
+
+IN_CHUNK = 4000
+"""Values bound in one `IN (...)` list or multi-row VALUES on SQLite (it allows 32,766)."""
 
 
 def marks(n: int) -> str:
@@ -32,29 +55,161 @@ class Many:
     rows: Sequence[Sequence[Any]]
 
 
-Steps = Generator[Query | Many, list[dict[str, Any]] | None, T]
+@dataclass(slots=True, frozen=True)
+class AnyOf:
+    """The rows of `text`, a SELECT whose WHERE ends with a column, where that column is one of
+    `values`: `IN (?, ...)` a chunk at a time on SQLite, `= ANY(?::text[])` once on PostgreSQL
+    (`array`: the array's element type, `int8` for an integer column)."""
+
+    text: str
+    values: list[Any]
+    array: str = "text"
+
+    def sqlite(self) -> list[tuple[str, list[str]]]:
+        chunks = [self.values[i : i + IN_CHUNK] for i in range(0, len(self.values), IN_CHUNK)]
+        return [(f"{self.text} IN ({marks(len(chunk))})", chunk) for chunk in chunks]
+
+    def postgres(self) -> tuple[str, list[Any]]:
+        return f"{self.text} = ANY(?::{self.array}[])", [self.values]
+
+
+@dataclass(slots=True, frozen=True)
+class Rows:
+    """`INSERT INTO table (columns) <rows> tail`. SQLite: one execution per row, or with `returning`
+    (the tail ends in RETURNING) multi-row VALUES a chunk at a time, their rows back; PostgreSQL:
+    one statement over `unnest` of one array per column, its rows back when `returning`."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+    tail: str = ""
+    returning: bool = False
+    order: tuple[str, ...] = ()
+    """PostgreSQL: the columns whose order the rows are written in (an upsert's key: concurrent
+    transactions then lock the rows they share in the same order)."""
+
+    def _head(self) -> str:
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+
+    def sqlite(self) -> list[tuple[str, list[Any]]]:
+        """Without `returning`: the statement for `executemany` over `rows` (one item)."""
+        one = f"({marks(len(self.columns))})"
+        if not self.returning:
+            return [(f"{self._head()}VALUES {one} {self.tail}", list(self.rows))]
+        size = IN_CHUNK // len(self.columns)
+        chunks = [self.rows[i : i + size] for i in range(0, len(self.rows), size)]
+        return [
+            (
+                f"{self._head()}VALUES {','.join([one] * len(chunk))} {self.tail}",
+                [v for r in chunk for v in r],
+            )
+            for chunk in chunks
+        ]
+
+    def postgres(self) -> tuple[str, list[Any]]:
+        source, params = unnest(self.columns, self.rows)
+        order = f" ORDER BY {', '.join(self.order)}" if self.order else ""
+        return f"{self._head()}SELECT * FROM {source}{order} {self.tail}", params
+
+
+@dataclass(slots=True, frozen=True)
+class Writes:
+    """Statements whose rows nobody reads, in this order. SQLite runs them one after the other;
+    PostgreSQL sends each run of them that are not `Many` as one statement, each an item of a
+    data-modifying WITH (one round trip; one snapshot, so none may read what another writes)."""
+
+    steps: tuple[Query | Many | Rows, ...]
+
+    def postgres(self) -> list[Many | tuple[str, list[Any]]]:
+        out: list[Many | tuple[str, list[Any]]] = []
+        run: list[tuple[str, list[Any]]] = []
+        for step in (*self.steps, None):
+            if isinstance(step, Query | Rows):
+                if not isinstance(step, Rows) or step.rows:
+                    run.append((step.text, step.params) if isinstance(step, Query) else step.postgres())
+                continue
+            if len(run) == 1:
+                out.append(run[0])
+            elif run:
+                items = ", ".join(f"w{i} AS ({text})" for i, (text, _) in enumerate(run))
+                out.append((f"WITH {items} SELECT 1", [p for _, params in run for p in params]))
+            run = []
+            if step is not None:
+                out.append(step)
+        return out
+
+
+@dataclass(slots=True, frozen=True)
+class Inserts:
+    """INSERTs with RETURNING (`Rows`), whose rows come back each with its step's index as `part`:
+    SQLite runs them one after the other; PostgreSQL sends them as one statement (data-modifying
+    WITH items; one snapshot, so none may read what another writes), its rows as JSON."""
+
+    steps: tuple[Rows, ...]
+
+    def postgres(self) -> tuple[str, list[Any]]:
+        items: list[str] = []
+        selects: list[str] = []
+        params: list[Any] = []
+        for i, step in enumerate(self.steps):
+            if step.rows:
+                text, values = step.postgres()
+                items.append(f"i{i} AS ({text})")
+                selects.append(f"SELECT {i} AS part, row_to_json(i{i})::text AS j FROM i{i}")
+                params += values
+        return f"WITH {', '.join(items)} {' UNION ALL '.join(selects)}", params
+
+
+@dataclass(slots=True, frozen=True)
+class Lock:
+    """PostgreSQL: transaction-scoped advisory locks on `keys`, taken in ascending order. As a
+    transaction's first step the driver sends it with the BEGIN, in one round trip (so the keys are
+    written into the text: they are integers)."""
+
+    keys: list[int]
+
+    def text(self) -> str:
+        keys = ",".join(str(int(k)) for k in self.keys)
+        return (
+            "SELECT count(pg_advisory_xact_lock(s.k)) AS n "
+            f"FROM (SELECT k FROM unnest('{{{keys}}}'::bigint[]) AS k ORDER BY k) s"
+        )
+
+
+Steps = Generator[Query | Many | AnyOf | Rows | Writes | Inserts | Lock, list[dict[str, Any]] | None, T]
 """The SQL of a write, as a generator of statements (``?`` placeholders) that receives each
 query's rows: the same logic runs on PostgreSQL (each statement awaited through Tortoise) and on
 SQLite (the whole transaction in one call on aiosqlite's thread: no hand-off per statement)."""
 
+_PG_TEXT = frozenset(
+    {"id", "uuid", "type", "role", "intent", "channel", "resolution", "comment", "model", "reason"}
+    | {"start_event_id", "end_event_id", "rating_event_id"}
+)
+_PG_OTHER = {"cost": "float8", "fallback": "bool"}
 
-def add_rows(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> Many:
-    """Insert `rows` (`keys` then `sums`) into `table`, adding the sums to a row already there: the
-    upsert every rollup takes (additive, so concurrent groups commute)."""
+
+def unnest(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """PostgreSQL: `rows` as a FROM item named `r` with these column names, and its parameters
+    (one array per column). A column's array type follows its name: the service's text columns
+    (`id` is the events' key), `cost` and `fallback`, integers otherwise (an INSERT or UPDATE
+    casts bigint to a narrower integer column)."""
+    return unnest_source(columns), [list(col) for col in zip(*rows, strict=True)]
+
+
+def unnest_source(columns: Sequence[str]) -> str:
+    """`unnest`'s FROM item alone (see `unnest`): its parameters are one array per column."""
+    types = ["text" if c in _PG_TEXT else _PG_OTHER.get(c, "int8") for c in columns]
+    arrays = ", ".join(f"?::{t}[]" for t in types)
+    return f"unnest({arrays}) AS r({', '.join(columns)})"
+
+
+def add_rows(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> Rows:
+    """Insert `rows` (`keys` then `sums`, one row per key) into `table`, adding the sums to a row
+    already there: the upsert every rollup takes (additive, so concurrent groups commute; on
+    PostgreSQL in key order, so they take the row locks they share in the same order)."""
     updates = ", ".join(f"{col} = {table}.{col} + excluded.{col}" for col in sums)
-    return Many(
-        f"INSERT INTO {table} ({', '.join((*keys, *sums))}) VALUES ({marks(len(keys) + len(sums))}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
-        rows,
-    )
-
-
-IN_CHUNK = 4000
-"""Values bound in one `IN (...)` list or multi-row VALUES (SQLite and PostgreSQL allow 32,766)."""
-
-
-def chunks(items: list[Any], size: int = IN_CHUNK) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    return Rows(table, (*keys, *sums), rows, conflict, order=keys)
 
 
 def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
@@ -63,9 +218,15 @@ def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
     return rows
 
 
-def select_in(text: str, values: list[Any]) -> Steps[list[dict[str, Any]]]:
-    """The rows of `text` (a SELECT ending in `IN `) for every value, an IN list a chunk."""
-    rows: list[dict[str, Any]] = []
-    for chunk in chunks(values):
-        rows += yield from query(f"{text}({marks(len(chunk))})", chunk)
+def select_in(text: str, values: list[Any], array: str = "text") -> Steps[list[dict[str, Any]]]:
+    """The rows of `text` (a SELECT whose WHERE ends with a column) for every value (`AnyOf`)."""
+    rows = yield AnyOf(text, values, array)
+    assert rows is not None
+    return rows
+
+
+def insert(step: Rows) -> Steps[list[dict[str, Any]]]:
+    """An INSERT's RETURNING rows."""
+    rows = yield step
+    assert rows is not None
     return rows

@@ -4,48 +4,114 @@ database drivers of a group's statements.
 On SQLite the writer runs on the thread of ingestion's own connection (`ingest`, beside the
 connections the API reads on), a whole transaction per call and as many groups per hand-off as
 keep arriving; this is the only code that uses aiosqlite's privates (`Connection._execute`,
-`_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL each statement is awaited through
-Tortoise's pool, and a group's transaction locks the conversations and users it touches (advisory
-locks, `group.apply_group`), so groups of several processes run at once unless they share some.
+`_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL each statement is awaited on a
+connection of Tortoise's pool (asyncpg's, directly), and a group's transaction locks the
+conversations and users it touches (advisory locks, `group.apply_group`), so groups of several
+processes run at once unless they share some.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
+import asyncpg
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from app.db import dialect, ingest_connection, sql
 from app.ingest.events import IngestResult
 from app.ingest.group import MAX_GROUP_EVENTS, MAX_GROUP_LOCKS, Job, apply_group, settle
 from app.ingest.hooks import IngestHooks, installed_hooks
-from app.ingest.steps import Query, Steps
+from app.ingest.steps import AnyOf, Inserts, Lock, Many, Query, Rows, Steps, Writes
 
 T = TypeVar("T")
 
 
-async def run_awaiting(conn: BaseDBAsyncClient, steps: Steps[T]) -> T:
-    """Drive `steps` statement by statement through a Tortoise connection (PostgreSQL)."""
-    result: list[dict[str, Any]] | None = None
-    while True:
+async def _postgres_step(
+    con: asyncpg.Connection, client: BaseDBAsyncClient, step: Query | Many | AnyOf | Rows | Writes | Inserts
+) -> list[dict[str, Any]] | None:
+    """Send one step on asyncpg's connection; the rows it returns."""
+    if isinstance(step, Many):
+        await con.executemany(sql(step.text, client), step.rows)
+        return None
+    if isinstance(step, Writes):
+        for part in step.postgres():
+            await _postgres_step(con, client, part if isinstance(part, Many) else Query(*part))
+        return None
+    if isinstance(step, Inserts):
+        if not any(part.rows for part in step.steps):
+            return []
+        text, params = step.postgres()
+        rows = await con.fetch(sql(text, client), *params)
+        return [{**orjson.loads(r["j"]), "part": r["part"]} for r in rows]
+    if isinstance(step, Query):
+        text, params = step.text, step.params
+    elif not (step.values if isinstance(step, AnyOf) else step.rows):
+        return []
+    else:
+        text, params = step.postgres()
+    return [dict(r) for r in await con.fetch(sql(text, client), *params)]
+
+
+async def run_postgres_transaction(client: BaseDBAsyncClient, steps: Steps[T]) -> T:
+    """Drive `steps` in one transaction on a connection of Tortoise's pool (asyncpg's own, not
+    through Tortoise: a round trip per statement is what a group costs there). A first `Lock` step
+    goes with the BEGIN, in one round trip; a later one (keys found by a read) is a statement."""
+    async with client.acquire_connection() as con:
+        result: list[dict[str, Any]] | None = None
+        begun = False
         try:
-            step = steps.send(result)
-        except StopIteration as stop:
-            value: T = stop.value
+            while True:
+                try:
+                    step = steps.send(result)
+                except StopIteration as stop:
+                    value: T = stop.value
+                    break
+                if not begun:
+                    begun = True
+                    await con.execute(f"BEGIN; {step.text()}" if isinstance(step, Lock) else "BEGIN")
+                    if isinstance(step, Lock):
+                        result = None
+                        continue
+                if isinstance(step, Lock):  # locks found by a read inside the transaction
+                    await con.execute(step.text())
+                    result = None
+                    continue
+                result = await _postgres_step(con, client, step)
+            if begun:
+                await con.execute("COMMIT")
             return value
-        if isinstance(step, Query):
-            result = await conn.execute_query_dict(sql(step.text, conn), step.params)
-        else:
-            # asyncpg takes any sequence of rows (Tortoise annotates lists)
-            await conn.execute_many(sql(step.text, conn), cast("list[list[Any]]", step.rows))
-            result = None
+        except BaseException:
+            if begun and not con.is_closed():
+                with contextlib.suppress(Exception):  # the pool resets a broken connection
+                    await con.execute("ROLLBACK")
+            raise
+
+
+def _fetch(db: sqlite3.Connection, text: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = db.execute(text, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _sqlite_step(db: sqlite3.Connection, step: Query | Many | AnyOf | Rows) -> list[dict[str, Any]] | None:
+    if isinstance(step, Query):
+        return _fetch(db, step.text, step.params)
+    if isinstance(step, Many):
+        db.executemany(step.text, step.rows)
+        return None
+    if isinstance(step, Rows) and not step.returning:
+        for text, rows in step.sqlite():
+            db.executemany(text, rows)
+        return None
+    return [row for text, params in step.sqlite() for row in _fetch(db, text, params)]
 
 
 def run_sqlite_transaction(db: sqlite3.Connection, steps: Steps[T]) -> T:
@@ -59,13 +125,20 @@ def run_sqlite_transaction(db: sqlite3.Connection, steps: Steps[T]) -> T:
             except StopIteration as stop:
                 value: T = stop.value
                 break
-            if isinstance(step, Query):
-                cursor = db.execute(step.text, step.params)
-                names = [d[0] for d in cursor.description]
-                result = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-            else:
-                db.executemany(step.text, step.rows)
+            if isinstance(step, Lock):
+                raise TypeError("SQLite takes no advisory locks")
+            if isinstance(step, Writes):
+                for part in step.steps:
+                    _sqlite_step(db, part)
                 result = None
+            elif isinstance(step, Inserts):
+                result = [
+                    {**row, "part": i}
+                    for i, part in enumerate(step.steps)
+                    for row in _sqlite_step(db, part) or ()
+                ]
+            else:
+                result = _sqlite_step(db, step)
         db.execute("COMMIT")
         return value
     except BaseException:
@@ -117,8 +190,7 @@ async def awaited_group(
         if hooks is not None:
             await asyncio.to_thread(hooks.group_started, len(jobs))
         try:
-            async with in_transaction("default") as conn:
-                return await run_awaiting(conn, apply_group(jobs, True, hooks))
+            return await run_postgres_transaction(ingest_connection(), apply_group(jobs, True, hooks))
         finally:
             if hooks is not None:
                 hooks.group_ended(len(jobs))

@@ -29,7 +29,7 @@ _BACKFILL = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_insights_speed')]
+    dependencies = [('models', '0004_outcomes_speed')]
 
     initial = False
 

@@ -11,12 +11,28 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
+from app.models.bands import SLOT_US
+from app.models.insights import (
+    SPAN_CLASSES,
+    IntentConv,
+    IntentDay,
+    IntentSlot,
+    LatencyDay,
+    LatencyDayBand,
+    LatencySlot,
+    ModelDay,
+    ModelSlot,
+    span_class,
+)
 from app.vocabulary import ReportStatus
 
 __all__ = [
     "CONV_SLOT_COLUMNS",
     "CONV_SLOT_SPEND",
-    "SLOTS_PER_DAY",
+    "DAY_US",
+    "OUTCOME_COLUMNS",
+    "RECONTACT_US",
+    "SLOT_US",
     "SPAN_CLASSES",
     "ApiKey",
     "Bot",
@@ -28,17 +44,18 @@ __all__ = [
     "IntentConv",
     "IntentDay",
     "IntentSlot",
+    "LatencyDay",
+    "LatencyDayBand",
     "LatencySlot",
     "MessageSlot",
+    "ModelDay",
     "ModelSlot",
+    "OutcomeDay",
     "Report",
     "UserSlot",
     "UserSlotAll",
     "span_class",
 ]
-
-SLOT_US = 15 * 60 * 1_000_000
-"""Rollup granularity: 15 minutes, a divisor of every UTC offset in use today."""
 
 
 class Bot(Model):
@@ -102,6 +119,9 @@ class Conversation(Model):
     cost = fields.FloatField(default=0)
     reason = fields.CharField(max_length=100, null=True)
     """The `reason` of the end event that gave `resolution`."""
+    recontacted = fields.SmallIntField(default=0, db_default=0)
+    """1 when it has an end and another conversation of its user and bot started in `(end_us, end_us
+    + 24 h]` (API.md section 9), else 0: kept exact by ingestion whatever order events arrive in."""
 
     class Meta:
         table = "conversations"
@@ -171,114 +191,6 @@ class MessageSlot(Model):
     class Meta:
         table = "message_slots"
         unique_together = (("slot", "bot_id"),)
-
-
-class ModelSlot(Model):
-    """Messages per bot, 15-minute slot and model (`has_model` 0 with model '' for none): counts,
-    tokens and cost of every role; bot messages, and the count and sum of their latencies."""
-
-    id = fields.IntField(primary_key=True)
-    slot = fields.IntField()
-    bot_id = fields.IntField()
-    has_model = fields.SmallIntField()
-    model = fields.CharField(max_length=100)
-    messages = fields.IntField(default=0)
-    bot_messages = fields.IntField(default=0)
-    tokens = fields.BigIntField(default=0)
-    cost = fields.FloatField(default=0)
-    latency_count = fields.IntField(default=0)
-    latency_sum = fields.BigIntField(default=0)
-
-    class Meta:
-        table = "model_slots"
-        unique_together = (("slot", "bot_id", "has_model", "model"),)
-
-
-class LatencySlot(Model):
-    """A histogram of bot-message latencies per bot, slot and model: exact percentiles over integers."""
-
-    id = fields.IntField(primary_key=True)
-    slot = fields.IntField()
-    bot_id = fields.IntField()
-    has_model = fields.SmallIntField()
-    model = fields.CharField(max_length=100)
-    latency_ms = fields.BigIntField()
-    messages = fields.IntField(default=0)
-
-    class Meta:
-        table = "latency_slots"
-        unique_together = (("slot", "bot_id", "has_model", "model", "latency_ms"),)
-
-
-class _IntentCounts(Model):
-    """Messages with an intent per bot and intent, by role, and bot messages with fallback; then the
-    `intent_convs` pairs whose first message of the intent falls in the row's time, and those of
-    them whose conversation ended resolved or escalated (moved when a conversation's end changes)."""
-
-    id = fields.IntField(primary_key=True)
-    bot_id = fields.IntField()
-    intent = fields.CharField(max_length=200)
-    messages = fields.IntField(default=0)
-    user_messages = fields.IntField(default=0)
-    bot_messages = fields.IntField(default=0)
-    fallback_messages = fields.IntField(default=0)
-    conversations = fields.IntField(default=0, db_default=0)
-    resolved_conversations = fields.IntField(default=0, db_default=0)
-    escalated_conversations = fields.IntField(default=0, db_default=0)
-
-    class Meta:
-        abstract = True
-
-
-class IntentSlot(_IntentCounts):
-    """Messages with an intent per bot, slot and intent, by role, and bot messages with fallback."""
-
-    slot = fields.IntField()
-
-    class Meta:
-        table = "intent_slots"
-        unique_together = (("slot", "bot_id", "intent"),)
-
-
-SLOTS_PER_DAY = 96  # `intent_days` rows hold a UTC day of slots
-
-
-class IntentDay(_IntentCounts):
-    """`intent_slots` summed per UTC day (`slot // 96`): a month is ~30 rows per bot and intent."""
-
-    day = fields.IntField()
-
-    class Meta:
-        table = "intent_days"
-        unique_together = (("day", "bot_id", "intent"),)
-
-
-SPAN_CLASSES = 40
-"""`span_class` values are `0 .. SPAN_CLASSES - 1` (2^38 slots is far beyond any timestamp)."""
-
-
-def span_class(first_us: int, last_us: int) -> int:
-    """How long a pair spans, coarsely: the bit length of its span in whole slots (class k spans
-    fewer than 2^k slots, so its first message is less than 2^k slots before any instant it covers)."""
-    return min(((last_us - first_us) // SLOT_US).bit_length(), SPAN_CLASSES - 1)
-
-
-class IntentConv(Model):
-    """One (conversation, bot, intent) pair per conversation with a message of that intent (stored
-    with a bot): its first and last such message and `span_class` (app/analytics/counters/intents.py)."""
-
-    id = fields.IntField(primary_key=True)
-    conversation_id = fields.IntField()
-    bot_id = fields.IntField()
-    intent = fields.CharField(max_length=200)
-    first_us = fields.BigIntField()
-    last_us = fields.BigIntField()
-    span_class = fields.SmallIntField()
-
-    class Meta:
-        table = "intent_convs"
-        unique_together = (("conversation_id", "bot_id", "intent"),)
-        indexes = (Index(fields=("span_class", "first_us")),)
 
 
 class UserSlot(Model):
@@ -357,6 +269,51 @@ class ConvSlot(Model):
     class Meta:
         table = "conv_slots"
         unique_together = (("slot", "bot_id"),)
+
+
+DAY_US = 96 * SLOT_US
+"""A UTC day: the granularity of `outcome_days`."""
+RECONTACT_US = DAY_US
+"""A resolution is checked 24 hours after it ended, for a new conversation of its user and bot within
+those 24 hours (API.md section 9)."""
+
+
+class OutcomeDay(Model):
+    """Per UTC day of `started_us`, bot, channel and escalation `reason` ('' unless escalated with a
+    reason): the conversations started by outcome (`open`: no end event yet), the resolved ones that
+    were recontacted; and per UTC day of the kept rating, its conversation's bot and channel: the
+    ratings, their score sum and the satisfied ones (score >= 4).
+
+    Ingestion moves a conversation's contribution when its start, end, channel, rating or recontact
+    flag changes. What depends on `now` (still-active sessions, resolutions ended less than 24 h
+    ago) is subtracted at query time from the few rows concerned.
+    """
+
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()
+    bot_id = fields.IntField()
+    channel = fields.CharField(max_length=64)
+    reason = fields.CharField(max_length=100)
+    conversations = fields.IntField(default=0)
+    resolved = fields.IntField(default=0)
+    escalated = fields.IntField(default=0)
+    abandoned = fields.IntField(default=0)
+    open = fields.IntField(default=0)
+    recontacted = fields.IntField(default=0)
+    ratings = fields.IntField(default=0)
+    score_sum = fields.IntField(default=0)
+    satisfied = fields.IntField(default=0)
+
+    class Meta:
+        table = "outcome_days"
+        unique_together = (("day", "bot_id", "channel", "reason"),)
+
+
+OUTCOME_COLUMNS = (
+    "conversations", "resolved", "escalated", "abandoned", "open", "recontacted", "ratings", "score_sum",
+    "satisfied",
+)  # fmt: skip
+"""The additive columns of `outcome_days`, in the order ingestion writes and queries read them."""
 
 
 class ApiKey(Model):

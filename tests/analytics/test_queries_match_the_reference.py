@@ -136,7 +136,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
-NOW_DEPENDENT = ("usage", "conversations", "conversations/duration", "conversations/resolution")
+NOW_DEPENDENT = (
+    "usage",
+    "conversations",
+    "conversations/duration",
+    "conversations/resolution",
+    "conversations/outcomes",
+)
 
 
 @pytest.fixture
@@ -161,8 +167,11 @@ async def test_every_route_matches_the_reference(loaded: ref.Reference, scenario
                 # The resolver rejects hour here: both sides use week buckets instead.
                 rr = dataclasses.replace(r, group_by="week")
                 ref_r = ref.resolve_range(NOW, **{**params, "group_by": "week"})
-            # Statuses depend on `now`: the conversation routes run a second time, 40 minutes earlier.
+            # Statuses depend on `now`: the conversation routes run a second time, 40 minutes earlier;
+            # outcomes also a day later (resolutions of the last day become checked).
             nows = (NOW, NOW - timedelta(minutes=40)) if route in NOW_DEPENDENT else (NOW,)
+            if route == "conversations/outcomes":
+                nows = (*nows, NOW + timedelta(hours=20))
             for now in nows:
                 actual = await fn(rr, Scope(bots, user), now)
                 expected = ref.ROUTES[route](loaded, ref_r, (bots, user), now)

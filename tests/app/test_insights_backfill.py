@@ -46,3 +46,25 @@ async def test_the_backfill_rebuilds_the_rollups_ingestion_writes(db: str) -> No
         assert any(r[column] for r in written["intent_slots"]), column
     assert await conn.execute_query_dict(spend) == slot_tokens
     assert any(int(r["tokens"]) for r in slot_tokens)
+
+
+DAY_TABLES = ("model_days", "latency_days", "latency_day_bands")
+
+
+async def test_the_day_levels_backfill_rebuilds_what_ingestion_writes(db: str) -> None:
+    """Migration 0006_latency_bands fills the per-day rollups from the slot rollups (the bulk loader
+    runs the same statements): equal to what ingestion writes, band numbers included."""
+    import importlib
+
+    migration = importlib.import_module(f"{migrations_package}.0006_latency_bands")
+    for batch in DATASET.batches:
+        await ingest_events(batch, ADMIN, now=NOW)
+    written = await snapshot()
+    conn = connection()
+    for table in DAY_TABLES:
+        await conn.execute_script(f"DELETE FROM {table}")
+    for statement in migration.BACKFILL:
+        await conn.execute_script(statement)
+    rebuilt = await snapshot()
+    for table in DAY_TABLES:
+        assert written[table] and rebuilt[table] == written[table], table

@@ -196,3 +196,61 @@ def _batches(stem: Path, batches: list[list[dict[str, Any]]]) -> Path:
     path = stem.with_suffix(".json")
     path.write_text(json.dumps(batches))
     return path
+
+
+async def test_a_recontact_flag_stays_exact_when_an_end_and_the_next_conversation_arrive_at_once(
+    db: str, tmp_path: Path
+) -> None:
+    """A stored conversation of a user with a bot; one process stores its end (an event that names
+    no user) and holds its transaction open; meanwhile another stores the user's next conversation
+    with that bot, 2 h after the end. Each transaction alone sees no recontact (the other's row is
+    not committed): the second must wait for the user's lock, which the first takes for the
+    conversation of its end event, so that it sees the end and flags the first conversation."""
+    bot, user = str(uuid.uuid4()), str(uuid.uuid4())
+    start = NOW - timedelta(days=2)
+    stored = conversation(bot, user, start, 2, end=None)
+    end_event = {
+        "id": str(uuid.uuid4()),
+        "type": "conversation_ended",
+        "timestamp": (start + timedelta(minutes=10)).isoformat(),
+        "conversation_id": stored[0]["conversation_id"],
+        "resolution": "resolved",
+    }
+    later = conversation(bot, user, start + timedelta(hours=2, minutes=10), 1, end=None)
+    await ingest_events(stored, Principal("t", frozenset({"admin"})), now=NOW)
+    (tmp_path / "first.json").write_text(json.dumps([end_event]))
+    flag = tmp_path / "holding"
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, db, str(tmp_path / "first.json"), NOW.isoformat(), str(flag),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": REPO},
+    )  # fmt: skip
+    for _ in range(300):
+        if flag.exists() or holder.returncode is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert flag.exists(), "the first process never wrote its group"
+    other = asyncio.create_task(_run_worker(db, _batches(tmp_path / "second", [later])))
+    for _ in range(300):  # until the second process waits for a lock the first one holds
+        waiting = await connection().execute_query_dict(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        )
+        if waiting[0]["n"] or other.done():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.to_thread(Path(str(flag) + ".release").touch)
+    assert await other == (len(later), 0)
+    _, err = await holder.communicate()
+    assert holder.returncode == 0, err.decode()[-2000:]
+
+    rows = await connection().execute_query_dict(
+        "SELECT c.uuid AS uuid, c.recontacted AS flag FROM conversations c ORDER BY c.started_us"
+    )
+    assert [(r["uuid"], int(r["flag"])) for r in rows] == [
+        (stored[0]["conversation_id"], 1),
+        (later[0]["conversation_id"], 0),
+    ]
+    days = await connection().execute_query_dict(
+        "SELECT SUM(resolved) AS resolved, SUM(recontacted) AS again FROM outcome_days"
+    )
+    assert (int(days[0]["resolved"]), int(days[0]["again"])) == (1, 1)

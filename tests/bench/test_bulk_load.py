@@ -54,7 +54,8 @@ def _views(path: Path) -> dict[str, str]:
                 if name in REFS:
                     alias = f"r_{name}"
                     joins.append(f'LEFT JOIN "{REFS[name]}" {alias} ON {alias}.id = t."{name}"')
-                    cols.append(f"{alias}.uuid")
+                    # an id with no row (bot 0 of the per-day latency rollups: every bot) as itself
+                    cols.append(f'COALESCE({alias}.uuid, CAST(t."{name}" AS TEXT))')
                 else:
                     cols.append(f't."{name}"')
             out[table] = f'SELECT {", ".join(cols)} FROM "{table}" t {" ".join(joins)}'

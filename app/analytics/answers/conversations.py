@@ -12,7 +12,7 @@ from app.analytics.answers import US, Question, RangeEcho, range_echo, ratio
 from app.analytics.buckets import range_bucket, series_buckets, to_us
 from app.analytics.counters.conversations import Convs, closed_durations, count_channels, count_conversations
 from app.analytics.counters.messages import Messages, count_messages
-from app.analytics.counters.outcomes import count_channel_outcomes, count_escalation_reasons, count_recontacts
+from app.analytics.counters.outcomes import count_outcomes
 from app.analytics.scope import resolve_filter
 from app.analytics.sqlparts import as_int, bounds_of, fetch_rows, values_cte
 from app.analytics.zones import format_datetime
@@ -339,25 +339,30 @@ async def conversation_outcomes(db: Readers, q: Question) -> ConversationOutcome
     conn = db.main
     f = await resolve_filter(conn, q.scope)
     whole = range_bucket(q.range)
-    now_us = to_us(q.now)
-    (c,) = await count_conversations(conn, [(whole.lo, whole.hi)], f, now_us, q.session_timeout_us)
-    checked, recontacted = await count_recontacts(conn, whole.lo, whole.hi, f, now_us)
-    reasons = await count_escalation_reasons(conn, whole.lo, whole.hi, f)
-    channels = await count_channel_outcomes(conn, whole.lo, whole.hi, f, now_us, q.session_timeout_us)
+    got = await count_outcomes(conn, whole.lo, whole.hi, f, to_us(q.now), q.session_timeout_us)
+    channels = got.channels.values()
+    resolved = sum(o.resolved for o in channels)
+    escalated = sum(o.escalated for o in channels)
+    abandoned = sum(o.abandoned for o in channels)
+    reasons: dict[str, int] = {}
+    for name, n in got.reasons.items():
+        reasons[name or "unspecified"] = reasons.get(name or "unspecified", 0) + n
     listed = sorted(
-        ((name, o) for name, o in channels.items() if o.conversations or o.ratings),
+        ((name, o) for name, o in got.channels.items() if o.conversations or o.ratings),
         key=lambda kv: (-kv[1].conversations, -kv[1].ratings, kv[0]),
     )
     return ConversationOutcomes(
         range=range_echo(q.range),
-        closed=c.resolved + c.escalated + c.abandoned,
-        resolved=c.resolved,
-        escalated=c.escalated,
-        abandoned=c.abandoned,
-        checked_resolutions=checked,
-        recontacts=recontacted,
-        durable_resolution_rate=ratio(checked - recontacted, checked),
-        escalation_reasons=tuple(EscalationReason(name, n) for name, n in reasons),
+        closed=resolved + escalated + abandoned,
+        resolved=resolved,
+        escalated=escalated,
+        abandoned=abandoned,
+        checked_resolutions=got.checked,
+        recontacts=got.recontacted,
+        durable_resolution_rate=ratio(got.checked - got.recontacted, got.checked),
+        escalation_reasons=tuple(
+            EscalationReason(name, n) for name, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        ),
         by_channel=tuple(
             ChannelOutcomes(
                 channel=name,

@@ -6,9 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from app.analytics.answers import Question, RangeEcho, range_echo, ratio
-from app.analytics.buckets import range_bucket, series_buckets
+from app.analytics.buckets import Bucket, range_bucket, series_buckets
+from app.analytics.counters.latency import ALL, Want, day_percentiles
 from app.analytics.counters.spend import (
+    MAX_CODED_MODELS,
     Histogram,
     Key,
     Spend,
@@ -18,7 +22,7 @@ from app.analytics.counters.spend import (
     spend_by_model,
 )
 from app.analytics.scope import resolve_filter
-from app.analytics.sqlparts import bounds_of
+from app.analytics.sqlparts import Filter, bounds_of
 from app.analytics.zones import format_datetime
 from app.db import Readers
 from app.vocabulary import GroupBy
@@ -98,6 +102,47 @@ def _fold(hists: dict[Key, Histogram], key: Callable[[Key], Key]) -> dict[Key, H
     return out
 
 
+Percentile = Callable[[int | None, str | None, float], float | None]
+"""(bucket index or None for the whole range, model or `ALL`, p) -> the percentile (p = 1: maximum)."""
+
+
+async def _by_slots(
+    conn: BaseDBAsyncClient, bounds: list[tuple[int, int]], whole: Bucket, f: Filter, named: list[str]
+) -> Percentile:
+    """Percentiles from the per-slot histograms merged in the process (any scope and filter)."""
+    if _tiles(bounds, whole.lo, whole.hi):
+        # One pass over the histogram per bucket and model serves both the whole range by model and
+        # the buckets (the largest read of this route: about one row per bot message).
+        fine = await latency_histograms(conn, bounds, f, by_model=True, models=named)
+        model_hists = _fold(fine, lambda key: (0, key[1]))
+        series_hists = _fold(fine, lambda key: (key[0], None))
+    else:
+        model_hists = await latency_histograms(conn, [(whole.lo, whole.hi)], f, by_model=True)
+        series_hists = await latency_histograms(conn, bounds, f, by_model=False)
+    hist = _merge(list(model_hists.values()))
+
+    def pct(idx: int | None, model: str | None, p: float) -> float | None:
+        if idx is not None:
+            return percentile(series_hists.get((idx, None), {}), p)
+        return percentile(hist if model == ALL else model_hists.get((0, model), {}), p)
+
+    return pct
+
+
+async def _by_days(
+    conn: BaseDBAsyncClient, bounds: list[tuple[int, int]], whole: Bucket, f: Filter, named: list[str]
+) -> Percentile:
+    """Percentiles from the per-day bands and the exact values of the bands that hold them."""
+    union = _tiles(bounds, whole.lo, whole.hi)
+    spans = bounds if union else [*bounds, (whole.lo, whole.hi)]
+    w = len(bounds)
+    wants: list[Want] = [(w, ALL, p) for p in (0.5, 0.95, 0.99, 1.0)]
+    wants += [(w, m, 0.95) for m in named]
+    wants += [(i, ALL, p) for i in range(len(bounds)) for p in (0.5, 0.95)]
+    found = await day_percentiles(conn, spans, f, named, wants, union)
+    return lambda idx, model, p: found[(w if idx is None else idx, model, p)]
+
+
 async def performance(db: Readers, q: Question) -> Performance:
     """`GET /performance`: the scalar figures over the range, `by_model` and the series by `group_by`."""
     conn, r = db.main, q.range
@@ -107,22 +152,14 @@ async def performance(db: Readers, q: Question) -> Performance:
     buckets = series_buckets(r)
     bounds = bounds_of(buckets)
     series = await spend_by_model(conn, bounds, f, by_model=False)
-    if _tiles(bounds, whole.lo, whole.hi):
-        # One pass over the histogram per bucket and model serves both the whole range by model and
-        # the buckets (the largest read of this route: about one row per bot message).
-        named = sorted({key[1] for key in per_model if key[1] is not None})
-        fine = await latency_histograms(conn, bounds, f, by_model=True, models=named)
-        model_hists = _fold(fine, lambda key: (0, key[1]))
-        series_hists = _fold(fine, lambda key: (key[0], None))
-    else:
-        model_hists = await latency_histograms(conn, [(whole.lo, whole.hi)], f, by_model=True)
-        series_hists = await latency_histograms(conn, bounds, f, by_model=False)
+    named = sorted({key[1] for key in per_model if key[1] is not None})
+    by_days = f.user is None and not f.empty and len(named) <= MAX_CODED_MODELS
+    pct = await (_by_days if by_days else _by_slots)(conn, bounds, whole, f, named)
     convs = await conversation_spend(conn, whole.lo, whole.hi, f)
 
     total = Spend()
     for s in per_model.values():
         total.add(s)
-    hist = _merge(list(model_hists.values()))
     models = sorted(
         ((key[1], s) for key, s in per_model.items() if key[1] is not None and s.messages),
         key=lambda kv: (-kv[1].messages, kv[0]),
@@ -132,10 +169,10 @@ async def performance(db: Readers, q: Question) -> Performance:
         bot_messages=total.bot_messages,
         latency_count=total.latency_count,
         avg_latency_ms=ratio(total.latency_sum, total.latency_count),
-        p50_latency_ms=percentile(hist, 0.5),
-        p95_latency_ms=percentile(hist, 0.95),
-        p99_latency_ms=percentile(hist, 0.99),
-        max_latency_ms=float(max(hist)) if hist else None,
+        p50_latency_ms=pct(None, ALL, 0.5),
+        p95_latency_ms=pct(None, ALL, 0.95),
+        p99_latency_ms=pct(None, ALL, 0.99),
+        max_latency_ms=pct(None, ALL, 1.0),
         tokens=total.tokens,
         cost=total.cost,
         conversations=convs.conversations,
@@ -151,7 +188,7 @@ async def performance(db: Readers, q: Question) -> Performance:
                 cost=s.cost,
                 latency_count=s.latency_count,
                 avg_latency_ms=ratio(s.latency_sum, s.latency_count),
-                p95_latency_ms=percentile(model_hists.get((0, name), {}), 0.95),
+                p95_latency_ms=pct(None, name, 0.95),
             )
             for name, s in models
         ),
@@ -160,8 +197,8 @@ async def performance(db: Readers, q: Question) -> Performance:
             PerformancePoint(
                 bucket_start=format_datetime(b.start, r.tz, r.tz_name),
                 bot_messages=series[(i, None)].bot_messages if (i, None) in series else 0,
-                p50_latency_ms=percentile(series_hists.get((i, None), {}), 0.5),
-                p95_latency_ms=percentile(series_hists.get((i, None), {}), 0.95),
+                p50_latency_ms=pct(i, ALL, 0.5),
+                p95_latency_ms=pct(i, ALL, 0.95),
                 tokens=series[(i, None)].tokens if (i, None) in series else 0,
                 cost=series[(i, None)].cost if (i, None) in series else 0.0,
             )

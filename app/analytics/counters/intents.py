@@ -24,7 +24,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.analytics.buckets import split_slots
 from app.analytics.counters.conversations import status_sql
 from app.analytics.sqlparts import Filter, as_int, edges_cte, fetch_rows, values_cte
-from app.models import SLOT_US, SLOTS_PER_DAY, SPAN_CLASSES
+from app.models import SLOT_US, SPAN_CLASSES
+from app.models.bands import DAY_SLOTS
 
 __all__ = ["IntentCounts", "count_intents"]
 
@@ -116,8 +117,8 @@ async def count_intents(
 async def _rollup_rows(conn: BaseDBAsyncClient, slo: int, shi: int, f: Filter) -> list[dict[str, object]]:
     """The sums per intent of the whole slots `[slo, shi)`: whole UTC days from `intent_days`, the
     slots around them from `intent_slots` (a month is ~30 rows per bot and intent, not ~2,900)."""
-    dlo, dhi = -(-slo // SLOTS_PER_DAY), shi // SLOTS_PER_DAY
-    parts = [(slo, shi)] if dlo >= dhi else [(slo, dlo * SLOTS_PER_DAY), (dhi * SLOTS_PER_DAY, shi)]
+    dlo, dhi = -(-slo // DAY_SLOTS), shi // DAY_SLOTS
+    parts = [(slo, shi)] if dlo >= dhi else [(slo, dlo * DAY_SLOTS), (dhi * DAY_SLOTS, shi)]
     sums = (
         "SELECT s.intent AS intent, SUM(s.messages) AS n, SUM(s.user_messages) AS u, "
         "SUM(s.bot_messages) AS bot, SUM(s.fallback_messages) AS fb, SUM(s.conversations) AS pc, "

@@ -1,67 +1,28 @@
-"""Outcomes of the conversations started in a range (API.md section 9): durable resolutions, escalation
-reasons, and outcomes and ratings per channel, from the folded `conversations` rows (their covering
-index holds every column read here but `reason`)."""
+"""Outcomes of the conversations started in a range (API.md section 9): statuses, durable resolutions
+and escalation reasons, and outcomes and ratings per channel.
+
+The whole UTC days of a range come from `outcome_days` (a few thousand rows for 30 days), minus what
+depends on `now`: the still-active sessions among its open conversations (last activity within the
+session timeout, from the `last_activity_us` index) and the resolutions ended less than 24 hours
+before `now` (not checked yet, from the partial index on resolved ends). The rest of the range (its
+cut days, under a day at each end), and a user filter, are counted from the folded `conversations`
+rows, each conversation's recontact flag kept by ingestion (`app/ingest/outcome_rollups.py`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.counters.conversations import status_sql
 from app.analytics.sqlparts import Filter, as_int, fetch_rows
+from app.models import DAY_US, OUTCOME_COLUMNS, RECONTACT_US
+from app.vocabulary import ConversationStatus
 
-__all__ = [
-    "RECONTACT_US",
-    "ChannelOutcome",
-    "count_channel_outcomes",
-    "count_escalation_reasons",
-    "count_recontacts",
-]
+__all__ = ["ChannelOutcome", "Outcomes", "count_outcomes"]
 
-RECONTACT_US = 24 * 3600 * 1_000_000
-"""A resolution is checked 24 hours after it ended, for a new conversation within those 24 hours."""
-
-
-async def count_recontacts(
-    conn: BaseDBAsyncClient, lo: int, hi: int, f: Filter, now_us: int
-) -> tuple[int, int]:
-    """(checked, recontacted): the resolved conversations started in `[lo, hi)` that ended at least
-    24 h before `now`, and those of them after whose end the same user started another conversation
-    with the same bot within `(end, end + 24 h]` (any conversation: filters cannot hide it)."""
-    if f.empty or lo >= hi:
-        return 0, 0
-    day = RECONTACT_US
-    (row,) = await fetch_rows(
-        conn,
-        "SELECT COUNT(*) AS checked, SUM(CASE WHEN EXISTS (SELECT 1 FROM conversations d "
-        "WHERE d.user_id = c.user_id AND d.bot_id = c.bot_id AND d.id <> c.id "
-        f"AND d.started_us > c.end_us AND d.started_us <= c.end_us + {day}) THEN 1 ELSE 0 END) AS again "
-        f"FROM conversations c WHERE c.started_us >= {int(lo)} AND c.started_us < {int(hi)} "
-        f"AND {f.where('c')} AND c.end_us IS NOT NULL AND c.resolution = 'resolved' "
-        f"AND c.end_us <= {int(now_us) - day}",
-    )
-    return as_int(row["checked"]), as_int(row["again"])
-
-
-async def count_escalation_reasons(
-    conn: BaseDBAsyncClient, lo: int, hi: int, f: Filter
-) -> list[tuple[str, int]]:
-    """The escalated conversations started in `[lo, hi)` by reason (`unspecified` when their end
-    event gave none or an empty one), most first, ties by reason."""
-    if f.empty or lo >= hi:
-        return []
-    rows = await fetch_rows(
-        conn,
-        "SELECT c.reason AS reason, COUNT(*) AS n FROM conversations c "
-        f"WHERE c.started_us >= {int(lo)} AND c.started_us < {int(hi)} AND {f.where('c')} "
-        "AND c.end_us IS NOT NULL AND c.resolution = 'escalated' GROUP BY c.reason",
-    )
-    counts: dict[str, int] = {}
-    for r in rows:
-        name = str(r["reason"] or "unspecified")
-        counts[name] = counts.get(name, 0) + as_int(r["n"])
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+_CLOSED = (ConversationStatus.RESOLVED, ConversationStatus.ESCALATED, ConversationStatus.ABANDONED)
 
 
 @dataclass
@@ -77,30 +38,72 @@ class ChannelOutcome:
     satisfied: int = 0
 
 
-async def count_channel_outcomes(
+@dataclass
+class Outcomes:
+    """Per channel; escalations per reason ('' for none); checked resolutions and recontacted ones."""
+
+    channels: dict[str, ChannelOutcome] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    checked: int = 0
+    recontacted: int = 0
+
+    def channel(self, name: str) -> ChannelOutcome:
+        return self.channels.setdefault(name, ChannelOutcome())
+
+    def escalated(self, reason: str, n: int) -> None:
+        if n:
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+
+async def count_outcomes(
     conn: BaseDBAsyncClient, lo: int, hi: int, f: Filter, now_us: int, timeout_us: int
-) -> dict[str, ChannelOutcome]:
-    """Per channel: conversations started in `[lo, hi)` and their statuses at `now`; the kept ratings
-    whose timestamp is in `[lo, hi)`, by the rated conversation's channel."""
-    out: dict[str, ChannelOutcome] = {}
+) -> Outcomes:
+    """The outcomes of the conversations started in `[lo, hi)` (statuses at `now`) and the kept
+    ratings stamped in it, under `f`."""
+    out = Outcomes()
     if f.empty or lo >= hi:
         return out
+    day_lo, day_hi = -(-lo // DAY_US), hi // DAY_US
+    if f.user is not None or day_lo >= day_hi:
+        await _from_rows(conn, lo, hi, f, now_us, timeout_us, out)
+        return out
+    await _from_days(conn, day_lo, day_hi, f, now_us, timeout_us, out)
+    for a, b in ((lo, day_lo * DAY_US), (day_hi * DAY_US, hi)):
+        if a < b:
+            await _from_rows(conn, a, b, f, now_us, timeout_us, out)
+    return out
+
+
+def _checked(now_us: int, then: str) -> str:
+    """A resolved conversation `c` that ended at least 24 h before `now`: `then`, else 0."""
+    return (
+        "CASE WHEN c.end_us IS NOT NULL AND c.resolution = 'resolved' "
+        f"AND c.end_us <= {int(now_us) - RECONTACT_US} THEN {then} ELSE 0 END"
+    )
+
+
+async def _from_rows(
+    conn: BaseDBAsyncClient, lo: int, hi: int, f: Filter, now_us: int, timeout_us: int, out: Outcomes
+) -> None:
+    """Add the conversations started in `[lo, hi)` and the kept ratings in it, from the rows."""
     status, _duration = status_sql(now_us, timeout_us)
     rows = await fetch_rows(
         conn,
-        "SELECT c.channel AS channel, COUNT(*) AS n, "
-        f"SUM(CASE WHEN ({status}) = 'resolved' THEN 1 ELSE 0 END) AS resolved, "
-        f"SUM(CASE WHEN ({status}) = 'escalated' THEN 1 ELSE 0 END) AS escalated, "
-        f"SUM(CASE WHEN ({status}) = 'abandoned' THEN 1 ELSE 0 END) AS abandoned "
-        f"FROM conversations c WHERE c.started_us >= {int(lo)} AND c.started_us < {int(hi)} "
-        f"AND {f.where('c')} GROUP BY c.channel",
+        f"SELECT c.channel AS channel, {status} AS status, "
+        "CASE WHEN c.end_us IS NOT NULL AND c.resolution = 'escalated' THEN COALESCE(c.reason, '') "
+        f"ELSE '' END AS why, COUNT(*) AS n, SUM({_checked(now_us, '1')}) AS checked, "
+        f"SUM({_checked(now_us, 'c.recontacted')}) AS again FROM conversations c "
+        f"WHERE c.started_us >= {int(lo)} AND c.started_us < {int(hi)} AND {f.where('c')} GROUP BY 1, 2, 3",
     )
     for r in rows:
-        o = out.setdefault(str(r["channel"]), ChannelOutcome())
-        o.conversations = as_int(r["n"])
-        o.resolved = as_int(r["resolved"])
-        o.escalated = as_int(r["escalated"])
-        o.abandoned = as_int(r["abandoned"])
+        o, n, name = out.channel(str(r["channel"])), as_int(r["n"]), str(r["status"])
+        o.conversations += n
+        if name in _CLOSED:
+            setattr(o, name, getattr(o, name) + n)
+        if name == ConversationStatus.ESCALATED:
+            out.escalated(str(r["why"]), n)
+        out.checked += as_int(r["checked"])
+        out.recontacted += as_int(r["again"])
     rows = await fetch_rows(
         conn,
         "SELECT c.channel AS channel, COUNT(*) AS n, SUM(c.rating_score) AS total, "
@@ -109,8 +112,53 @@ async def count_channel_outcomes(
         f"AND {f.where('c')} GROUP BY c.channel",
     )
     for r in rows:
-        o = out.setdefault(str(r["channel"]), ChannelOutcome())
-        o.ratings = as_int(r["n"])
-        o.score_sum = as_int(r["total"])
-        o.satisfied = as_int(r["satisfied"])
-    return out
+        o = out.channel(str(r["channel"]))
+        o.ratings += as_int(r["n"])
+        o.score_sum += as_int(r["total"])
+        o.satisfied += as_int(r["satisfied"])
+
+
+async def _from_days(
+    conn: BaseDBAsyncClient, day_lo: int, day_hi: int, f: Filter, now_us: int, timeout_us: int, out: Outcomes
+) -> None:
+    """Add the UTC days `[day_lo, day_hi)` from `outcome_days`, less what `now` changes."""
+    rows = await fetch_rows(
+        conn,
+        "SELECT o.channel AS channel, o.reason AS reason, "
+        + ", ".join(f"SUM(o.{col}) AS {col}" for col in OUTCOME_COLUMNS)
+        + f" FROM outcome_days o WHERE o.day >= {int(day_lo)} AND o.day < {int(day_hi)} AND {f.bot('o')} "
+        "GROUP BY o.channel, o.reason",
+    )
+    for r in rows:
+        v = {col: as_int(r[col]) for col in OUTCOME_COLUMNS}
+        o = out.channel(str(r["channel"]))
+        o.conversations += v["conversations"]
+        o.resolved += v["resolved"]
+        o.escalated += v["escalated"]
+        o.abandoned += v["abandoned"] + v["open"]  # less the still-active ones, below
+        o.ratings += v["ratings"]
+        o.score_sum += v["score_sum"]
+        o.satisfied += v["satisfied"]
+        out.escalated(str(r["reason"]), v["escalated"])
+        out.checked += v["resolved"]  # less the ones ended within 24 h, below
+        out.recontacted += v["recontacted"]
+    # The range's condition stays out of the WHERE: the few rows concerned come from the index on
+    # the last activity or on resolved ends (the one on starts would read every conversation).
+    started = f"c.started_us >= {int(day_lo) * DAY_US} AND c.started_us < {int(day_hi) * DAY_US}"
+    active = await fetch_rows(
+        conn,
+        f"SELECT c.channel AS channel, SUM(CASE WHEN {started} THEN 1 ELSE 0 END) AS n FROM conversations c "
+        f"WHERE c.last_activity_us >= {int(now_us - timeout_us)} AND c.end_us IS NULL AND {f.bot('c')} "
+        "GROUP BY c.channel",
+    )
+    for r in active:
+        if as_int(r["n"]):
+            out.channel(str(r["channel"])).abandoned -= as_int(r["n"])
+    (recent,) = await fetch_rows(
+        conn,
+        f"SELECT SUM(CASE WHEN {started} THEN 1 ELSE 0 END) AS n, "
+        f"SUM(CASE WHEN {started} THEN c.recontacted ELSE 0 END) AS again FROM conversations c "
+        f"WHERE c.resolution = 'resolved' AND c.end_us > {int(now_us) - RECONTACT_US} AND {f.bot('c')}",
+    )
+    out.checked -= as_int(recent["n"])
+    out.recontacted -= as_int(recent["again"])

@@ -14,8 +14,18 @@ from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.analytics.sqlparts import Bounds, Filter, Row, as_int, edges_cte, fetch_rows
+from app.analytics.sqlparts import (
+    Bounds,
+    Filter,
+    Row,
+    as_int,
+    edges_cte,
+    fetch_rows,
+    slot_and_raw,
+    values_cte,
+)
 from app.db import dialect, sql
+from app.models.bands import DAY_SLOTS
 
 __all__ = [
     "ConversationSpend",
@@ -86,19 +96,30 @@ async def spend_by_model(
     cte, any_slots, any_raw = edges
     queries: list[str] = []
     model_cols = "s.has_model AS hm, s.model AS model" if by_model else "0 AS hm, '' AS model"
-    slot_group = "b.idx, s.has_model, s.model" if by_model else "b.idx"
+    by_key = ", s.has_model, s.model" if by_model else ""
     if any_slots:
-        queries.append(
-            f"SELECT b.idx AS idx, {model_cols}, SUM(s.messages) AS n, SUM(s.bot_messages) AS bot, "
-            "SUM(s.tokens) AS tokens, SUM(s.cost) AS cost, SUM(s.latency_count) AS lat_n, "
-            "SUM(s.latency_sum) AS lat_sum FROM b JOIN model_slots s ON s.slot >= b.slo AND s.slot < b.shi "
-            f"WHERE {f.bot('s')} GROUP BY {slot_group}"
+        sums = (
+            "SUM(s.messages) AS n, SUM(s.bot_messages) AS bot, SUM(s.tokens) AS tokens, SUM(s.cost) AS cost, "
+            "SUM(s.latency_count) AS lat_n, SUM(s.latency_sum) AS lat_sum"
         )
+        # Whole UTC days from `model_days`, the other whole slots from `model_slots`.
+        slots, days = _day_pieces(bounds)
+        for name, rows, table, unit in (
+            ("ss", slots, "model_slots", "slot"),
+            ("sd", days, "model_days", "day"),
+        ):
+            if rows:
+                queries.append(
+                    f"{values_cte(name, ('idx', 'lo', 'hi'), rows)} SELECT {name}.idx AS idx, "
+                    f"{model_cols}, {sums} FROM {name} JOIN {table} s ON s.{unit} >= {name}.lo "
+                    f"AND s.{unit} < {name}.hi WHERE {f.bot('s')} GROUP BY {name}.idx{by_key}"
+                )
     if any_raw:
         is_bot = "e.role <> 'user'"
         timed = f"{is_bot} AND e.latency_ms IS NOT NULL"
         queries.append(
-            _edge_union(
+            f"{cte} "
+            + _edge_union(
                 f"b.idx AS idx, {_MODEL_COLS if by_model else model_cols}, COUNT(*) AS n, "
                 f"SUM(CASE WHEN {is_bot} THEN 1 ELSE 0 END) AS bot, SUM(COALESCE(e.tokens, 0)) AS tokens, "
                 "SUM(COALESCE(e.cost, 0)) AS cost, "
@@ -109,7 +130,7 @@ async def spend_by_model(
             )
         )
     for query in queries:
-        for row in await fetch_rows(conn, f"WITH {cte} {query}"):
+        for row in await fetch_rows(conn, f"WITH {query}"):
             key = (int(row["idx"]), _model(row))
             out[key].add(
                 Spend(
@@ -122,6 +143,21 @@ async def spend_by_model(
                 )
             )
     return out
+
+
+def _day_pieces(bounds: Bounds) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """The whole slots of each bucket as `(idx, slot_lo, slot_hi)` pieces outside whole UTC days and
+    `(idx, day_lo, day_hi)` pieces of whole days."""
+    slots: list[tuple[int, int, int]] = []
+    days: list[tuple[int, int, int]] = []
+    for idx, lo, hi in slot_and_raw(bounds)[0]:
+        dlo, dhi = -(-lo // DAY_SLOTS), hi // DAY_SLOTS
+        if dlo >= dhi:
+            slots.append((idx, lo, hi))
+            continue
+        days.append((idx, dlo, dhi))
+        slots += [(idx, a, z) for a, z in ((lo, dlo * DAY_SLOTS), (dhi * DAY_SLOTS, hi)) if a < z]
+    return slots, days
 
 
 async def latency_histograms(
