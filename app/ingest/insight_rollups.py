@@ -14,7 +14,7 @@ from app.ingest.steps import Rows, Steps, add_rows, select_in
 from app.models import SLOT_US, span_class
 from app.models.bands import DAY_SLOTS, band_of
 
-__all__ = ["MESSAGE_COUNTS", "SLOT_KEY", "Pairs", "insight_slots", "outcome", "read_pairs"]
+__all__ = ["MESSAGE_COUNTS", "PAIRS_OF", "SLOT_KEY", "Pairs", "insight_slots", "outcome", "read_pairs"]
 
 SLOT_KEY = ("slot", "bot_id")
 MESSAGE_COUNTS = ("messages", "user_messages", "bot_messages", "fallback_messages")
@@ -39,6 +39,11 @@ def outcome(end_us: int | None, resolution: str | None) -> tuple[int, int]:
     return int(ended and resolution == "resolved"), int(ended and resolution == "escalated")
 
 
+PAIRS_OF = (
+    "SELECT p.conversation_id, p.bot_id, p.intent, p.first_us, p.last_us FROM intent_convs p "
+    "JOIN conversations c ON c.id = p.conversation_id WHERE c.uuid"
+)
+"""The stored pairs of the conversations whose uuid is one of a set (PostgreSQL's prefetch)."""
 _Outcomes = dict[int, tuple[tuple[int, int], tuple[int, int]]]
 Pairs = tuple[_Outcomes, dict[tuple[int, int, str], tuple[int, int]]]
 """What `read_pairs` found: per stored conversation (stored outcome, outcome now), and the stored
@@ -46,12 +51,17 @@ Pairs = tuple[_Outcomes, dict[tuple[int, int, str], tuple[int, int]]]
 
 
 def read_pairs(
-    group: Group, touched: Sequence[Conv], stored_outcome: Callable[[Conv], tuple[int, int]]
+    group: Group,
+    touched: Sequence[Conv],
+    stored_outcome: Callable[[Conv], tuple[int, int]],
+    prefetched: list[dict[str, Any]] | None = None,
 ) -> Steps[Pairs]:
     """Per conversation (every one has its id: after the new ones are inserted) its stored outcome
     and its outcome now, and the stored pairs of those stored before that have messages with an
     intent in the group or whose outcome changed (the conversation's advisory lock, on PostgreSQL,
-    keeps them as read until the group's writes): a read, so before the group's one `Writes`."""
+    keeps them as read until the group's writes): a read, so before the group's one `Writes`.
+    `prefetched`: the pairs of every conversation the group names, read already (`PAIRS_OF`,
+    PostgreSQL's prefetch), so no statement here."""
     with_pairs = {uuid for uuid, _bot, _intent in group.intent_pairs}
     outcomes: _Outcomes = {}
     stored_convs: list[int] = []
@@ -63,18 +73,23 @@ def read_pairs(
         if c.stored_values and (c.uuid in with_pairs or before != after):
             stored_convs.append(c.id)
     stored: dict[tuple[int, int, str], tuple[int, int]] = {}
-    if stored_convs:
+    if prefetched is not None:
+        wanted = set(stored_convs)
+        rows = [r for r in prefetched if int(r["conversation_id"]) in wanted]
+    elif stored_convs:
         rows = yield from select_in(
             "SELECT conversation_id, bot_id, intent, first_us, last_us FROM intent_convs "
             "WHERE conversation_id",
             sorted(stored_convs),
             "int8",
         )
-        for r in rows:
-            stored[(int(r["conversation_id"]), int(r["bot_id"]), str(r["intent"]))] = (
-                int(r["first_us"]),
-                int(r["last_us"]),
-            )
+    else:
+        rows = []
+    for r in rows:
+        stored[(int(r["conversation_id"]), int(r["bot_id"]), str(r["intent"]))] = (
+            int(r["first_us"]),
+            int(r["last_us"]),
+        )
     return outcomes, stored
 
 

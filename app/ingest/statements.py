@@ -81,7 +81,7 @@ def conversations_of(rows: list[dict[str, Any]]) -> dict[str, Conv]:
 
 @dataclass
 class Known:
-    """Bots (uuid: row id) and users (uuid: `USERS` row) a transaction has read already, and the
+    """Bots (uuid: row id), users (uuid: `USERS` row) and intent pairs a transaction has read already, and the
     uuids it looked for (those it did not find were absent: a new bot is inserted or found, a new
     user upserted, either way whatever another transaction did meanwhile)."""
 
@@ -89,6 +89,8 @@ class Known:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     asked_bots: set[str] = field(default_factory=set)
     asked_users: set[str] = field(default_factory=set)
+    pairs: list[dict[str, Any]] | None = None
+    """The stored `intent_convs` rows of every conversation the group names (`PAIRS_OF`), when read."""
 
 
 def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[Any]] | None:
@@ -348,7 +350,7 @@ def write_group(group: Group, postgres: bool, known: Known | None = None) -> Ste
     for c in new_convs:
         c.id = ids[c.uuid]
     relink = [step for i, chain in enumerate(_CHAINS, 1) for step in _relink(*chain, parts[i], postgres)]
-    pairs = yield from read_pairs(group, touched, _stored_outcome)
+    pairs = yield from read_pairs(group, touched, _stored_outcome, known.pairs)
     # The rest reads nothing back: on PostgreSQL one statement, the rollup rows every concurrent
     # group adds to last (their row locks are held from there to the commit).
     yield Writes(
