@@ -109,6 +109,7 @@ KNOWN_TABLES = {
     "conversations", "events", "message_slots", "user_slots", "user_slots_all", "conv_slots",
     "model_slots", "latency_slots", "intent_slots", "outcome_days", "model_days", "latency_days",
     "latency_day_bands", "message_days", "conv_days", "user_day_pairs", "user_day_pairs_all",
+    "intent_convs", "intent_days",
 }  # fmt: skip
 LOADER_VERSION = 3
 
@@ -459,6 +460,8 @@ def load(path: Path, ds: Dataset, *, received_us: int | None = None, progress: b
     for _name, create in indexes:
         conn.execute(create)
     for statement in backfill("0004_outcomes_speed"):  # `outcome_days` and the recontact flags
+        conn.execute(statement)
+    for statement in backfill("0005_intents_speed"):  # `intent_convs`, `intent_days`, first-seen counts
         conn.execute(statement)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -134,7 +134,6 @@ CASES = [
               sql=reference_sql.retention, days=90, p50_target_ms=RETENTION_TARGET_MS,
               compare={"cohorts": _cohorts, "new_users": _cohort_sizes, "cells": _cells}),
     RouteCase("/intents", "/intents", {}, "intents", sql=reference_sql.intents, p50_target_ms=P50_TARGET_MS,
-              in_mix=False,
               compare={"messages_with_intent": key("messages_with_intent"),
                        "messages_without_intent": key("messages_without_intent"),
                        "top_intent": lambda b: b["data"][0]["intent"] if b["data"] else None,

@@ -161,6 +161,8 @@ INGESTED_TABLES = (
     "model_slots",
     "latency_slots",
     "intent_slots",
+    "intent_convs",
+    "intent_days",
     "outcome_days",
     "model_days",
     "latency_days",
@@ -221,8 +223,19 @@ async def snapshot() -> dict[str, list[dict[str, Any]]]:
             "LEFT JOIN bots b ON b.id = l.bot_id ORDER BY day, bot, has_model, model, band"
         ),
         "intent_slots": await conn.execute_query_dict(
-            "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages "
+            "SELECT b.uuid AS bot, slot, intent, messages, user_messages, bot_messages, fallback_messages, "
+            "conversations, resolved_conversations, escalated_conversations "
             "FROM intent_slots s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, slot, intent"
+        ),
+        "intent_days": await conn.execute_query_dict(
+            "SELECT b.uuid AS bot, day, intent, messages, user_messages, bot_messages, fallback_messages, "
+            "conversations, resolved_conversations, escalated_conversations "
+            "FROM intent_days s JOIN bots b ON b.id = s.bot_id ORDER BY b.uuid, day, intent"
+        ),
+        "intent_convs": await conn.execute_query_dict(
+            "SELECT c.uuid AS conv, b.uuid AS bot, p.intent, p.first_us, p.last_us, p.span_class "
+            "FROM intent_convs p JOIN conversations c ON c.id = p.conversation_id "
+            "JOIN bots b ON b.id = p.bot_id ORDER BY c.uuid, b.uuid, p.intent"
         ),
         "outcome_days": await conn.execute_query_dict(
             "SELECT b.uuid AS bot, day, channel, reason, conversations, resolved, escalated, abandoned, open, "

@@ -128,6 +128,8 @@ class Group:
         default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0])
     )
     """(slot, bot, intent) -> messages, user messages, bot messages, bot messages with fallback."""
+    intent_pairs: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    """(conversation, bot, intent) -> the first and last timestamp of its messages in the group."""
 
     def add(self, job: Job) -> IngestResult:
         """Fold one batch in, as if it were applied alone after the batches before it; raise
@@ -200,6 +202,7 @@ class Group:
         rows, msg_slots, first_active = self.rows, self.msg_slots, self.first_active
         bot_user_first, user_slot_keys = self.bot_user_first, self.user_slot_keys
         model_slots, latency_slots, intent_slots = self.model_slots, self.latency_slots, self.intent_slots
+        intent_pairs = self.intent_pairs
         now_us = job.now_us
         for e in fresh:
             c = convs[e.conversation]
@@ -231,6 +234,14 @@ class Group:
                             spend[5] += e.latency_ms
                             latency_slots[(slot, bot, e.model, e.latency_ms)] += 1
                     if e.intent is not None:
+                        pair_key = (c.uuid, bot, e.intent)
+                        pair = intent_pairs.get(pair_key)
+                        if pair is None:
+                            intent_pairs[pair_key] = [e.ts_us, e.ts_us]
+                        elif e.ts_us < pair[0]:
+                            pair[0] = e.ts_us
+                        elif e.ts_us > pair[1]:
+                            pair[1] = e.ts_us
                         per_intent = intent_slots[(slot, bot, e.intent)]
                         per_intent[0] += 1
                         if is_bot:

@@ -19,8 +19,8 @@ from app.ingest.events import IngestResult, NewEvent
 from app.ingest.fold import Group
 from app.ingest.hooks import IngestHooks
 from app.ingest.prefetch import read_group
-from app.ingest.statements import existing_ids, load_conversations, select_in, write_group
-from app.ingest.steps import Lock, Steps
+from app.ingest.statements import existing_ids, load_conversations, write_group
+from app.ingest.steps import Lock, Steps, select_in
 
 MAX_GROUP_EVENTS = 8000
 """A group takes queued batches until it holds this many events (at least one batch)."""

@@ -14,9 +14,9 @@ from app.ingest.event_rows import write_events
 from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
-from app.ingest.insight_rollups import insight_slots
+from app.ingest.insight_rollups import insight_slots, outcome, read_pairs
 from app.ingest.outcome_rollups import affects_recontacts, apply_outcome_days, outcome_contribution
-from app.ingest.steps import AnyOf, Inserts, Many, Query, Rows, Steps, Writes, add_rows, unnest
+from app.ingest.steps import Inserts, Many, Query, Rows, Steps, Writes, add_rows, insert, select_in, unnest
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
@@ -27,26 +27,6 @@ CONV_NAMES = (
     "fallback_messages", "rating_score", "rating_us", "rating_event_id", "tokens", "cost", "reason",
 )  # fmt: skip
 """The `conversations` columns ingestion writes (besides `uuid`), in `_conv_values` order."""
-
-
-def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
-    rows = yield Query(text, params)
-    assert rows is not None
-    return rows
-
-
-def select_in(text: str, values: list[str]) -> Steps[list[dict[str, Any]]]:
-    """The rows of `text` (a SELECT whose WHERE ends with a text column) for every value."""
-    rows = yield AnyOf(text, values)
-    assert rows is not None
-    return rows
-
-
-def insert(step: Rows) -> Steps[list[dict[str, Any]]]:
-    """An INSERT's RETURNING rows."""
-    rows = yield step
-    assert rows is not None
-    return rows
 
 
 def existing_ids(ids: list[str]) -> Steps[set[str]]:
@@ -102,7 +82,7 @@ def conversations_of(rows: list[dict[str, Any]]) -> dict[str, Conv]:
 
 @dataclass
 class Known:
-    """Bots (uuid: row id) and users (uuid: `USERS` row) a transaction has read already, and the
+    """Bots (uuid: row id), users (uuid: `USERS` row) and intent pairs a transaction has read already, and the
     uuids it looked for (those it did not find were absent: a new bot is inserted or found, a new
     user upserted, either way whatever another transaction did meanwhile)."""
 
@@ -110,6 +90,8 @@ class Known:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     asked_bots: set[str] = field(default_factory=set)
     asked_users: set[str] = field(default_factory=set)
+    pairs: list[dict[str, Any]] | None = None
+    """The stored `intent_convs` rows of every conversation the group names (`PAIRS_OF`), when read."""
 
 
 def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[Any]] | None:
@@ -132,6 +114,16 @@ def _contribution(c: Conv, bot_id: int | None) -> tuple[tuple[int, int], list[An
         c.tokens,
         c.cost,
     ]
+
+
+_END_US, _RESOLUTION = CONV_NAMES.index("end_us"), CONV_NAMES.index("resolution")
+
+
+def _stored_outcome(c: Conv) -> tuple[int, int]:
+    """`outcome` of a conversation as it was stored before the group (none when it is new)."""
+    if not c.stored_values:
+        return 0, 0
+    return outcome(c.stored_values[_END_US], c.stored_values[_RESOLUTION])
 
 
 def _apply_conv_slots(touched: list[Conv], bot_ids: dict[str, int]) -> Steps[None]:
@@ -361,6 +353,7 @@ def write_group(group: Group, postgres: bool, known: Known | None = None) -> Ste
         c.id = ids[c.uuid]
     relink = [step for i, chain in enumerate(_CHAINS, 1) for step in _relink(*chain, parts[i], postgres)]
     msg_rows = [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())]
+    pairs = yield from read_pairs(group, touched, _stored_outcome, known.pairs)
     # The rest reads nothing back: on PostgreSQL one statement, the rollup rows every concurrent
     # group adds to last (their row locks are held from there to the commit).
     yield Writes(
@@ -378,7 +371,7 @@ def write_group(group: Group, postgres: bool, known: Known | None = None) -> Ste
             add_rows("message_slots", _SLOT_KEY, _MESSAGE_COUNTS, msg_rows),
             *pending(by_day("message_days", _MESSAGE_COUNTS, msg_rows)),
             *pending(_apply_conv_slots(touched, bot_ids)),
-            *pending(insight_slots(group, bot_ids)),
+            *pending(insight_slots(group, bot_ids, pairs)),
         )
     )
     # The day pairs read the relinked chains back, the recontact flags the conversations written

@@ -21,7 +21,10 @@ __all__ = [
     "Steps",
     "Writes",
     "add_rows",
+    "insert",
     "marks",
+    "query",
+    "select_in",
     "unnest",
     "unnest_source",
 ]
@@ -54,18 +57,20 @@ class Many:
 
 @dataclass(slots=True, frozen=True)
 class AnyOf:
-    """The rows of `text`, a SELECT whose WHERE ends with a text column, where that column is one of
-    `values`: `IN (?, ...)` a chunk at a time on SQLite, `= ANY(?::text[])` once on PostgreSQL."""
+    """The rows of `text`, a SELECT whose WHERE ends with a column, where that column is one of
+    `values`: `IN (?, ...)` a chunk at a time on SQLite, `= ANY(?::text[])` once on PostgreSQL
+    (`array`: the array's element type, `int8` for an integer column)."""
 
     text: str
-    values: list[str]
+    values: list[Any]
+    array: str = "text"
 
     def sqlite(self) -> list[tuple[str, list[str]]]:
         chunks = [self.values[i : i + IN_CHUNK] for i in range(0, len(self.values), IN_CHUNK)]
         return [(f"{self.text} IN ({marks(len(chunk))})", chunk) for chunk in chunks]
 
     def postgres(self) -> tuple[str, list[Any]]:
-        return f"{self.text} = ANY(?::text[])", [self.values]
+        return f"{self.text} = ANY(?::{self.array}[])", [self.values]
 
 
 @dataclass(slots=True, frozen=True)
@@ -205,3 +210,23 @@ def add_rows(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: Seq
     updates = ", ".join(f"{col} = {table}.{col} + excluded.{col}" for col in sums)
     conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     return Rows(table, (*keys, *sums), rows, conflict, order=keys)
+
+
+def query(text: str, params: list[Any]) -> Steps[list[dict[str, Any]]]:
+    rows = yield Query(text, params)
+    assert rows is not None
+    return rows
+
+
+def select_in(text: str, values: list[Any], array: str = "text") -> Steps[list[dict[str, Any]]]:
+    """The rows of `text` (a SELECT whose WHERE ends with a column) for every value (`AnyOf`)."""
+    rows = yield AnyOf(text, values, array)
+    assert rows is not None
+    return rows
+
+
+def insert(step: Rows) -> Steps[list[dict[str, Any]]]:
+    """An INSERT's RETURNING rows."""
+    rows = yield step
+    assert rows is not None
+    return rows

@@ -24,7 +24,7 @@ BACKFILL = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0004_outcomes_speed')]
+    dependencies = [('models', '0005_intents_speed')]
 
     initial = False
 

@@ -11,7 +11,20 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
+from app.models.bands import DAY_SLOTS, SLOT_US
 from app.models.days import ConvDay, MessageDay, UserDayPair, UserDayPairAll
+from app.models.insights import (
+    SPAN_CLASSES,
+    IntentConv,
+    IntentDay,
+    IntentSlot,
+    LatencyDay,
+    LatencyDayBand,
+    LatencySlot,
+    ModelDay,
+    ModelSlot,
+    span_class,
+)
 from app.vocabulary import ReportStatus
 
 __all__ = [
@@ -20,6 +33,8 @@ __all__ = [
     "DAY_US",
     "OUTCOME_COLUMNS",
     "RECONTACT_US",
+    "SLOT_US",
+    "SPAN_CLASSES",
     "ApiKey",
     "Bot",
     "BotUser",
@@ -28,6 +43,8 @@ __all__ = [
     "Conversation",
     "EndUser",
     "Event",
+    "IntentConv",
+    "IntentDay",
     "IntentSlot",
     "LatencyDay",
     "LatencyDayBand",
@@ -42,10 +59,8 @@ __all__ = [
     "UserDayPairAll",
     "UserSlot",
     "UserSlotAll",
+    "span_class",
 ]
-
-SLOT_US = 15 * 60 * 1_000_000
-"""Rollup granularity: 15 minutes, a divisor of every UTC offset in use today."""
 
 
 class Bot(Model):
@@ -183,113 +198,6 @@ class MessageSlot(Model):
         unique_together = (("slot", "bot_id"),)
 
 
-class ModelSlot(Model):
-    """Messages per bot, 15-minute slot and model (`has_model` 0 with model '' for none): counts,
-    tokens and cost of every role; bot messages, and the count and sum of their latencies."""
-
-    id = fields.IntField(primary_key=True)
-    slot = fields.IntField()
-    bot_id = fields.IntField()
-    has_model = fields.SmallIntField()
-    model = fields.CharField(max_length=100)
-    messages = fields.IntField(default=0)
-    bot_messages = fields.IntField(default=0)
-    tokens = fields.BigIntField(default=0)
-    cost = fields.FloatField(default=0)
-    latency_count = fields.IntField(default=0)
-    latency_sum = fields.BigIntField(default=0)
-
-    class Meta:
-        table = "model_slots"
-        unique_together = (("slot", "bot_id", "has_model", "model"),)
-
-
-class LatencySlot(Model):
-    """A histogram of bot-message latencies per bot, slot and model: exact percentiles over integers."""
-
-    id = fields.IntField(primary_key=True)
-    slot = fields.IntField()
-    bot_id = fields.IntField()
-    has_model = fields.SmallIntField()
-    model = fields.CharField(max_length=100)
-    latency_ms = fields.BigIntField()
-    messages = fields.IntField(default=0)
-
-    class Meta:
-        table = "latency_slots"
-        unique_together = (("slot", "bot_id", "has_model", "model", "latency_ms"),)
-
-
-class ModelDay(Model):
-    """`model_slots` summed per UTC day (`slot // 96`): what whole days of a range read."""
-
-    id = fields.IntField(primary_key=True)
-    day = fields.IntField()
-    bot_id = fields.IntField()
-    has_model = fields.SmallIntField()
-    model = fields.CharField(max_length=100)
-    messages = fields.IntField(default=0)
-    bot_messages = fields.IntField(default=0)
-    tokens = fields.BigIntField(default=0)
-    cost = fields.FloatField(default=0)
-    latency_count = fields.IntField(default=0)
-    latency_sum = fields.BigIntField(default=0)
-
-    class Meta:
-        table = "model_days"
-        unique_together = (("day", "bot_id", "has_model", "model"),)
-
-
-class LatencyDay(Model):
-    """`latency_slots` per UTC day and bot (`bot_id` 0: every bot together), keyed by value after
-    them: the exact values of one band of a day are one index range (app/models/bands.py)."""
-
-    id = fields.IntField(primary_key=True)
-    day = fields.IntField()
-    bot_id = fields.IntField()
-    latency_ms = fields.BigIntField()
-    has_model = fields.SmallIntField()
-    model = fields.CharField(max_length=100)
-    messages = fields.IntField(default=0)
-
-    class Meta:
-        table = "latency_days"
-        unique_together = (("bot_id", "day", "latency_ms", "has_model", "model"),)
-
-
-class LatencyDayBand(Model):
-    """Bot-message latencies per UTC day, bot (0: every bot) and model, counted per coarse band."""
-
-    id = fields.IntField(primary_key=True)
-    day = fields.IntField()
-    bot_id = fields.IntField()
-    has_model = fields.SmallIntField()
-    model = fields.CharField(max_length=100)
-    band = fields.SmallIntField()
-    messages = fields.IntField(default=0)
-
-    class Meta:
-        table = "latency_day_bands"
-        unique_together = (("bot_id", "day", "has_model", "model", "band"),)
-
-
-class IntentSlot(Model):
-    """Messages with an intent per bot, slot and intent, by role, and bot messages with fallback."""
-
-    id = fields.IntField(primary_key=True)
-    slot = fields.IntField()
-    bot_id = fields.IntField()
-    intent = fields.CharField(max_length=200)
-    messages = fields.IntField(default=0)
-    user_messages = fields.IntField(default=0)
-    bot_messages = fields.IntField(default=0)
-    fallback_messages = fields.IntField(default=0)
-
-    class Meta:
-        table = "intent_slots"
-        unique_together = (("slot", "bot_id", "intent"),)
-
-
 class UserSlot(Model):
     """A user was active (started a conversation or sent a message) with a bot in a 15-minute slot.
 
@@ -368,7 +276,7 @@ class ConvSlot(Model):
         unique_together = (("slot", "bot_id"),)
 
 
-DAY_US = 96 * SLOT_US
+DAY_US = DAY_SLOTS * SLOT_US
 """A UTC day: the granularity of `outcome_days`."""
 RECONTACT_US = DAY_US
 """A resolution is checked 24 hours after it ended, for a new conversation of its user and bot within

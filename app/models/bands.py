@@ -8,8 +8,10 @@ the values they hold, so the band of a rank is found from band counts alone.
 
 from __future__ import annotations
 
-__all__ = ["DAY_SLOTS", "band_bounds", "band_of", "band_sql"]
+__all__ = ["DAY_SLOTS", "SLOT_US", "band_bounds", "band_of", "band_sql"]
 
+SLOT_US = 15 * 60 * 1_000_000
+"""Rollup granularity: 15 minutes, a divisor of every UTC offset in use today."""
 DAY_SLOTS = 96
 """15-minute slots per UTC day: `day = slot // DAY_SLOTS` keys the per-day rollups."""
 

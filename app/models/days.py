@@ -11,10 +11,9 @@ and `prev_day < A`, a sum over a few rows per day instead of a count over every 
 from tortoise import fields
 from tortoise.models import Model
 
-__all__ = ["DAY_SLOTS", "ConvDay", "MessageDay", "UserDayPair", "UserDayPairAll"]
+from app.models.bands import DAY_SLOTS
 
-DAY_SLOTS = 96
-"""15-minute slots in a UTC day."""
+__all__ = ["DAY_SLOTS", "ConvDay", "MessageDay", "UserDayPair", "UserDayPairAll"]
 
 
 class MessageDay(Model):

@@ -151,6 +151,77 @@ async def test_intents_order_ties_limit_and_rates(db: str) -> None:
     assert_same(got, expected(reference, "intents", params=whole_week))
 
 
+async def test_intents_conversations_across_the_range_start_and_late_messages(db: str) -> None:
+    """The distinct conversations of an intent come from its (conversation, intent) pairs: one first
+    seen before the range counts when it has a message in it (also when it reaches past the range's
+    end), not when it only spans the range; late, out-of-order and repeated events move a pair's
+    first message and its conversation's outcome exactly."""
+    b, u = new_id(), new_id()
+    day = datetime(2025, 4, 7, tzinfo=UTC)
+    convs = {name: new_id() for name in ("start", "over", "inside", "late", "edge")}
+
+    def msg(conv: str, at: datetime, intent: str, role: str = "user") -> dict[str, Any]:
+        base = {"conversation_id": convs[conv], "bot_id": b, "user_id": u, "id": new_id()}
+        return {"type": "message", "timestamp": stamp(at), "role": role, "intent": intent, **base}
+
+    def end(conv: str, at: datetime, resolution: str) -> dict[str, Any]:
+        ts = stamp(at)
+        return {"type": "conversation_ended", "timestamp": ts, "resolution": resolution,
+                "conversation_id": convs[conv], "id": new_id()}  # fmt: skip
+
+    first_late = msg("late", day + timedelta(hours=15), "z")
+    batches = [
+        [  # "start" begins before April 7 and goes on into it; "over" spans April 7 with no "x" in it
+            msg("start", day - timedelta(minutes=10), "x"),
+            msg("start", day + timedelta(minutes=20), "x", "bot"),
+            end("start", day + timedelta(minutes=30), "resolved"),
+            msg("over", day - timedelta(hours=2), "x"),
+            msg("over", day + timedelta(hours=10), "y"),
+            msg("over", day + timedelta(days=1, hours=1), "x"),
+            msg("inside", day - timedelta(hours=2), "x"),
+            msg("inside", day + timedelta(hours=12), "x"),
+            msg("inside", day + timedelta(days=1, hours=1), "x"),
+            end("inside", day + timedelta(days=1, hours=2), "escalated"),
+            first_late,
+            msg("late", day + timedelta(hours=15, minutes=5), "z", "bot"),
+            msg("edge", day + timedelta(hours=12, minutes=5), "w"),
+            msg("edge", day + timedelta(hours=12, minutes=30), "w"),
+        ],
+        [msg("late", day + timedelta(hours=3), "z"), first_late],  # earlier slot; a repeated event
+        [end("late", day + timedelta(hours=16), "resolved")],
+        [end("late", day + timedelta(hours=17), "escalated")],  # the later end wins: escalated
+        [msg("late", day - timedelta(hours=1), "z")],  # now first seen before April 7
+    ]
+    events: list[dict[str, Any]] = []
+    for batch in batches:
+        await ingest(batch, NOW)
+        events += [e for e in batch if e not in events]
+    reference = ref.Reference(events, timedelta(minutes=30))
+    got = await answer(catalog.INTENTS)
+    by = {x["intent"]: x for x in got["data"]}
+    assert (by["x"]["messages"], by["x"]["conversations"]) == (2, 2)  # "start" and "inside"
+    assert (by["x"]["resolution_rate"], by["x"]["escalation_rate"]) == (0.5, 0.5)
+    assert (by["z"]["messages"], by["z"]["conversations"], by["z"]["escalation_rate"]) == (3, 1, 1.0)
+    assert_same(got, expected(reference, "intents"))
+    week = {"start_date": "2025-04-07", "end_date": "2025-04-13"}
+    got = await answer(catalog.INTENTS, params=week)
+    assert next(x for x in got["data"] if x["intent"] == "x")["conversations"] == 3
+    assert_same(got, expected(reference, "intents", params=week))
+    for params in (
+        {"start_date": "2025-04-07T00:20:00Z", "end_date": "2025-04-07T12:07:00Z"},  # raw edges
+        {"start_date": "2025-04-07T12:01:00Z", "end_date": "2025-04-07T12:10:00Z"},  # inside one slot
+        {"start_date": "2025-04-06", "end_date": "2025-04-06"},
+        {"start_date": "2025-04-08", "end_date": "2025-04-08"},
+    ):
+        assert_same(
+            await answer(catalog.INTENTS, params=params), expected(reference, "intents", params=params)
+        )
+    assert_same(
+        await answer(catalog.INTENTS, Scope(frozenset({b})), params=week),
+        expected(reference, "intents", Scope(frozenset({b})), week),
+    )
+
+
 async def test_performance_percentiles_models_and_costs(db: str) -> None:
     d = Data()
     t = T0 + timedelta(hours=2)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from app.analytics.answers import Question, RangeEcho, range_echo, ratio
 from app.analytics.buckets import range_bucket, to_us
-from app.analytics.counters.intents import count_intent_conversations, count_intents
+from app.analytics.counters.intents import count_intents
 from app.analytics.counters.messages import count_messages
 from app.analytics.scope import resolve_filter
 from app.db import Readers
@@ -43,13 +43,10 @@ async def intents(db: Readers, q: Question) -> Intents:
     f = await resolve_filter(conn, q.scope)
     whole = range_bucket(q.range)
     limit = INTENTS_LIMIT.check(q.limit)
-    counts = await count_intents(conn, whole.lo, whole.hi, f)
+    counts = await count_intents(conn, whole.lo, whole.hi, f, to_us(q.now), q.session_timeout_us)
     (all_messages,) = await count_messages(conn, [(whole.lo, whole.hi)], f)
     with_intent = sum(m.messages for m in counts.values())
     top = sorted(counts.items(), key=lambda kv: (-kv[1].messages, kv[0]))[:limit]
-    convs = await count_intent_conversations(
-        conn, whole.lo, whole.hi, f, [name for name, _ in top], to_us(q.now), q.session_timeout_us
-    )
     return Intents(
         range=range_echo(q.range),
         messages_with_intent=with_intent,
@@ -62,9 +59,9 @@ async def intents(db: Readers, q: Question) -> Intents:
                 bot_messages=m.bot,
                 fallback_messages=m.fallback,
                 fallback_rate=ratio(m.fallback, m.bot),
-                conversations=convs[name].conversations,
-                resolution_rate=ratio(convs[name].resolved, convs[name].closed),
-                escalation_rate=ratio(convs[name].escalated, convs[name].closed),
+                conversations=m.conversations,
+                resolution_rate=ratio(m.resolved, m.closed),
+                escalation_rate=ratio(m.escalated, m.closed),
             )
             for name, m in top
         ),
