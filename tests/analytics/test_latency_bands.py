@@ -70,6 +70,9 @@ SHAPES: dict[str, dict[str, str]] = {
     "utc-days": {"start_date": "2025-04-07", "end_date": "2025-04-09"},
     "utc-week": {"start_date": "2025-04-07", "end_date": "2025-04-10", "group_by": "week"},
     "kolkata-days": {"start_date": "2025-04-07", "end_date": "2025-04-10", "timezone": "Asia/Kolkata"},
+    # Local days as a UTC day with hours added and subtracted at both edges (-05:00, +01:00).
+    "new-york-days": {"start_date": "2025-04-07", "end_date": "2025-04-10", "timezone": "America/New_York"},
+    "berlin-days": {"start_date": "2025-04-06", "end_date": "2025-04-09", "timezone": "Europe/Berlin"},
     "datetimes": {"start_date": "2025-04-07T10:00:00.5Z", "end_date": "2025-04-09T20:00:01Z"},
     "utc-hours": {"start_date": "2025-04-08", "end_date": "2025-04-09", "group_by": "hour"},
     "one-value": {"start_date": "2025-04-09T00:00:00Z", "end_date": "2025-04-09T12:00:00Z"},

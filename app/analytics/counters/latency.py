@@ -59,12 +59,32 @@ class _Span:
                 bands[band_of(v)] = bands.get(band_of(v), 0) + n
 
 
-def _whole_days(lo: int, hi: int) -> tuple[int, int, list[tuple[int, int]]]:
-    """`[lo, hi)` µs as whole UTC days `[dlo, dhi)` and the µs bounds of the rest."""
+Rest = list[tuple[int, int, int]]
+"""Parts of a span outside its days: `(lo, hi, sign)`, sign -1 for a part of a day the span lacks."""
+
+
+def _whole_days(lo: int, hi: int) -> tuple[int, int, Rest]:
+    """`[lo, hi)` µs as UTC days `[dlo, dhi)` and the rest, whichever reads fewer µs outside days:
+    the whole days inside with the partial days added, or each edge rounded to the nearest midnight
+    with the hours between added or (sign -1) subtracted (local days of a zone that is not UTC:
+    Europe/Berlin is a UTC day plus one hour minus another, not 24 hours of slots)."""
     dlo, dhi = -(-lo // DAY_US), hi // DAY_US
+    inside: Rest = [(a, z, 1) for a, z in ((lo, dlo * DAY_US), (dhi * DAY_US, hi)) if a < z]
     if dlo >= dhi:
-        return 0, 0, [(lo, hi)] if lo < hi else []
-    return dlo, dhi, [(a, z) for a, z in ((lo, dlo * DAY_US), (dhi * DAY_US, hi)) if a < z]
+        inside = [(lo, hi, 1)] if lo < hi else []
+    rlo, rhi = (t // DAY_US + (t % DAY_US > DAY_US // 2) for t in (lo, hi))
+    rounded: Rest = [
+        (min(t, r * DAY_US), max(t, r * DAY_US), sign if t < r * DAY_US else -sign)
+        for t, r, sign in ((lo, rlo, 1), (hi, rhi, -1))
+        if t != r * DAY_US
+    ]
+    if rlo < rhi and _length(rounded) < _length(inside):
+        return rlo, rhi, rounded
+    return (dlo, dhi, inside) if dlo < dhi else (0, 0, inside)
+
+
+def _length(rest: Rest) -> int:
+    return sum(z - a for a, z, _sign in rest)
 
 
 _MODEL_COLS = "l.has_model AS hm, l.model AS model"
@@ -94,7 +114,7 @@ async def _read_spans(
     extra one: all of them together."""
     spans = [_Span() for _ in bounds]
     whole = len(bounds) if union else len(bounds) - 1
-    rest_bounds: list[tuple[int, int]] = []
+    rest_bounds: Rest = []
     rest_owner: list[int] = []
     day_rows: list[tuple[int, int, int]] = []
     for i, (lo, hi) in enumerate(bounds):
@@ -106,8 +126,10 @@ async def _read_spans(
         rest_owner += [i] * len(rest)
     total = _Span(days=[d for span in spans for d in span.days])
     if rest_bounds:
-        hists = await latency_histograms(conn, rest_bounds, f, by_model=True, models=models)
-        for (k, model), hist in hists.items():
+        parts = [(a, z) for a, z, _sign in rest_bounds]
+        hists = await latency_histograms(conn, parts, f, by_model=True, models=models)
+        for (k, model), found in hists.items():
+            hist = found if rest_bounds[k][2] > 0 else {v: -n for v, n in found.items()}
             spans[rest_owner[k]].add_rest(model, hist, by_model=rest_owner[k] == whole)
             if union:
                 total.add_rest(model, hist, by_model=True, every_model=False)
@@ -237,4 +259,4 @@ async def _band_values(
             for item in str(row["vs"] or "").split(","):
                 v, n = (int(x) for x in item.split(":"))
                 hist[v] = hist.get(v, 0) + n
-    return {key: sorted(hist.items()) for key, hist in found.items()}
+    return {key: sorted((v, n) for v, n in hist.items() if n > 0) for key, hist in found.items()}
