@@ -19,18 +19,22 @@ from app.db import sql
 from app.models.days import DAY_SLOTS
 
 __all__ = [
+    "EDGE_COLUMNS",
     "USER_ACTIVITY",
     "Bounds",
     "Filter",
+    "Reads",
     "Row",
     "aligned_slots",
     "as_int",
     "bounds_of",
     "day_split",
+    "edge_rows",
     "edges_cte",
     "fetch_rows",
     "per_bucket",
-    "per_part",
+    "per_parts",
+    "rollup_reads",
     "rollup_sums",
     "slot_and_raw",
     "values_cte",
@@ -143,9 +147,13 @@ async def per_bucket(
     return out
 
 
-def edges_cte(bounds: Bounds, by_user: bool) -> tuple[str, bool, bool] | None:
-    """`b(idx, lo, hi, slo, shi, alo, ahi, zlo, zhi)`: per bucket its whole slots `[slo, shi)` and raw
-    edges `[alo, ahi)`, `[zlo, zhi)` (empty: 0, 0); then whether any bucket has slots, raw edges.
+EDGE_COLUMNS = ("lo", "hi", "slo", "shi", "alo", "ahi", "zlo", "zhi")
+
+
+def edge_rows(bounds: Bounds, by_user: bool) -> tuple[list[tuple[int, ...]], bool, bool] | None:
+    """Per non-empty bucket `(idx, lo, hi, slo, shi, alo, ahi, zlo, zhi)` (`EDGE_COLUMNS`): its whole
+    slots `[slo, shi)` and raw edges `[alo, ahi)`, `[zlo, zhi)` (empty: 0, 0); then whether any bucket
+    has slots, raw edges.
 
     Under a user filter everything is raw (the rollups have no user dimension for messages, and the
     `(user_id, ts_us)` index makes one user's events cheap). None when no bucket is non-empty.
@@ -164,10 +172,16 @@ def edges_cte(bounds: Bounds, by_user: bool) -> tuple[str, bool, bool] | None:
         any_slots = any_slots or slots[0] < slots[1]
         any_raw = any_raw or any(a < z for a, z in edges)
         out.append((idx, lo, hi, *slots, *edges[0], *edges[1]))
-    if not out:
+    return (out, any_slots, any_raw) if out else None
+
+
+def edges_cte(bounds: Bounds, by_user: bool) -> tuple[str, bool, bool] | None:
+    """`edge_rows` as a CTE `b(idx, lo, hi, slo, shi, alo, ahi, zlo, zhi)`."""
+    found = edge_rows(bounds, by_user)
+    if found is None:
         return None
-    columns = ("idx", "lo", "hi", "slo", "shi", "alo", "ahi", "zlo", "zhi")
-    return values_cte("b", columns, out), any_slots, any_raw
+    rows, any_slots, any_raw = found
+    return values_cte("b", ("idx", *EDGE_COLUMNS), rows), any_slots, any_raw
 
 
 def day_split(lo: int, hi: int) -> tuple[int, int] | None:
@@ -176,38 +190,49 @@ def day_split(lo: int, hi: int) -> tuple[int, int] | None:
     return (first, end) if first < end else None
 
 
-async def per_part(
-    conn: BaseDBAsyncClient,
-    parts: Sequence[tuple[int, ...]],
-    columns: Sequence[str],
-    exprs: Sequence[str],
-    source: str,
-    out: list[list[int]],
-    sign: int = 1,
-) -> None:
-    """Add `sign` times `per_bucket`'s aggregates to `out[idx]` for each part `(idx, *values)` (a CTE
-    `b(idx, *columns)`, one row per part: several parts may add to one bucket)."""
-    if not parts:
+@dataclass(frozen=True)
+class Reads:
+    """One read of `per_parts`: for each part `(idx, *values)` (a row `b(idx, *columns)`), the aggregates
+    `exprs` of `source` (a FROM ... WHERE correlated with `b`), added `sign` times to `out[idx]`
+    (several parts may add to one bucket)."""
+
+    parts: Sequence[tuple[int, ...]]
+    columns: Sequence[str]
+    exprs: Sequence[str]
+    source: str
+    out: list[list[int]]
+    sign: int = 1
+
+
+async def per_parts(conn: BaseDBAsyncClient, reads: Sequence[Reads]) -> None:
+    """`per_bucket` for several reads in one statement (one round trip): a VALUES list per read and
+    the reads' correlated subqueries joined by UNION ALL, each row tagged with its read."""
+    live = [r for r in reads if r.parts]
+    if not live:
         return
-    cte = values_cte("b", ("idx", *columns), [(j, *values) for j, (_, *values) in enumerate(parts)])
-    found = await per_bucket(conn, [cte], exprs, source, len(parts))
-    for (idx, *_), row in zip(parts, found, strict=True):
-        for k, v in enumerate(row):
-            out[idx][k] += sign * as_int(v)
+    ctes: list[str] = []
+    selects: list[str] = []
+    for k, r in enumerate(live):
+        rows = [(j, *values) for j, (_, *values) in enumerate(r.parts)]
+        ctes.append(values_cte(f"b{k}", ("idx", *r.columns), rows))
+        selects.append(
+            f"SELECT {k} AS k, b.idx AS idx, (SELECT {_pack(r.exprs)} {r.source}) AS packed FROM b{k} b"
+        )
+    for row in await fetch_rows(conn, f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}"):
+        r, packed = live[int(row["k"])], row["packed"]
+        if packed is None:
+            continue
+        acc = r.out[r.parts[int(row["idx"])][0]]
+        for c, x in enumerate(str(packed).split(",")):
+            acc[c] += r.sign * (int(x) if x else 0)
 
 
-async def rollup_sums(
-    conn: BaseDBAsyncClient,
-    slots: list[tuple[int, int, int]],
-    table: str,
-    sums: Sequence[str],
-    f: Filter,
-    n: int,
-) -> list[list[int]]:
-    """`SUM`s of the columns `sums` of a slot rollup (`{table}_slots`) per slot-aligned bucket
-    `(idx, slot_lo, slot_hi)`: the whole UTC days from its day rollup (`{table}_days`, app/models/days.py),
-    the slots before and after them from the slot rollup."""
-    out = [[0] * len(sums) for _ in range(n)]
+def rollup_reads(
+    slots: Sequence[tuple[int, int, int]], table: str, sums: Sequence[str], f: Filter, out: list[list[int]]
+) -> list[Reads]:
+    """The reads of the `SUM`s of the columns `sums` of a slot rollup (`{table}_slots`) per slot-aligned
+    bucket `(idx, slot_lo, slot_hi)` into `out`: the whole UTC days from its day rollup
+    (`{table}_days`, app/models/days.py), the slots before and after them from the slot rollup."""
     day_parts: list[tuple[int, ...]] = []
     slot_parts: list[tuple[int, ...]] = []
     for idx, lo, hi in slots:
@@ -219,7 +244,27 @@ async def rollup_sums(
         edges = ((lo, days[0] * DAY_SLOTS), (days[1] * DAY_SLOTS, hi))
         slot_parts += [(idx, a, z) for a, z in edges if a < z]
     exprs = [f"SUM(s.{col})" for col in sums]
-    for parts, unit in ((day_parts, "day"), (slot_parts, "slot")):
-        source = f"FROM {table}_{unit}s s WHERE s.{unit} >= b.lo AND s.{unit} < b.hi AND {f.bot('s')}"
-        await per_part(conn, parts, ("lo", "hi"), exprs, source, out)
+    return [
+        Reads(
+            parts,
+            ("lo", "hi"),
+            exprs,
+            f"FROM {table}_{unit}s s WHERE s.{unit} >= b.lo AND s.{unit} < b.hi AND {f.bot('s')}",
+            out,
+        )
+        for parts, unit in ((day_parts, "day"), (slot_parts, "slot"))
+    ]
+
+
+async def rollup_sums(
+    conn: BaseDBAsyncClient,
+    slots: list[tuple[int, int, int]],
+    table: str,
+    sums: Sequence[str],
+    f: Filter,
+    n: int,
+) -> list[list[int]]:
+    """`rollup_reads` of `n` buckets, in one statement."""
+    out = [[0] * len(sums) for _ in range(n)]
+    await per_parts(conn, rollup_reads(slots, table, sums, f, out))
     return out

@@ -7,6 +7,7 @@ after it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -15,11 +16,13 @@ from app.analytics.buckets import Bucket, split_slots
 from app.analytics.sqlparts import (
     Bounds,
     Filter,
+    Reads,
     aligned_slots,
     as_int,
     fetch_rows,
     per_bucket,
-    rollup_sums,
+    per_parts,
+    rollup_reads,
     values_cte,
 )
 from app.models import CONV_SLOT_COLUMNS, SLOT_US
@@ -109,27 +112,21 @@ async def _whole_slots_and_edges(
 ) -> list[Convs]:
     """Buckets whose bounds cut slots (a datetime bound; a comparison range cut to the elapsed time,
     API.md section 9): their whole slots from the rollup, their raw edges (under 15 minutes each)
-    from the rows, added up (every figure of `Convs` is a sum)."""
+    from the rows, in the rollup's statement, added up (every figure of `Convs` is a sum)."""
     whole: list[tuple[int, int]] = []
-    edges: list[tuple[int, int]] = []
-    owner: list[int] = []
+    edges: list[tuple[int, int, int]] = []
     for idx, (lo, hi) in enumerate(bounds):
         split = split_slots(lo, hi) if lo < hi else split_slots(0, 0)
         whole.append((split.slot_lo * SLOT_US, split.slot_hi * SLOT_US))
-        edges.extend(split.raw)
-        owner.extend([idx] * len(split.raw))
-    out = [Convs() for _ in bounds]
+        edges.extend((idx, a, z) for a, z in split.raw)
     slots = aligned_slots(whole)
     assert slots is not None
-    parts = [await conversations_from_rollup(conn, whole, slots, f, now_us, timeout_us)] if slots else []
-    if edges:
-        by_edge = await _from_rows(conn, edges, f, now_us, timeout_us)
-        parts.append([Convs() for _ in bounds])
-        for idx, c in zip(owner, by_edge, strict=True):
-            _add(parts[-1][idx], c)
-    for part in parts:
-        for acc, c in zip(out, part, strict=True):
-            _add(acc, c)
+    by_edge = [[0] * 8 for _ in bounds]
+    out = await conversations_from_rollup(
+        conn, whole, slots, f, now_us, timeout_us, [_row_reads(edges, f, now_us, timeout_us, by_edge)]
+    )
+    for acc, v in zip(out, by_edge, strict=True):
+        _add(acc, Convs(*v))
     return out
 
 
@@ -138,14 +135,11 @@ def _add(acc: Convs, c: Convs) -> None:
         setattr(acc, name, getattr(acc, name) + getattr(c, name))
 
 
-async def _from_rows(
-    conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, now_us: int, timeout_us: int
-) -> list[Convs]:
-    """`count_conversations` from the `conversations` rows (a user filter, or raw edges)."""
-    out = [Convs() for _ in bounds]
-    live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
-    if not live:
-        return out
+def _row_reads(
+    parts: list[tuple[int, int, int]], f: Filter, now_us: int, timeout_us: int, out: list[list[int]]
+) -> Reads:
+    """The read of `Convs`' figures (in field order) from the `conversations` rows started in each
+    part `(idx, lo, hi)`, into `out[idx]`."""
     status, duration = status_sql(now_us, timeout_us)
     exprs = [
         "COUNT(*)",
@@ -155,11 +149,17 @@ async def _from_rows(
         f"SUM({duration})",
     ]
     source = f"FROM conversations c WHERE c.started_us >= b.lo AND c.started_us < b.hi AND {f.where('c')}"
-    rows = await per_bucket(conn, [values_cte("b", ("idx", "lo", "hi"), live)], exprs, source, len(bounds))
-    for c, row in zip(out, rows, strict=True):
-        v = [as_int(x) for x in row]
-        c.total, c.messages, c.active, c.resolved, c.escalated, c.abandoned, c.closed, c.duration_us = v
-    return out
+    return Reads(parts, ("lo", "hi"), exprs, source, out)
+
+
+async def _from_rows(
+    conn: BaseDBAsyncClient, bounds: Bounds, f: Filter, now_us: int, timeout_us: int
+) -> list[Convs]:
+    """`count_conversations` from the `conversations` rows (a user filter)."""
+    out = [[0] * 8 for _ in bounds]
+    live = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds) if lo < hi]
+    await per_parts(conn, [_row_reads(live, f, now_us, timeout_us, out)])
+    return [Convs(*v) for v in out]
 
 
 async def conversations_from_rollup(
@@ -169,8 +169,10 @@ async def conversations_from_rollup(
     f: Filter,
     now_us: int,
     timeout_us: int,
+    also: Sequence[Reads] = (),
 ) -> list[Convs]:
-    """`count_conversations` for slot-aligned buckets from `conv_slots`.
+    """`count_conversations` for slot-aligned buckets from `conv_slots` (and the reads `also` in the
+    same statement).
 
     The rollup knows which conversations have no end event, not which of those are still active:
     that depends on `now`. The still-active ones (last activity within the timeout) are few and come
@@ -178,7 +180,10 @@ async def conversations_from_rollup(
     activity.
     """
     out = [Convs() for _ in bounds]
-    rows = await rollup_sums(conn, slots, "conv", CONV_SLOT_COLUMNS, f, len(bounds))
+    rows = [[0] * len(CONV_SLOT_COLUMNS) for _ in bounds]
+    await per_parts(conn, [*rollup_reads(slots, "conv", CONV_SLOT_COLUMNS, f, rows), *also])
+    if not slots:
+        return out
     recent = await fetch_rows(
         conn,
         "SELECT c.started_us AS started_us, c.last_activity_us AS last_activity_us FROM conversations c "

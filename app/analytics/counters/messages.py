@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.analytics.sqlparts import Bounds, Filter, as_int, edges_cte, per_bucket, rollup_sums, slot_and_raw
+from app.analytics.sqlparts import Bounds, Filter, Reads, edge_rows, per_parts, rollup_reads, slot_and_raw
 from app.ingest.insight_rollups import MESSAGE_COUNTS
 
 __all__ = ["Messages", "count_messages"]
@@ -24,37 +23,25 @@ class Messages:
 
 
 async def count_messages(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[Messages]:
-    """Messages (all, user, bot, bot with fallback) whose timestamp falls in each `[lo, hi)`."""
-    out = [Messages() for _ in bounds]
-    edges = None if f.empty else edges_cte(bounds, f.user is not None)
-    if edges is None:
-        return out
-    cte, any_slots, any_raw = edges
-    results: list[Sequence[int | None]] = []
-    if any_slots:
+    """Messages (all, user, bot, bot with fallback) whose timestamp falls in each `[lo, hi)`: whole
+    days and slots from the rollups, raw edges (everything under a user filter) from the events, in
+    one statement."""
+    sums = [[0] * 4 for _ in bounds]
+    edges = None if f.empty else edge_rows(bounds, f.user is not None)
+    if edges is not None:
+        rows, _, _ = edges
         slots, _ = slot_and_raw(bounds)
-        results += await rollup_sums(conn, slots, "message", MESSAGE_COUNTS, f, len(bounds))
-    if any_raw:
-        raw = (
-            "SELECT e.role AS role, e.fallback AS fallback FROM events e WHERE e.ts_us >= b.{lo} "
-            f"AND e.ts_us < b.{{hi}} AND e.type = 'message' AND {f.where('e')}"
+        raw = [(r[0], *r[k : k + 2]) for r in rows for k in (5, 7) if r[k] < r[k + 1]]
+        source = (
+            "FROM events e WHERE e.ts_us >= b.lo AND e.ts_us < b.hi AND e.type = 'message' "
+            f"AND {f.where('e')}"
         )
-        results += await per_bucket(
-            conn,
-            [cte],
-            [
-                "COUNT(*)",
-                "SUM(CASE WHEN x.role = 'user' THEN 1 ELSE 0 END)",
-                "SUM(CASE WHEN x.role = 'user' THEN 0 ELSE 1 END)",
-                "SUM(CASE WHEN x.role <> 'user' AND x.fallback THEN 1 ELSE 0 END)",
-            ],
-            f"FROM ({raw.format(lo='alo', hi='ahi')} UNION ALL {raw.format(lo='zlo', hi='zhi')}) x",
-            len(bounds),
-        )
-    for i, m in enumerate(out):
-        for part in results[i :: len(bounds)]:
-            m.messages += as_int(part[0])
-            m.user += as_int(part[1])
-            m.bot += as_int(part[2])
-            m.fallback += as_int(part[3])
-    return out
+        counts = [
+            "COUNT(*)",
+            "SUM(CASE WHEN e.role = 'user' THEN 1 ELSE 0 END)",
+            "SUM(CASE WHEN e.role = 'user' THEN 0 ELSE 1 END)",
+            "SUM(CASE WHEN e.role <> 'user' AND e.fallback THEN 1 ELSE 0 END)",
+        ]
+        whole = [] if f.user is not None else rollup_reads(slots, "message", MESSAGE_COUNTS, f, sums)
+        await per_parts(conn, [*whole, Reads(raw, ("lo", "hi"), counts, source, sums)])
+    return [Messages(*s) for s in sums]

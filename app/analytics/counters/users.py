@@ -9,16 +9,19 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.buckets import from_us
 from app.analytics.sqlparts import (
+    EDGE_COLUMNS,
     USER_ACTIVITY,
     Bounds,
     Filter,
+    Reads,
     aligned_slots,
     as_int,
     day_split,
+    edge_rows,
     edges_cte,
     fetch_rows,
     per_bucket,
-    per_part,
+    per_parts,
     slot_and_raw,
     values_cte,
 )
@@ -62,6 +65,13 @@ def active_pairs(bounds: Bounds, f: Filter) -> tuple[list[str], str] | None:
 async def active_users_by_chain(
     conn: BaseDBAsyncClient, slots: list[tuple[int, int, int]], f: Filter, n: int
 ) -> list[int]:
+    """Distinct users per slot-aligned bucket `[lo, hi)` from a `prev_slot` chain (`chain_reads`)."""
+    out = [[0] for _ in range(n)]
+    await per_parts(conn, chain_reads(slots, f, out))
+    return [c[0] for c in out]
+
+
+def chain_reads(slots: list[tuple[int, int, int]], f: Filter, out: list[list[int]]) -> list[Reads]:
     """Distinct users per slot-aligned bucket `[lo, hi)` from a `prev_slot` chain: each user's first row
     in the bucket is the one whose previous activity is before `lo` (or that has none).
 
@@ -97,46 +107,48 @@ async def active_users_by_chain(
     first_row = (
         f"FROM {chain} a.slot >= b.lo AND a.slot < b.hi AND (a.prev_slot IS NULL OR a.prev_slot < b.p)"
     )
-    out = [[0] for _ in range(n)]
-    await per_part(conn, fine, ("lo", "hi", "p"), ["COUNT(*)"], first_row, out)
-    source = f"FROM {pairs} d.day >= b.lo AND d.day < b.hi AND d.prev_day < b.lo"
-    await per_part(conn, days, ("lo", "hi"), ["SUM(d.users)"], source, out)
-    source = f"{first_row} AND EXISTS ({same_user} AND x.slot >= b.hi AND x.slot < b.e)"
-    await per_part(conn, again, ("lo", "hi", "p", "e"), ["COUNT(*)"], source, out, sign=-1)
-    return [c[0] for c in out]
+    days_source = f"FROM {pairs} d.day >= b.lo AND d.day < b.hi AND d.prev_day < b.lo"
+    again_source = f"{first_row} AND EXISTS ({same_user} AND x.slot >= b.hi AND x.slot < b.e)"
+    return [
+        Reads(fine, ("lo", "hi", "p"), ["COUNT(*)"], first_row, out),
+        Reads(days, ("lo", "hi"), ["SUM(d.users)"], days_source, out),
+        Reads(again, ("lo", "hi", "p", "e"), ["COUNT(*)"], again_source, out, sign=-1),
+    ]
 
 
 async def _active_users_with_edges(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[int] | None:
     """Distinct users per bucket whose bounds cut slots (a datetime bound; a comparison range cut to
     the elapsed time, API.md section 9): the users of its whole slots from the chain, plus the users
     active in its raw edges who have no activity row in those slots (an indexed probe each), instead
-    of a `COUNT(DISTINCT)` over every activity row of the range. None when no bucket is non-empty."""
-    edges = edges_cte(bounds, False)
+    of a `COUNT(DISTINCT)` over every activity row of the range, in one statement. None when no
+    bucket is non-empty."""
+    edges = edge_rows(bounds, False)
     if edges is None:
         return None
-    cte, any_slots, any_raw = edges
+    rows, _, any_raw = edges
     slots, _ = slot_and_raw(bounds)
-    whole = await active_users_by_chain(conn, slots, f, len(bounds)) if any_slots else [0] * len(bounds)
-    if not any_raw:
-        return whole
-    if f.bots is None:
-        seen = (
-            "SELECT 1 FROM user_slots_all us WHERE us.user_id = e.user_id "
-            "AND us.slot >= b.slo AND us.slot < b.shi"
-        )
-    else:
-        seen = (
-            f"SELECT 1 FROM user_slots us WHERE us.bot_id = {int(f.bots[0])} AND us.user_id = e.user_id "
-            "AND us.slot >= b.slo AND us.slot < b.shi"
-        )
-    parts = [
-        f"SELECT e.user_id AS user_id FROM events e WHERE e.ts_us >= b.{lo} AND e.ts_us < b.{hi} "
-        f"AND {USER_ACTIVITY.format(e='e')} AND {f.where('e')} AND NOT EXISTS ({seen})"
-        for lo, hi in (("alo", "ahi"), ("zlo", "zhi"))
-    ]
-    source = f"FROM ({' UNION ALL '.join(parts)}) x"
-    counts = await per_bucket(conn, [cte], ["COUNT(DISTINCT x.user_id)"], source, len(bounds))
-    return [w + as_int(c[0]) for w, c in zip(whole, counts, strict=True)]
+    out = [[0] for _ in bounds]
+    reads = chain_reads(slots, f, out)
+    if any_raw:
+        if f.bots is None:
+            seen = (
+                "SELECT 1 FROM user_slots_all us WHERE us.user_id = e.user_id "
+                "AND us.slot >= b.slo AND us.slot < b.shi"
+            )
+        else:
+            seen = (
+                f"SELECT 1 FROM user_slots us WHERE us.bot_id = {int(f.bots[0])} AND us.user_id = e.user_id "
+                "AND us.slot >= b.slo AND us.slot < b.shi"
+            )
+        parts = [
+            f"SELECT e.user_id AS user_id FROM events e WHERE e.ts_us >= b.{lo} AND e.ts_us < b.{hi} "
+            f"AND {USER_ACTIVITY.format(e='e')} AND {f.where('e')} AND NOT EXISTS ({seen})"
+            for lo, hi in (("alo", "ahi"), ("zlo", "zhi"))
+        ]
+        source = f"FROM ({' UNION ALL '.join(parts)}) x"
+        reads.append(Reads(rows, EDGE_COLUMNS, ["COUNT(DISTINCT x.user_id)"], source, out))
+    await per_parts(conn, reads)
+    return [c[0] for c in out]
 
 
 async def active_users(conn: BaseDBAsyncClient, bounds: Bounds, f: Filter) -> list[int]:
