@@ -141,3 +141,12 @@ def test_python_m_bench_alone_runs_each_benchmark_on_sqlite_then_on_postgresql(
     monkeypatch.setattr(bench_main, "BENCHMARKS", {"a": "bench_fake_benchmark", "b": "bench_fake_benchmark"})
     assert bench_main.main([]) == 0
     assert calls == [[], [], ["--db", "postgres"], ["--db", "postgres"]]
+
+
+def test_rest_within_a_millisecond_of_graphql_passes_but_a_slow_shim_fails() -> None:
+    fast = _usage_result(dict(USAGE_SQL))
+    fast.rest_ms, fast.gql_ms = [3.3] * 5, [2.4] * 5  # 1.38x, but 0.9 ms: the shim's fixed cost
+    slow = _usage_result(dict(USAGE_SQL))
+    slow.rest_ms, slow.gql_ms = [30.0] * 5, [20.0] * 5  # 1.5x and 10 ms
+    assert "ratio" not in fast.failures()
+    assert "ratio" in slow.failures()
