@@ -1,11 +1,11 @@
 """The writer: one per event loop, applying the queued batches group after group, and the two
-database drivers of a group's statements. On SQLite the writer runs on the thread of ingestion's own connection (`ingest`, beside the
-connections the API reads on), a whole transaction per call and as many groups per hand-off as
-keep arriving; this is the only code that uses aiosqlite's privates (`Connection._execute`,
-`_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL the groups run on a thread of their own
-too, with its own event loop and asyncpg connection (`PostgresWriter`), each statement a round
-trip, and a group's transaction locks the conversations and users it touches (advisory locks,
-`group.apply_group`), so groups of several processes run at once unless they share some.
+database drivers of a group's statements. On SQLite the writer runs on the thread of ingestion's
+own connection (`ingest`, beside the connections the API reads on), a whole transaction per call
+and as many groups per hand-off as keep arriving; this is the only code that uses aiosqlite's
+privates (`Connection._execute`, `_conn`), hence the `aiosqlite<0.23` pin. On PostgreSQL the groups
+run on a thread with its own event loop and asyncpg connection (`PostgresWriter`), and a group's
+transaction locks the conversations and users it touches (advisory locks, `group.apply_group`), so
+groups of several processes run at once unless they share some.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 from app.models.bands import DAY_SLOTS, SLOT_US
-from app.models.days import ConvDay, MessageDay, UserDayPair, UserDayPairAll
+from app.models.days import ConvDay, MessageCounts, MessageDay, UserDayPair, UserDayPairAll
 from app.models.insights import (
     SPAN_CLASSES,
     IntentConv,
@@ -182,16 +182,10 @@ class Event(Model):
         )
 
 
-class MessageSlot(Model):
+class MessageSlot(MessageCounts):
     """Messages per bot and 15-minute UTC slot (by message timestamp)."""
 
-    id = fields.IntField(primary_key=True)
-    bot_id = fields.IntField()
     slot = fields.IntField()
-    messages = fields.IntField(default=0)
-    user_messages = fields.IntField(default=0)
-    bot_messages = fields.IntField(default=0)
-    fallback_messages = fields.IntField(default=0)
 
     class Meta:
         table = "message_slots"

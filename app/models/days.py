@@ -13,19 +13,27 @@ from tortoise.models import Model
 
 from app.models.bands import DAY_SLOTS
 
-__all__ = ["DAY_SLOTS", "ConvDay", "MessageDay", "UserDayPair", "UserDayPairAll"]
+__all__ = ["DAY_SLOTS", "ConvDay", "MessageCounts", "MessageDay", "UserDayPair", "UserDayPairAll"]
 
 
-class MessageDay(Model):
-    """`message_slots` summed per bot and UTC day."""
+class MessageCounts(Model):
+    """The columns `message_slots` and `message_days` share (a bot and its message counts)."""
 
     id = fields.IntField(primary_key=True)
-    day = fields.IntField()
     bot_id = fields.IntField()
     messages = fields.IntField(default=0)
     user_messages = fields.IntField(default=0)
     bot_messages = fields.IntField(default=0)
     fallback_messages = fields.IntField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class MessageDay(MessageCounts):
+    """`message_slots` summed per bot and UTC day."""
+
+    day = fields.IntField()
 
     class Meta:
         table = "message_days"

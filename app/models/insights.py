@@ -21,12 +21,10 @@ __all__ = [
 ]
 
 
-class ModelSlot(Model):
-    """Messages per bot, 15-minute slot and model (`has_model` 0 with model '' for none): counts,
-    tokens and cost of every role; bot messages, and the count and sum of their latencies."""
+class _ModelCounts(Model):
+    """The columns `model_slots` and `model_days` share (a bot, model and its counts)."""
 
     id = fields.IntField(primary_key=True)
-    slot = fields.IntField()
     bot_id = fields.IntField()
     has_model = fields.SmallIntField()
     model = fields.CharField(max_length=100)
@@ -36,6 +34,16 @@ class ModelSlot(Model):
     cost = fields.FloatField(default=0)
     latency_count = fields.IntField(default=0)
     latency_sum = fields.BigIntField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class ModelSlot(_ModelCounts):
+    """Messages per bot, 15-minute slot and model (`has_model` 0 with model '' for none): counts,
+    tokens and cost of every role; bot messages, and the count and sum of their latencies."""
+
+    slot = fields.IntField()
 
     class Meta:
         table = "model_slots"
@@ -58,20 +66,10 @@ class LatencySlot(Model):
         unique_together = (("slot", "bot_id", "has_model", "model", "latency_ms"),)
 
 
-class ModelDay(Model):
+class ModelDay(_ModelCounts):
     """`model_slots` summed per UTC day (`slot // 96`): what whole days of a range read."""
 
-    id = fields.IntField(primary_key=True)
     day = fields.IntField()
-    bot_id = fields.IntField()
-    has_model = fields.SmallIntField()
-    model = fields.CharField(max_length=100)
-    messages = fields.IntField(default=0)
-    bot_messages = fields.IntField(default=0)
-    tokens = fields.BigIntField(default=0)
-    cost = fields.FloatField(default=0)
-    latency_count = fields.IntField(default=0)
-    latency_sum = fields.BigIntField(default=0)
 
     class Meta:
         table = "model_days"
