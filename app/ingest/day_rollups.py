@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from app.ingest.steps import Query, Steps, add_rows
+from app.ingest.steps import Query, Steps, add_rows, chunks
 from app.models.days import DAY_SLOTS
 
 __all__ = ["by_day", "pair_deltas"]
@@ -43,8 +43,7 @@ def pair_deltas(table: str, owner: tuple[str, ...], added: list[tuple[int, ...]]
     link: dict[tuple[int, ...], tuple[int | None, int | None]] = {}
     same = " AND ".join(f"n.{col} = t.{col}" for col in owner)
     on = " AND ".join(f"t.{col} = k.{col}" for col in columns)
-    for i in range(0, len(added), _KEYS_PER_QUERY):
-        chunk = added[i : i + _KEYS_PER_QUERY]
+    for chunk in chunks(added, _KEYS_PER_QUERY):
         values = ", ".join("(" + ", ".join("CAST(? AS INTEGER)" for _ in columns) + ")" for _ in chunk)
         rows = yield Query(
             f"WITH k({', '.join(columns)}) AS (VALUES {values}) "

@@ -17,14 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from app.ingest.fold import Conv
-from app.ingest.steps import Query, Steps, add_rows, marks
+from app.ingest.steps import Query, Steps, add_rows, chunks, marks
 from app.models import DAY_US, OUTCOME_COLUMNS, RECONTACT_US
 
 __all__ = ["affects_recontacts", "apply_outcome_days", "outcome_contribution"]
 
 _KEY = ("day", "bot_id", "channel", "reason")
 _Contribution = list[tuple[tuple[int, int, str, str], list[int]]]
-_IN_CHUNK = 4000
 _STATE = (0, 1, 2, 8)
 """Positions in `statements.CONV_NAMES` of what a recontact flag depends on: bot, user, start, end."""
 
@@ -106,8 +105,7 @@ _AGAIN = (
 def _recompute_flags(users: list[int]) -> Steps[list[dict[str, Any]]]:
     """Set every flag of these users' conversations right; the rows that changed come back."""
     out: list[dict[str, Any]] = []
-    for i in range(0, len(users), _IN_CHUNK):
-        chunk = users[i : i + _IN_CHUNK]
+    for chunk in chunks(users):
         rows = yield Query(
             "UPDATE conversations SET recontacted = 1 - recontacted WHERE bot_id IS NOT NULL "
             f"AND user_id IN ({marks(len(chunk))}) AND recontacted <> ({_AGAIN}) "

@@ -21,6 +21,7 @@ __all__ = [
     "Steps",
     "Writes",
     "add_rows",
+    "chunks",
     "insert",
     "marks",
     "query",
@@ -37,6 +38,11 @@ IN_CHUNK = 4000
 
 def marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> list[Sequence[T]]:
+    """`items` in slices of at most `size` (the bound parameters one statement takes)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 @dataclass(slots=True, frozen=True)
@@ -66,8 +72,7 @@ class AnyOf:
     array: str = "text"
 
     def sqlite(self) -> list[tuple[str, list[str]]]:
-        chunks = [self.values[i : i + IN_CHUNK] for i in range(0, len(self.values), IN_CHUNK)]
-        return [(f"{self.text} IN ({marks(len(chunk))})", chunk) for chunk in chunks]
+        return [(f"{self.text} IN ({marks(len(chunk))})", list(chunk)) for chunk in chunks(self.values)]
 
     def postgres(self) -> tuple[str, list[Any]]:
         return f"{self.text} = ANY(?::{self.array}[])", [self.values]
@@ -96,14 +101,13 @@ class Rows:
         one = f"({marks(len(self.columns))})"
         if not self.returning:
             return [(f"{self._head()}VALUES {one} {self.tail}", list(self.rows))]
-        size = IN_CHUNK // len(self.columns)
-        chunks = [self.rows[i : i + size] for i in range(0, len(self.rows), size)]
+        parts = chunks(self.rows, IN_CHUNK // len(self.columns))
         return [
             (
                 f"{self._head()}VALUES {','.join([one] * len(chunk))} {self.tail}",
                 [v for r in chunk for v in r],
             )
-            for chunk in chunks
+            for chunk in parts
         ]
 
     def postgres(self) -> tuple[str, list[Any]]:
