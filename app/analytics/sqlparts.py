@@ -28,6 +28,7 @@ __all__ = [
     "aligned_slots",
     "as_int",
     "bounds_of",
+    "day_pieces",
     "day_split",
     "edge_rows",
     "edges_cte",
@@ -184,10 +185,23 @@ def edges_cte(bounds: Bounds, by_user: bool) -> tuple[str, bool, bool] | None:
     return values_cte("b", ("idx", *EDGE_COLUMNS), rows), any_slots, any_raw
 
 
-def day_split(lo: int, hi: int) -> tuple[int, int] | None:
-    """The whole UTC days `[A, B)` within the slots `[lo, hi)`, None when there is none."""
-    first, end = -(-lo // DAY_SLOTS), hi // DAY_SLOTS
+def day_split(lo: int, hi: int, per_day: int = DAY_SLOTS) -> tuple[int, int] | None:
+    """The whole UTC days `[A, B)` within the slots `[lo, hi)` (µs with `per_day` `DAY_US`), None
+    when there is none."""
+    first, end = -(-lo // per_day), hi // per_day
     return (first, end) if first < end else None
+
+
+def day_pieces(
+    lo: int, hi: int, per_day: int = DAY_SLOTS
+) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """`[lo, hi)` as its whole UTC days (`day_split`) and the pieces outside them: the empty edges
+    left out; all of `[lo, hi)` when it holds no whole day."""
+    days = day_split(lo, hi, per_day)
+    if days is None:
+        return None, [(lo, hi)]
+    edges = ((lo, days[0] * per_day), (days[1] * per_day, hi))
+    return days, [(a, z) for a, z in edges if a < z]
 
 
 @dataclass(frozen=True)
@@ -236,13 +250,10 @@ def rollup_reads(
     day_parts: list[tuple[int, ...]] = []
     slot_parts: list[tuple[int, ...]] = []
     for idx, lo, hi in slots:
-        days = day_split(lo, hi)
-        if days is None:
-            slot_parts.append((idx, lo, hi))
-            continue
-        day_parts.append((idx, *days))
-        edges = ((lo, days[0] * DAY_SLOTS), (days[1] * DAY_SLOTS, hi))
-        slot_parts += [(idx, a, z) for a, z in edges if a < z]
+        days, pieces = day_pieces(lo, hi)
+        if days is not None:
+            day_parts.append((idx, *days))
+        slot_parts += [(idx, a, z) for a, z in pieces]
     exprs = [f"SUM(s.{col})" for col in sums]
     return [
         Reads(

@@ -23,9 +23,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.buckets import split_slots
 from app.analytics.counters.conversations import status_sql
-from app.analytics.sqlparts import Filter, as_int, edges_cte, fetch_rows, values_cte
+from app.analytics.sqlparts import Filter, as_int, day_pieces, edges_cte, fetch_rows, values_cte
 from app.models import SLOT_US, SPAN_CLASSES
-from app.models.bands import DAY_SLOTS
 
 __all__ = ["IntentCounts", "count_intents"]
 
@@ -117,8 +116,7 @@ async def count_intents(
 async def _rollup_rows(conn: BaseDBAsyncClient, slo: int, shi: int, f: Filter) -> list[dict[str, object]]:
     """The sums per intent of the whole slots `[slo, shi)`: whole UTC days from `intent_days`, the
     slots around them from `intent_slots` (a month is ~30 rows per bot and intent, not ~2,900)."""
-    dlo, dhi = -(-slo // DAY_SLOTS), shi // DAY_SLOTS
-    parts = [(slo, shi)] if dlo >= dhi else [(slo, dlo * DAY_SLOTS), (dhi * DAY_SLOTS, shi)]
+    days, parts = day_pieces(slo, shi)
     sums = (
         "SELECT s.intent AS intent, SUM(s.messages) AS n, SUM(s.user_messages) AS u, "
         "SUM(s.bot_messages) AS bot, SUM(s.fallback_messages) AS fb, SUM(s.conversations) AS pc, "
@@ -126,8 +124,8 @@ async def _rollup_rows(conn: BaseDBAsyncClient, slo: int, shi: int, f: Filter) -
         f"WHERE s.{{key}} >= {{lo}} AND s.{{key}} < {{hi}} AND {f.bot('s')} GROUP BY s.intent"
     )
     queries = [sums.format(table="intent_slots", key="slot", lo=int(a), hi=int(z)) for a, z in parts if a < z]
-    if dlo < dhi:
-        queries.append(sums.format(table="intent_days", key="day", lo=int(dlo), hi=int(dhi)))
+    if days is not None:
+        queries.append(sums.format(table="intent_days", key="day", lo=int(days[0]), hi=int(days[1])))
     rows: list[dict[str, object]] = []
     for query in queries:
         rows += await fetch_rows(conn, query)

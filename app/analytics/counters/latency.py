@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.counters.spend import Histogram, latency_histograms
-from app.analytics.sqlparts import Bounds, Filter, values_cte
+from app.analytics.sqlparts import Bounds, Filter, day_pieces, values_cte
 from app.db import dialect, sql
-from app.models import SLOT_US
-from app.models.bands import DAY_SLOTS, band_bounds, band_of
+from app.models import DAY_US
+from app.models.bands import band_bounds, band_of
 
 __all__ = ["ALL", "Want", "day_percentiles"]
 
-DAY_US = SLOT_US * DAY_SLOTS
 ALL = "*"
 """The model of a wanted percentile over every model (a named model is its name, `None` no model)."""
 
@@ -68,10 +67,8 @@ def _whole_days(lo: int, hi: int) -> tuple[int, int, Rest]:
     the whole days inside with the partial days added, or each edge rounded to the nearest midnight
     with the hours between added or (sign -1) subtracted (local days of a zone that is not UTC:
     Europe/Berlin is a UTC day plus one hour minus another, not 24 hours of slots)."""
-    dlo, dhi = -(-lo // DAY_US), hi // DAY_US
-    inside: Rest = [(a, z, 1) for a, z in ((lo, dlo * DAY_US), (dhi * DAY_US, hi)) if a < z]
-    if dlo >= dhi:
-        inside = [(lo, hi, 1)] if lo < hi else []
+    days, pieces = day_pieces(lo, hi, DAY_US)
+    inside: Rest = [(a, z, 1) for a, z in pieces if a < z]
     rlo, rhi = (t // DAY_US + (t % DAY_US > DAY_US // 2) for t in (lo, hi))
     rounded: Rest = [
         (min(t, r * DAY_US), max(t, r * DAY_US), sign if t < r * DAY_US else -sign)
@@ -80,7 +77,7 @@ def _whole_days(lo: int, hi: int) -> tuple[int, int, Rest]:
     ]
     if rlo < rhi and _length(rounded) < _length(inside):
         return rlo, rhi, rounded
-    return (dlo, dhi, inside) if dlo < dhi else (0, 0, inside)
+    return (*(days or (0, 0)), inside)
 
 
 def _length(rest: Rest) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.counters.conversations import status_sql
-from app.analytics.sqlparts import Filter, as_int, fetch_rows
+from app.analytics.sqlparts import Filter, as_int, day_pieces, fetch_rows
 from app.models import DAY_US, OUTCOME_COLUMNS, RECONTACT_US
 from app.vocabulary import ConversationStatus
 
@@ -63,14 +63,13 @@ async def count_outcomes(
     out = Outcomes()
     if f.empty or lo >= hi:
         return out
-    day_lo, day_hi = -(-lo // DAY_US), hi // DAY_US
-    if f.user is not None or day_lo >= day_hi:
+    days, pieces = day_pieces(lo, hi, DAY_US)
+    if f.user is not None or days is None:
         await _from_rows(conn, lo, hi, f, now_us, timeout_us, out)
         return out
-    await _from_days(conn, day_lo, day_hi, f, now_us, timeout_us, out)
-    for a, b in ((lo, day_lo * DAY_US), (day_hi * DAY_US, hi)):
-        if a < b:
-            await _from_rows(conn, a, b, f, now_us, timeout_us, out)
+    await _from_days(conn, *days, f, now_us, timeout_us, out)
+    for a, b in pieces:
+        await _from_rows(conn, a, b, f, now_us, timeout_us, out)
     return out
 
 

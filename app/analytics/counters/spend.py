@@ -19,13 +19,13 @@ from app.analytics.sqlparts import (
     Filter,
     Row,
     as_int,
+    day_pieces,
     edges_cte,
     fetch_rows,
     slot_and_raw,
     values_cte,
 )
 from app.db import dialect, sql
-from app.models.bands import DAY_SLOTS
 
 __all__ = [
     "ConversationSpend",
@@ -151,12 +151,10 @@ def _day_pieces(bounds: Bounds) -> tuple[list[tuple[int, int, int]], list[tuple[
     slots: list[tuple[int, int, int]] = []
     days: list[tuple[int, int, int]] = []
     for idx, lo, hi in slot_and_raw(bounds)[0]:
-        dlo, dhi = -(-lo // DAY_SLOTS), hi // DAY_SLOTS
-        if dlo >= dhi:
-            slots.append((idx, lo, hi))
-            continue
-        days.append((idx, dlo, dhi))
-        slots += [(idx, a, z) for a, z in ((lo, dlo * DAY_SLOTS), (dhi * DAY_SLOTS, hi)) if a < z]
+        whole, pieces = day_pieces(lo, hi)
+        if whole is not None:
+            days.append((idx, *whole))
+        slots += [(idx, a, z) for a, z in pieces]
     return slots, days
 
 
