@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 
 __all__ = [
     "Readers",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 MODELS = ["app.models"]
+_EXTRA_SQLITE_READERS = ("read2", "read3")
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -49,31 +51,42 @@ def _with_sqlite_pragmas(url: str) -> str:
     return url + ("&" if "?" in url else "?") + extra
 
 
+def _sqlite_connection(url: str, *, loop_reads: bool) -> dict[str, Any]:
+    """A SQLite connection of this service's client (app/sqlite_client.py); `loop_reads`: an API
+    reader, whose statements run on the event loop's thread when they are short."""
+    credentials = expand_db_url(_with_sqlite_pragmas(url))["credentials"]
+    return {"engine": "app.sqlite_client", "credentials": {**credentials, "loop_reads": loop_reads}}
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     """The Tortoise config for a database URL (``sqlite://path`` or ``postgres://...``)."""
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
+    if url.startswith("sqlite://") and not _is_sqlite_file(url):
+        raise ValueError(
+            "an in-memory SQLite database cannot be served: each connection would see a database "
+            "of its own; give a file (sqlite:///path/analytics.sqlite3)"
+        )
+    sqlite = url.startswith("sqlite://")
+    # "default", "side", "read2", "read3" (SQLite): the API's readers. A SQLite connection runs one
+    # query at a time on its thread, so with one reader a slow query held every request of the
+    # process behind it; `readers()` takes the least busy (PostgreSQL's pools hold several). "side"
+    # also serves the independent parts of one answer (e.g. the distinct users beside the sums).
+    # "reports": report generation's own connection, so a large report's reads run beside (not in
+    # front of) API queries. "ingest" (SQLite): the writer's own connection (WAL: readers do not
+    # block the writer).
+    api: dict[str, Any]
+    if sqlite:
+        api = {
+            name: _sqlite_connection(url, loop_reads=True)
+            for name in ("default", "side", *_EXTRA_SQLITE_READERS)
+        }
+        api["ingest"] = _sqlite_connection(url, loop_reads=False)
+        api["reports"] = _with_sqlite_pragmas(url)
+    else:
+        api = {"default": url, "side": url, "reports": url}
     return {
-        # "reports": a second connection to the same database for report generation, so a large
-        # report's reads run beside (not in front of) API queries: SQLite gets its own reader
-        # thread (WAL allows it), PostgreSQL its own pool.
-        # "side": the API's second reader, so the independent parts of one answer (e.g. the distinct
-        # users beside the sums) run at the same time on two cores.
-        "connections": {
-            "default": _with_sqlite_pragmas(url),
-            "reports": _with_sqlite_pragmas(url),
-            "side": _with_sqlite_pragmas(url),
-            # "ingest" (SQLite): the writer's own connection and thread, so ingestion and the
-            # API's reads never queue behind each other (WAL: readers do not block the writer).
-            # "read2", "read3" (SQLite): more API readers. A SQLite connection runs one query at a
-            # time on its thread, so with one reader a slow query held every request of the process
-            # behind it; `readers()` takes them in turn (PostgreSQL's pools already hold several).
-            **(
-                {name: _with_sqlite_pragmas(url) for name in ("ingest", *_EXTRA_SQLITE_READERS)}
-                if _is_sqlite_file(url)
-                else {}
-            ),
-        },
+        "connections": api,
         "apps": {
             "models": {
                 "models": MODELS,
@@ -152,7 +165,6 @@ class Readers:
     side: BaseDBAsyncClient
 
 
-_EXTRA_SQLITE_READERS = ("read2", "read3")
 _api_readers = itertools.count()
 
 

@@ -155,18 +155,18 @@ class WriterWatch(IngestHooks):
         self.lock_ms.append(seconds * 1000)
 
     def watch_file_lock(self) -> None:
-        """Also time the wait for the writers' file lock (SQLite, app/ingest/writer.py)."""
-        from app.ingest.writer import FileLock
+        """Also time the wait for the writers' file lock (SQLite, app/ingest/sqlite_writer.py)."""
+        from app.ingest.sqlite_writer import FileLock
 
-        enter = FileLock.__enter__
+        acquire = FileLock.acquire
         waits = self.file_lock_ms
 
-        def timed(lock: FileLock) -> None:
+        async def timed(lock: FileLock) -> None:
             t = time.perf_counter()
-            enter(lock)
+            await acquire(lock)
             waits.append((time.perf_counter() - t) * 1000)
 
-        FileLock.__enter__ = timed  # type: ignore[method-assign]
+        FileLock.acquire = timed  # type: ignore[method-assign,assignment]
 
     def sqlite_connection(self, db: sqlite3.Connection) -> sqlite3.Connection:
         watch = self
@@ -192,11 +192,11 @@ def _switch_off(names: str) -> None:
     """BENCH_LOAD_WITHOUT=file-lock,least-busy: measure without the SQLite writers' file lock, or
     with the API's readers taken in turn instead of the least busy (the A/B of docs/performance.md)."""
     from app import db
-    from app.ingest import writer
+    from app.ingest import sqlite_writer
 
     for name in filter(None, names.split(",")):
         if name == "file-lock":
-            writer.FileLock.beside = classmethod(lambda cls, conn: cls(None))  # type: ignore[method-assign,assignment]
+            sqlite_writer.FileLock.beside = classmethod(lambda cls, conn: cls(None))  # type: ignore[method-assign,assignment]
         elif name == "least-busy":
             db._queued = lambda conn: 0
         else:

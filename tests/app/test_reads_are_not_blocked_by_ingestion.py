@@ -1,5 +1,6 @@
 """A write in progress does not hold up the API's reads: on SQLite ingestion has its own connection
-and thread (WAL lets a reader and the writer proceed at once), on PostgreSQL a pool."""
+(WAL lets a reader and the writer proceed at once) and its group gives the event loop a turn while
+it waits (for the file lock, for another writer, between statements), on PostgreSQL a pool."""
 
 from __future__ import annotations
 

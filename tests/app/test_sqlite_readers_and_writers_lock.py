@@ -13,7 +13,7 @@ import pytest
 from tortoise import connections
 
 from app.db import dialect, readers
-from app.ingest.writer import FileLock
+from app.ingest.sqlite_writer import FileLock
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("ANALYTICS_TEST_DB") == "postgres",
