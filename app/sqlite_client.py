@@ -11,8 +11,9 @@ and writer groups from p50 25 to 9.5 ms.
 
 - API readers (`loop_reads`): `execute_query_dict` runs a statement on the loop's thread for at most
   `READ_SLICE_S`; one that needs longer is interrupted and run again on the connection's thread, so a
-  heavy statement on a large database holds up the loop's other requests for at most that long. The
-  connection is `query_only`.
+  heavy statement on a large database holds up the loop's other requests for at most that long, and
+  its shape (the text without literals) goes straight to the thread for `SLOW_MEMORY_S` after. The
+  connection is `query_only`, one per thread for all the readers.
 - Ingestion's connection: `thread_connection()` is the writer's (app/ingest/writer.py), which yields
   to the loop between statements.
 """
@@ -20,6 +21,7 @@ and writer groups from p50 25 to 9.5 ms.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import threading
 import time
@@ -29,12 +31,23 @@ from typing import Any, cast
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import IntegrityError, OperationalError
 
-__all__ = ["READ_SLICE_S", "LoopSqliteClient", "client_class"]
+__all__ = ["READ_SLICE_S", "SLOW_MEMORY_S", "LoopSqliteClient", "client_class"]
 
 READ_SLICE_S = 0.010
 """The longest a read statement runs on the event loop's thread before it is moved to the
 connection's own thread (10 ms: the answers of the load benchmark's mix take 1-5 ms per statement;
 on 10M messages the heavy ones take 20-700 ms and are moved after 10)."""
+SLOW_MEMORY_S = 300.0
+"""A statement that needed more than a slice marks its shape (its text without literals): for this
+long, statements of that shape go straight to the connection's thread, without a slice lost first.
+A shape covers every range and bot of an answer's statement: one slow variant (90 days) sends the
+quick ones (1 day) to the thread too, as every statement went before."""
+_SLOW_SHAPES = 1024
+_slow: dict[int, float] = {}
+_LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+_connections: dict[tuple[str, int, bool], sqlite3.Connection] = {}
+"""Per (file, thread, API reader or not): the thread's own connection."""
+_connections_lock = threading.Lock()
 _loop = threading.local()
 """Per thread (event loop): `spent`, the seconds of statements run on it since the loop's last turn,
 and `armed`, whether a `_reset` is scheduled for that turn."""
@@ -50,14 +63,13 @@ class LoopSqliteClient(SqliteClient):
     def __init__(self, file_path: str, loop_reads: bool = False, **kwargs: Any) -> None:
         super().__init__(file_path, **kwargs)
         self.loop_reads = bool(loop_reads)
-        self._threads: dict[int, sqlite3.Connection] = {}
-        self._threads_lock = threading.Lock()
 
     def thread_connection(self) -> sqlite3.Connection:
         """This thread's own connection to the database (opened on first use, with the client's
-        pragmas; `query_only` for an API reader), in autocommit mode."""
-        tid = threading.get_ident()
-        db = self._threads.get(tid)
+        pragmas; `query_only` for the API's readers), in autocommit mode. The API's readers share
+        one per thread: each connection keeps its own page cache (up to `cache_size`, 64 MB)."""
+        key = (self.filename, threading.get_ident(), self.loop_reads)
+        db = _connections.get(key)
         if db is None:
             db = sqlite3.connect(self.filename, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
@@ -65,8 +77,8 @@ class LoopSqliteClient(SqliteClient):
                 db.execute(f"PRAGMA {pragma}={value}")
             if self.loop_reads:
                 db.execute("PRAGMA query_only=1")
-            with self._threads_lock:
-                self._threads[tid] = db
+            with _connections_lock:
+                _connections[key] = db
         return db
 
     async def _on_loop(self, query: str, values: list[Any] | None) -> list[sqlite3.Row] | None:
@@ -76,6 +88,9 @@ class LoopSqliteClient(SqliteClient):
         spent `READ_SLICE_S` in them since the loop's last turn, the loop gets a turn first."""
         if not self.loop_reads:
             return None
+        shape = hash(_LITERALS.sub("", query))
+        if _slow.get(shape, 0.0) > time.monotonic():
+            return None  # it needed longer than a slice lately
         if getattr(_loop, "spent", 0.0) >= READ_SLICE_S:
             await asyncio.sleep(0)  # the loop's turn (its `_reset` runs first)
         if not getattr(_loop, "armed", False):  # count from now until the loop's next turn
@@ -83,7 +98,12 @@ class LoopSqliteClient(SqliteClient):
             asyncio.get_running_loop().call_soon(_reset)
         started = time.perf_counter()
         try:
-            return self._run(query, values)
+            rows = self._run(query, values)
+            if rows is None:
+                _slow[shape] = time.monotonic() + SLOW_MEMORY_S
+                while len(_slow) > _SLOW_SHAPES:
+                    del _slow[next(iter(_slow))]
+            return rows
         finally:
             _loop.spent = getattr(_loop, "spent", 0.0) + time.perf_counter() - started
 
@@ -118,9 +138,12 @@ class LoopSqliteClient(SqliteClient):
         return len(rows), cast(Sequence[dict[str, Any]], rows)
 
     async def close(self) -> None:
-        with self._threads_lock:
-            threads, self._threads = self._threads, {}
-        for db in threads.values():
+        """Close Tortoise's connection and every thread's connection to this file (Tortoise closes
+        all of a database's clients together; a later use opens them again)."""
+        with _connections_lock:
+            mine = [key for key in _connections if key[0] == self.filename]
+            closing = [_connections.pop(key) for key in mine]
+        for db in closing:
             db.close()
         await super().close()
 

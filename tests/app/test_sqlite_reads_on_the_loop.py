@@ -36,6 +36,12 @@ def on_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+@pytest.fixture(autouse=True)
+def no_slow_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no statement shape marked slow."""
+    monkeypatch.setattr(sqlite_client, "_slow", {})
+
+
 @pytest.fixture
 def sqlite_only(db: str) -> str:
     if dialect() != "sqlite":
@@ -70,6 +76,30 @@ async def test_a_short_read_runs_on_the_loop_and_a_long_one_on_its_thread(
     assert on_threads == [LONG]  # interrupted on the loop, answered on the thread
     during = [t for t in ticks if started <= t <= started + took]
     assert len(during) > 1, "the loop did not run while the long statement ran"
+
+
+async def test_a_shape_once_slow_goes_straight_to_its_thread(
+    sqlite_only: str, on_threads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same statement with other literals loses no slice on the loop: its shape was slow."""
+    tried_on_loop: list[str] = []
+    run = LoopSqliteClient._run
+
+    def spy(self: LoopSqliteClient, query: str, values: list[Any] | None) -> Any:
+        tried_on_loop.append(query)
+        return run(self, query, values)
+
+    monkeypatch.setattr(LoopSqliteClient, "_run", spy)
+    reader = readers().main
+    other = LONG.replace("3000000", "2900000")
+    assert (await reader.execute_query_dict(LONG))[0]["n"] == 3_000_000
+    assert (await reader.execute_query_dict(other))[0]["n"] == 2_900_000
+    assert tried_on_loop == [LONG]
+    assert on_threads == [LONG, other]
+    monkeypatch.setattr(sqlite_client, "SLOW_MEMORY_S", 0.0)  # forgotten: tried on the loop again
+    sqlite_client._slow.clear()
+    assert (await reader.execute_query_dict(other))[0]["n"] == 2_900_000
+    assert tried_on_loop == [LONG, other]
 
 
 async def test_the_slice_on_the_loop_is_bounded(
