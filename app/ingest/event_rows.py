@@ -64,14 +64,8 @@ def write_events(
         return
     records: list[tuple[Any, ...]] = []
     for statement, event_rows in by_statement.items():
+        given = iter(zip(*event_rows, strict=True))  # columns, transposed and back in C (zip)
+        nulls = (None,) * len(event_rows)
         present = (True,) * len(_EVENT_BASE) + _PRESENT[statement]
-        if all(present):
-            records += event_rows
-            continue
-        given = [i for i, p in enumerate(present) if p]
-        for row in event_rows:
-            full: list[Any] = [None] * len(_ALL)
-            for i, value in zip(given, row, strict=True):
-                full[i] = value
-            records.append(tuple(full))
+        records += zip(*(next(given) if p else nulls for p in present), strict=True)
     yield Copy(_INSERT_ALL, records, "events", _ALL)
