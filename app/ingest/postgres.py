@@ -59,7 +59,8 @@ async def _postgres_step(
 async def run_postgres_transaction(con: asyncpg.Connection, steps: Steps[T]) -> T:
     """Drive `steps` in one transaction on an asyncpg connection, a round trip per statement. A
     first `Lock` step goes with the BEGIN, in one round trip; a later one (keys found by a read) is
-    a statement."""
+    a statement. `AnyOf` reads before the first `Lock` (the users to lock, `group._owner_locks`)
+    run before the BEGIN, on their own: a round trip fewer than a BEGIN of their own."""
     result: list[dict[str, Any]] | None = None
     begun = False
     try:
@@ -69,6 +70,9 @@ async def run_postgres_transaction(con: asyncpg.Connection, steps: Steps[T]) -> 
             except StopIteration as stop:
                 value: T = stop.value
                 break
+            if not begun and isinstance(step, AnyOf):
+                result = await _postgres_step(con, step)
+                continue
             if not begun:
                 begun = True
                 await con.execute(f"BEGIN; {step.text()}" if isinstance(step, Lock) else "BEGIN")
