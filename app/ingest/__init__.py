@@ -14,18 +14,19 @@ once. On SQLite the writer runs on the thread of ingestion's own connection, a w
 per call, beside the connections the API reads on.
 
 On PostgreSQL each statement is a round trip (on the writer's own thread), so a group's transaction
-is 6-7 of them: the lock, one read of everything the fold needs, new users, one INSERT of the
-new conversations and activity rows, one statement of all the other writes (sets of rows as one
-array per column), and the commit.
+is 7-9 of them: the BEGIN with the locks, one read of everything the fold needs, new users, one
+INSERT of the new conversations and activity rows, one COPY of the events, one statement of the
+other writes (sets of rows as one array per column; it sends back the relinked activity rows), the
+recontact flags, the day-pair and outcome upserts, and the commit.
 
 This module is the package's only public face; its modules, one concern each, are private:
 `parse` (validation of an event and a batch), `fold` (conversation folding: a group's state),
 `steps` (the statement shapes and how each database is sent them), `statements` (the SQL of a
 group's transaction, as generators of statements), `event_rows` (the events' INSERTs),
 `prefetch` (PostgreSQL's single read of a group), `group` (group commit: jobs, a group's
-transaction body, settling callers), `writer` (the writer per event loop, the SQLite thread and
-the PostgreSQL writer thread), `events` (`NewEvent`, `IngestResult`) and `hooks` (`IngestHooks`, the
-seam tests and benchmarks watch the writer through).
+transaction body, settling callers), `writer` (the writer per event loop and the SQLite thread),
+`postgres` (PostgreSQL's driver and writer thread), `events` (`NewEvent`, `IngestResult`) and
+`hooks` (`IngestHooks`, the seam tests and benchmarks watch the writer through).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The `events` rows of a group: the INSERT each parsed event takes on SQLite (its base columns and
-the optional ones it sets) and, on PostgreSQL, one INSERT of all of them."""
+the optional ones it sets) and, on PostgreSQL, one COPY of all of them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from app.ingest.fold import Group
-from app.ingest.steps import Many, Query, Steps, marks, unnest_source
+from app.ingest.steps import Copy, Many, Steps, marks
 
 _EVENT_BASE = ("id", "type", "conversation_id", "bot_id", "user_id", "ts_us", "received_us")
 EVENT_OPTIONAL = (
@@ -28,7 +28,7 @@ _EVENT_STATEMENTS: dict[tuple[bool, ...], str] = {}
 _PRESENT: dict[str, tuple[bool, ...]] = {}
 """The optional columns an event statement binds (its `present`, as long as EVENT_OPTIONAL)."""
 _ALL = (*_EVENT_BASE, *EVENT_OPTIONAL)
-_INSERT_ALL = f"INSERT INTO events ({', '.join(_ALL)}) SELECT * FROM {unnest_source(_ALL)}"
+_INSERT_ALL = f"INSERT INTO events ({', '.join(_ALL)}) VALUES ({marks(len(_ALL))})"
 
 
 def event_statement(present: tuple[bool, ...]) -> str:
@@ -49,8 +49,7 @@ def write_events(
     group: Group, bot_ids: dict[str, int], user_ids: dict[str, int], postgres: bool
 ) -> Steps[None]:
     """Insert the group's events: on SQLite an `executemany` per statement shape; on PostgreSQL
-    one statement taking an array per column (each shape's rows transposed, its absent columns
-    NULL)."""
+    one COPY of every column (an event's absent columns NULL; see `steps.Copy`)."""
     by_statement: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for e, c, bot, user, received_us in group.rows:
         by_statement[e.statement].append(
@@ -63,10 +62,10 @@ def write_events(
         for statement, event_rows in by_statement.items():
             yield Many(statement, event_rows)
         return
-    arrays: list[list[Any]] = [[] for _ in _ALL]
+    records: list[tuple[Any, ...]] = []
     for statement, event_rows in by_statement.items():
-        given = iter(zip(*event_rows, strict=True))
+        given = iter(zip(*event_rows, strict=True))  # columns, transposed and back in C (zip)
         nulls = (None,) * len(event_rows)
-        for array, present in zip(arrays, (True,) * len(_EVENT_BASE) + _PRESENT[statement], strict=True):
-            array.extend(next(given) if present else nulls)
-    yield Query(_INSERT_ALL, arrays)
+        present = (True,) * len(_EVENT_BASE) + _PRESENT[statement]
+        records += zip(*(next(given) if p else nulls for p in present), strict=True)
+    yield Copy(_INSERT_ALL, records, "events", _ALL)

@@ -127,7 +127,8 @@ def _owner_locks(jobs: list[Job]) -> Steps[set[int]]:
     """The user locks of the conversations that events naming no user touch (an end event): the
     recontact flags of that user's conversations are recomputed (`outcome_rollups`), so the group
     holds the user's lock like the groups that add conversations of that user. A stored
-    conversation's user never changes, so it is read before the locks are taken."""
+    conversation's user never changes, so it is read before the locks are taken (on PostgreSQL
+    before the BEGIN, in a round trip of its own: `postgres.run_postgres_transaction`)."""
     unnamed = sorted({e.conversation for job in jobs for e in job.events if e.user is None})
     if not unnamed:
         return set()

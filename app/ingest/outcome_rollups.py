@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.ingest.fold import Conv
-from app.ingest.steps import Query, Steps, add_rows, chunks, marks
+from app.ingest.steps import Query, Rows, Steps, add_rows, chunks, marks
 from app.models import DAY_US, OUTCOME_COLUMNS, RECONTACT_US
 
 __all__ = ["affects_recontacts", "apply_outcome_days", "outcome_contribution"]
@@ -72,9 +72,10 @@ def _add(deltas: dict[tuple[int, int, str, str], list[int]], contribution: _Cont
             acc[i] += sign * v
 
 
-def apply_outcome_days(touched: list[Conv], bot_ids: dict[str, int], users: list[int]) -> Steps[None]:
-    """Recompute the recontact flags of `users`' conversations, then add to `outcome_days` the
-    touched conversations' moves and the flags that flipped (after `conversations` is written)."""
+def apply_outcome_days(touched: list[Conv], bot_ids: dict[str, int], users: list[int]) -> Steps[Rows | None]:
+    """Recompute the recontact flags of `users`' conversations (after `conversations` is written);
+    return the upsert that adds to `outcome_days` the touched conversations' moves and the flags
+    that flipped (for the caller to send with other writes)."""
     deltas: dict[tuple[int, int, str, str], list[int]] = {}
     for c in touched:
         _add(deltas, c.stored_outcomes, -1)
@@ -89,8 +90,7 @@ def apply_outcome_days(touched: list[Conv], bot_ids: dict[str, int], users: list
                 sign = 1 if int(r["recontacted"]) == 1 else -1
                 _add(deltas, [(key, [0, 0, 0, 0, 0, 1, 0, 0, 0])], sign)
     rows = [[*key, *values] for key, values in sorted(deltas.items()) if any(values)]
-    if rows:
-        yield add_rows("outcome_days", _KEY, OUTCOME_COLUMNS, rows)
+    return add_rows("outcome_days", _KEY, OUTCOME_COLUMNS, rows) if rows else None
 
 
 _AGAIN = (

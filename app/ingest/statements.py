@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from app.ingest.day_rollups import by_day, pair_deltas
+from app.ingest.day_rollups import by_day, pair_deltas, pair_rows, relinked
 from app.ingest.event_rows import write_events
 from app.ingest.fold import Conv, Group
 from app.ingest.insight_rollups import MESSAGE_COUNTS as _MESSAGE_COUNTS
 from app.ingest.insight_rollups import SLOT_KEY as _SLOT_KEY
 from app.ingest.insight_rollups import insight_slots, outcome, read_pairs
 from app.ingest.outcome_rollups import affects_recontacts, apply_outcome_days, outcome_contribution
-from app.ingest.steps import Inserts, Many, Query, Rows, Steps, Writes, add_rows, insert, select_in, unnest
+from app.ingest.steps import Inserts, Many, Query, Rows, Steps, Writes, add_rows, pending, select_in, unnest
 from app.models import CONV_SLOT_COLUMNS, CONV_SLOT_SPEND, SLOT_US
 
 T = TypeVar("T")
@@ -160,7 +160,8 @@ def _relink(
     predecessor looked up, and its successor now points at it (rows that were there already keep
     their links: most of a batch's activity is in slots its users were active in already). Either
     is worked out from the rows there are (not from other links), so on PostgreSQL both kinds of
-    row are set by one UPDATE over the new rows and their successors."""
+    row are set by one UPDATE over the new rows and their successors, which sends them back
+    (`day_rollups.relinked`)."""
     columns = ("slot", *owner)
     added = [tuple(r[col] for col in columns) for r in rows]
     if not added:
@@ -176,7 +177,8 @@ def _relink(
             Query(
                 f"UPDATE {table} SET prev_slot = {prev} FROM (SELECT slot, {owners} FROM {source} "
                 f"UNION SELECT {next_slot}, {owners} FROM {source}) AS k "
-                f"WHERE {same_owner.format(a='k')} AND {table}.slot = k.slot",
+                f"WHERE {same_owner.format(a='k')} AND {table}.slot = k.slot "
+                f"RETURNING {', '.join(f'{table}.{col}' for col in (*columns, 'prev_slot'))}",
                 params + params,
             )
         ]
@@ -195,15 +197,6 @@ def _relink(
 
 _CHAINS = (("user_slots", ("bot_id", "user_id")), ("user_slots_all", ("user_id",)))
 """The activity chains: per bot and user (`user_slots`), per user across bots (`user_slots_all`)."""
-
-
-def pending(steps: Steps[None]) -> list[Query | Many | Rows]:
-    """The statements of `steps`, which reads no rows back (to send them together as `Writes`)."""
-    out: list[Query | Many | Rows] = []
-    for step in steps:
-        assert isinstance(step, Query | Many | Rows)
-        out.append(step)
-    return out
 
 
 BOTS = "SELECT id, uuid FROM bots WHERE uuid"
@@ -252,18 +245,16 @@ def _upsert_users(first_active: dict[str, int | None], known: Known) -> Steps[di
     missing = [u for u in sorted(first_active) if u not in found]
     # The transaction saw these absent; should a row appear meanwhile all the same, the upsert
     # still returns its id (and keeps the earlier first activity).
-    rows = yield from insert(
-        Rows(
-            "end_users",
-            ("uuid", "first_active_us"),
-            [(u, first_active[u]) for u in missing],
-            "ON CONFLICT (uuid) DO UPDATE SET first_active_us = CASE WHEN "
-            + _EARLIER.format(t="end_users")
-            + " THEN excluded.first_active_us ELSE end_users.first_active_us END RETURNING id, uuid",
-            True,
-        )
+    returned = yield Rows(
+        "end_users",
+        ("uuid", "first_active_us"),
+        [(u, first_active[u]) for u in missing],
+        "ON CONFLICT (uuid) DO UPDATE SET first_active_us = CASE WHEN "
+        + _EARLIER.format(t="end_users")
+        + " THEN excluded.first_active_us ELSE end_users.first_active_us END RETURNING id, uuid",
+        True,
     )
-    found.update({r["uuid"]: r["id"] for r in rows})
+    found.update({r["uuid"]: r["id"] for r in returned or ()})
     return found
 
 
@@ -293,9 +284,7 @@ def _conv_values(c: Conv, bot_ids: dict[str, int], user_ids: dict[str, int]) -> 
     ]
 
 
-def _update_conversations(
-    old: list[Conv], bot_ids: dict[str, int], user_ids: dict[str, int], postgres: bool
-) -> Steps[None]:
+def _update_conversations(old: list[Conv], values_of: dict[str, list[Any]], postgres: bool) -> Steps[None]:
     """Write the conversations that were stored before and changed. SQLite: only the columns that
     changed (an index none of whose columns is SET is left alone), an `executemany` per set of
     them. PostgreSQL: one UPDATE of every column over all of them (an index whose columns keep
@@ -303,7 +292,7 @@ def _update_conversations(
     updates: defaultdict[tuple[int, ...], list[list[Any]]] = defaultdict(list)
     rows: list[list[Any]] = []
     for c in old:
-        values = _conv_values(c, bot_ids, user_ids)
+        values = values_of[c.uuid]
         changed = tuple(
             i for i, (new, was) in enumerate(zip(values, c.stored_values, strict=True)) if new != was
         )
@@ -351,16 +340,20 @@ def write_group(group: Group, postgres: bool, known: Known | None = None) -> Ste
     ids = {r["uuid"]: r["id"] for r in parts[0]}
     for c in new_convs:
         c.id = ids[c.uuid]
-    relink = [step for i, chain in enumerate(_CHAINS, 1) for step in _relink(*chain, parts[i], postgres)]
+    relink = [(i, step) for i, chain in enumerate(_CHAINS, 1) for step in _relink(*chain, parts[i], postgres)]
     msg_rows = [[slot, bot_ids[bot], *counts] for (slot, bot), counts in sorted(group.msg_slots.items())]
     pairs = yield from read_pairs(group, touched, _stored_outcome, known.pairs)
-    # The rest reads nothing back: on PostgreSQL one statement, the rollup rows every concurrent
-    # group adds to last (their row locks are held from there to the commit).
-    yield Writes(
+    values = {c.uuid: _conv_values(c, bot_ids, user_ids) for c in old_convs}
+    # The rest reads nothing back but the relinked chain rows (PostgreSQL): there one COPY of the
+    # events, then one statement, the rollup rows every concurrent group adds to last (their row
+    # locks are held from there to the commit).
+    events = pending(write_events(group, bot_ids, user_ids, postgres))
+    chain_of = {len(events) + k: i for k, (i, _) in enumerate(relink)}  # PostgreSQL: a relink a chain
+    written = yield Writes(
         (
-            *relink,
-            *pending(_update_conversations(old_convs, bot_ids, user_ids, postgres)),
-            *pending(write_events(group, bot_ids, user_ids, postgres)),
+            *events,
+            *(step for _, step in relink),
+            *pending(_update_conversations(old_convs, values, postgres)),
             Rows(
                 "bot_users",
                 ("bot_id", "user_id", "first_active_us"),
@@ -372,22 +365,33 @@ def write_group(group: Group, postgres: bool, known: Known | None = None) -> Ste
             *pending(by_day("message_days", _MESSAGE_COUNTS, msg_rows)),
             *pending(_apply_conv_slots(touched, bot_ids)),
             *pending(insight_slots(group, bot_ids, pairs)),
-        )
+        ),
+        reads=tuple(chain_of) if postgres else (),
     )
-    # The day pairs read the relinked chains back, the recontact flags the conversations written
-    # above: after them, in their own statements.
+    # The day pairs count the relinked chains (SQLite reads them back), the recontact flags read the
+    # conversations written above: after them; their rollup upserts go together at the end.
+    upserts: list[Rows | None] = []
     for i, (table, owner) in enumerate(_CHAINS, 1):
-        yield from pair_deltas(table, owner, [tuple(r[col] for col in ("slot", *owner)) for r in parts[i]])
-    yield from apply_outcome_days(touched, bot_ids, _recontact_users(new_convs, old_convs, bot_ids, user_ids))
+        added = [tuple(r[col] for col in ("slot", *owner)) for r in parts[i]]
+        if postgres:
+            returned = [r for r in written or () if chain_of[r["part"]] == i]
+            upserts.append(pair_rows(table, owner, relinked(owner, added, returned)))
+        else:
+            upserts.append((yield from pair_deltas(table, owner, added)))
+    recontact = _recontact_users(new_convs, old_convs, values, user_ids)
+    upserts.append((yield from apply_outcome_days(touched, bot_ids, recontact)))
+    if any(upserts):
+        yield Writes(tuple(step for step in upserts if step is not None))
 
 
 def _recontact_users(
-    new: list[Conv], old: list[Conv], bot_ids: dict[str, int], user_ids: dict[str, int]
+    new: list[Conv], old: list[Conv], values: dict[str, list[Any]], user_ids: dict[str, int]
 ) -> list[int]:
-    """The users of new conversations and of those whose bot, user, start or end changed."""
+    """The users of new conversations and of those whose bot, user, start or end changed (`values`:
+    the stored ones' rows as written, `_conv_values`)."""
     users = {user_ids[c.user] for c in new if c.user and c.bot}
     for c in old:
-        values = _conv_values(c, bot_ids, user_ids)
-        if values[0] is not None and values[1] is not None and affects_recontacts(values, c.stored_values):
-            users.add(values[1])
+        row = values[c.uuid]
+        if row[0] is not None and row[1] is not None and affects_recontacts(row, c.stored_values):
+            users.add(row[1])
     return sorted(users)

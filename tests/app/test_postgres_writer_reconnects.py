@@ -11,7 +11,7 @@ import pytest
 
 from app.db import connection
 from app.ingest import ingest_events
-from app.ingest.writer import postgres_writer
+from app.ingest.postgres import postgres_writer
 from tests.factories import ADMIN, conversation, count
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
