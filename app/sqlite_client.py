@@ -44,6 +44,9 @@ A shape covers every range and bot of an answer's statement: one slow variant (9
 quick ones (1 day) to the thread too, as every statement went before."""
 _SLOW_SHAPES = 1024
 _slow: dict[int, float] = {}
+_TUPLES = re.compile(r"(?:\([ ,]*\)[ ,]*)+")
+"""Literal tuples and lists, emptied of their literals (`VALUES (1, 2), (3, 4)`, `IN (5, 6)`): one
+shape, however long."""
 _LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 _connections: dict[tuple[str, int, bool], sqlite3.Connection] = {}
 """Per (file, thread, API reader or not): the thread's own connection."""
@@ -88,7 +91,7 @@ class LoopSqliteClient(SqliteClient):
         spent `READ_SLICE_S` in them since the loop's last turn, the loop gets a turn first."""
         if not self.loop_reads:
             return None
-        shape = hash(_LITERALS.sub("", query))
+        shape = hash(_TUPLES.sub("()", _LITERALS.sub("", query)))
         if _slow.get(shape, 0.0) > time.monotonic():
             return None  # it needed longer than a slice lately
         if getattr(_loop, "spent", 0.0) >= READ_SLICE_S:
