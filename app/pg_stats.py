@@ -57,15 +57,19 @@ async def analyze_changed() -> list[str]:
 
 
 class StatisticsKeeper:
-    """`analyze_changed` every `interval` seconds on PostgreSQL, off the request path; nothing on
-    SQLite (its planner reads no statistics the service would have to refresh)."""
+    """`analyze_changed` every `interval` seconds (`ANALYTICS_PG_ANALYZE_SECONDS`, 0: never) on
+    PostgreSQL, off the request path; nothing on SQLite (its planner reads no statistics the
+    service would have to refresh).
+
+    A new plan after an `ANALYZE` (this one's or autovacuum's) may add a float column's `SUM` (cost)
+    in another order: two answers a moment apart can then differ in the last bits of a cost."""
 
     def __init__(self, interval: float = INTERVAL) -> None:
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if dialect() == "postgres":
+        if self.interval > 0 and dialect() == "postgres":
             self._task = asyncio.create_task(self._loop(), name="pg-statistics")
 
     async def stop(self) -> None:

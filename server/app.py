@@ -51,7 +51,8 @@ def create_app(
         probe = DatabaseProbe()
         app.state.database_probe = probe
         await probe.start()
-        statistics = StatisticsKeeper()  # PostgreSQL: ANALYZE what changed (app/pg_stats.py)
+        # PostgreSQL: ANALYZE what changed (app/pg_stats.py)
+        statistics = StatisticsKeeper(settings.pg_analyze_seconds)
         await statistics.start()
         runner = ReportRunner(settings)
         app.state.report_runner = runner
