@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # widest range (10,000 buckets) and a dashboard beside it through.
     max_query_cost: int = Field(default=20_000, ge=1)
     query_cache_seconds: float = Field(default=2.0, ge=0, le=300)
+    # PostgreSQL: seconds between two looks for tables to ANALYZE (app/pg_stats.py; 0: never).
+    pg_analyze_seconds: float = Field(default=5.0, ge=0, le=3600)
     log_level: str = "INFO"
 
     # Operations (issue 10): rate limits, logs, metrics, proxies, shutdown. See README "Security"

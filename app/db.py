@@ -135,7 +135,9 @@ async def init_db(url: str, *, migrate: bool = True) -> None:
         await migrate_db(url)
     # Global fallback (as RegisterTortoise does): request and WebSocket tasks do not inherit the
     # lifespan task's context variables.
-    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    from app.pg_client import with_pg_client  # PostgreSQL: asyncpg without per-use round trips
+
+    await Tortoise.init(config=with_pg_client(tortoise_config(url)), _enable_global_fallback=True)
 
 
 async def close_db() -> None:

@@ -34,11 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import random
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Coroutine, Sequence
@@ -405,6 +407,7 @@ class RunResult:
     health_errors: list[str]
     client_watch: LoopWatch
     server_cpu: float = 0.0
+    pg_cpu: float | None = None  # the benchmark database's PostgreSQL backends (PgCpu)
     workers: list[dict[str, Any]] = field(default_factory=list)  # bench.load_server's traces
 
 
@@ -441,6 +444,58 @@ async def _run(
         watch.stop()
     wall = float(results[0] or 0.0)
     return RunResult(wall, time.process_time() - cpu0, stats, flood_stats, health_ms, health_errors, watch)
+
+
+class PgCpu:
+    """CPU time (user + system) of the PostgreSQL backends serving one database, from /proc: every
+    0.2 s the cumulative CPU of each process titled `postgres: <user> <database> ...` (a backend
+    that exits between samples loses at most 0.2 s; the pools keep theirs for the whole run). On a
+    shared 2-core machine the server's own CPU is only half of a request's cost: this is the other
+    half (0 where /proc cannot be read: another user's processes)."""
+
+    def __init__(self, database: str) -> None:
+        self.marker = f" {database} "
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = False
+
+    def _sample(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if not title.startswith("postgres: ") or self.marker not in title:
+                    continue
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            pid, cpu = int(entry.name), (int(fields[11]) + int(fields[12])) / tick
+            self.first.setdefault(pid, 0.0 if self._started else cpu)  # born during the run: from 0
+            self.last[pid] = cpu
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> PgCpu:
+        self._sample()
+        self._started = True
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
 
 
 def _migrate(url: str) -> None:
@@ -508,6 +563,11 @@ def report(res: RunResult, acc: Accounting, args: argparse.Namespace) -> bool:
         f"{1000 * res.server_cpu / max(1, served):.2f} ms per request ({served} requests, flood and "
         "/health probes included): the measure to compare on a shared machine"
     )
+    if res.pg_cpu is not None:
+        print(
+            f"  PostgreSQL backends CPU: {res.pg_cpu:.1f} s = {res.pg_cpu / res.wall:.2f} cores, "
+            f"{1000 * res.pg_cpu / max(1, served):.2f} ms per request (this run's database only)"
+        )
     if s.ingest_skipped:
         print(
             f"  NOTE: {s.ingest_skipped} ingestion turns found no new batch left (the data set ran out): "
@@ -626,6 +686,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also time ingestion's groups and their wait for the write lock (IngestHooks)",
     )
     ap.add_argument("--seed-events", type=int, default=5_000, help="events ingested before the timed run")
+    ap.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="PostgreSQL: keep the database afterwards (for EXPLAIN); prints its name",
+    )
     args = ap.parse_args(argv)
 
     # Enough new batches for the whole run at up to ~240 batches/s (1,200 requests/s at 20%):
@@ -685,7 +750,12 @@ def main(argv: list[str] | None = None) -> int:
                 seed_stats = Stats()
                 asyncio.run(_seed(server.base_url, seed_batches, seed_stats, args.client))
                 cpu0 = server.cpu_seconds()
-                res = asyncio.run(_run(base_urls, reads, live_batches, args))
+                if args.db == "postgres":
+                    with PgCpu(pg_name) as pg_cpu:
+                        res = asyncio.run(_run(base_urls, reads, live_batches, args))
+                    res.pg_cpu = pg_cpu.seconds
+                else:
+                    res = asyncio.run(_run(base_urls, reads, live_batches, args))
                 res.server_cpu = server.cpu_seconds() - cpu0
                 res.stats.acks += seed_stats.acks
                 for label, n in seed_stats.errors.items():
@@ -698,7 +768,9 @@ def main(argv: list[str] | None = None) -> int:
             acc = account(res.stats.acks, stored)
             ok = report(res, acc, args)
         finally:
-            if args.db == "postgres":
+            if args.db == "postgres" and args.keep_db:
+                print(f"  kept database {pg_name}")
+            elif args.db == "postgres":
                 _psql(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
     return 0 if ok else 1
 

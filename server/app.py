@@ -15,6 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db import close_db, init_db
 from app.errors import InternalError
+from app.pg_stats import StatisticsKeeper
 from app.reports.jobs import ReportRunner
 from graphql_schema.context import build_context
 from graphql_schema.schema import schema
@@ -50,6 +51,9 @@ def create_app(
         probe = DatabaseProbe()
         app.state.database_probe = probe
         await probe.start()
+        # PostgreSQL: ANALYZE what changed (app/pg_stats.py)
+        statistics = StatisticsKeeper(settings.pg_analyze_seconds)
+        await statistics.start()
         runner = ReportRunner(settings)
         app.state.report_runner = runner
         await runner.start()
@@ -60,6 +64,7 @@ def create_app(
             yield
         finally:
             await runner.stop()
+            await statistics.stop()
             await probe.stop()
             if manage_database:
                 await close_db()

@@ -17,6 +17,9 @@ import pytest_asyncio
 os.environ.setdefault("ANALYTICS_ENV", "test")
 # Tests see every write at once; the cache has its own tests (tests/analytics/test_cache.py).
 os.environ.setdefault("ANALYTICS_QUERY_CACHE_SECONDS", "0")
+# PostgreSQL plans stay put within a test (an ANALYZE between two requests can change the order in
+# which a float SUM adds, and its last bits); the keeper has its own tests (test_postgres_statistics).
+os.environ.setdefault("ANALYTICS_PG_ANALYZE_SECONDS", "0")
 os.environ.setdefault("ANALYTICS_JWT_SECRET", "test-secret-" + "x" * 40)
 
 from app.config import get_settings
