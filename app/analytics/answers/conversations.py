@@ -3,6 +3,7 @@ and `/conversations/resolution`."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, fields
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -136,9 +137,11 @@ async def conversations(db: Readers, q: Question) -> ConversationMetrics:
     conn = db.main
     f = await resolve_filter(conn, q.scope)
     whole = range_bucket(q.range)
-    (c,) = await count_conversations(conn, [(whole.lo, whole.hi)], f, to_us(q.now), q.session_timeout_us)
-    (m,) = await count_messages(conn, [(whole.lo, whole.hi)], f)
-    channels = await count_channels(conn, whole, f)
+    (c,), (m,), channels = await asyncio.gather(  # one wait for the database, not three
+        count_conversations(conn, [(whole.lo, whole.hi)], f, to_us(q.now), q.session_timeout_us),
+        count_messages(db.side, [(whole.lo, whole.hi)], f),
+        count_channels(conn, whole, f),
+    )
     return _totals(q, c, m, channels)
 
 
@@ -148,8 +151,10 @@ async def conversation_volume(db: Readers, q: Question) -> ConversationVolume:
     f = await resolve_filter(conn, q.scope)
     buckets = series_buckets(r)
     bounds = bounds_of(buckets)
-    convs = await count_conversations(conn, bounds, f, to_us(q.now), q.session_timeout_us)
-    msgs = await count_messages(conn, bounds, f)
+    convs, msgs = await asyncio.gather(
+        count_conversations(conn, bounds, f, to_us(q.now), q.session_timeout_us),
+        count_messages(db.side, bounds, f),
+    )
     return ConversationVolume(
         range=range_echo(r),
         group_by=GroupBy(r.group_by),
@@ -256,11 +261,13 @@ async def conversation_resolution(db: Readers, q: Question) -> ConversationResol
     f = await resolve_filter(conn, q.scope)
     whole = range_bucket(r)
     buckets = series_buckets(r)
-    series = await count_conversations(conn, bounds_of(buckets), f, to_us(q.now), q.session_timeout_us)
+    series, (m,), channels = await asyncio.gather(  # one wait for the database, not three
+        count_conversations(conn, bounds_of(buckets), f, to_us(q.now), q.session_timeout_us),
+        count_messages(db.side, [(whole.lo, whole.hi)], f),
+        count_channels(conn, whole, f),
+    )
     # The buckets tile the range: its totals are their sums (no second pass over the conversations).
     c = Convs(**{k.name: sum(getattr(s, k.name) for s in series) for k in fields(Convs)})
-    (m,) = await count_messages(conn, [(whole.lo, whole.hi)], f)
-    channels = await count_channels(conn, whole, f)
     totals = _totals(q, c, m, channels)
     return ConversationResolution(
         **{k.name: getattr(totals, k.name) for k in fields(ConversationMetrics)},

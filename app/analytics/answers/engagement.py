@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from app.analytics.answers import Question, RangeEcho, range_echo, ratio
+from app.analytics.answers.usage import count_usage
 from app.analytics.buckets import series_buckets, to_us
-from app.analytics.counters.conversations import count_conversations, count_ratings
-from app.analytics.counters.messages import count_messages
+from app.analytics.counters.conversations import count_ratings
 from app.analytics.counters.retention import cohort_activity
 from app.analytics.counters.users import active_users, event_extent, new_users
 from app.analytics.ranges import day_count, days_between
@@ -95,18 +96,17 @@ async def engagement(db: Readers, q: Question) -> Engagement:
     conn, r = db.main, q.range
     f = await resolve_filter(conn, q.scope)
     whole = [(to_us(r.start), to_us(r.end))]
-    (active,) = await active_users(conn, whole, f)
-    (new,) = await new_users(conn, whole, f)
-    (c,) = await count_conversations(conn, whole, f, to_us(q.now), q.session_timeout_us)
-    (m,) = await count_messages(conn, whole, f)
+    # Everything but the daily actives at once (usage's four counts, the events' extent): one
+    # wait for the database instead of five in a row (under load each costs ~20 ms on PostgreSQL).
+    ((c,), (m,), (active,), (new,)), extent = await asyncio.gather(
+        count_usage(db, q, f, whole), event_extent(conn, whole[0])
+    )
     avg_daily = 0.0
-    if active:
+    if active and extent is not None:
         # The mean is over every day the range touches, but only days holding events can have
         # active users: list the days between the range's first and last event, not the range's.
-        extent = await event_extent(conn, whole[0])
-        if extent is not None:
-            days = bounds_of(series_buckets(days_between(r, *extent), "day"))
-            avg_daily = sum(await active_users(conn, days, f)) / day_count(r)
+        days = bounds_of(series_buckets(days_between(r, *extent), "day"))
+        avg_daily = sum(await active_users(conn, days, f)) / day_count(r)
     return Engagement(
         range=range_echo(r),
         active_users=active,

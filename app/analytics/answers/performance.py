@@ -3,6 +3,7 @@ per conversation and per resolved conversation, per model and over time."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -148,14 +149,18 @@ async def performance(db: Readers, q: Question) -> Performance:
     conn, r = db.main, q.range
     f = await resolve_filter(conn, q.scope)
     whole = range_bucket(r)
-    per_model = await spend_by_model(conn, [(whole.lo, whole.hi)], f, by_model=True)
     buckets = series_buckets(r)
     bounds = bounds_of(buckets)
-    series = await spend_by_model(conn, bounds, f, by_model=False)
+    # The sums at once, then the percentiles (which need the models): two waits for the database
+    # instead of four in a row (under load each costs ~20 ms on PostgreSQL).
+    per_model, series, convs = await asyncio.gather(
+        spend_by_model(conn, [(whole.lo, whole.hi)], f, by_model=True),
+        spend_by_model(db.side, bounds, f, by_model=False),
+        conversation_spend(conn, whole.lo, whole.hi, f),
+    )
     named = sorted({key[1] for key in per_model if key[1] is not None})
     by_days = f.user is None and not f.empty and len(named) <= MAX_CODED_MODELS
     pct = await (_by_days if by_days else _by_slots)(conn, bounds, whole, f, named)
-    convs = await conversation_spend(conn, whole.lo, whole.hi, f)
 
     total = Spend()
     for s in per_model.values():

@@ -69,7 +69,7 @@ class MonthlyUsage:
     data: tuple[MonthlyUsagePoint, ...]
 
 
-async def _count(
+async def count_usage(
     db: Readers, q: Question, f: Filter, bounds: Bounds
 ) -> tuple[list[Convs], list[Messages], list[int], list[int]]:
     """Conversations, messages, active and new users per bucket; the distinct users (the costliest
@@ -87,7 +87,7 @@ async def usage(db: Readers, q: Question) -> UsageStats:
     """`GET /usage`: totals over the range."""
     r = q.range
     f = await resolve_filter(db.main, q.scope)
-    (c,), (m,), (active,), (new,) = await _count(db, q, f, [(to_us(r.start), to_us(r.end))])
+    (c,), (m,), (active,), (new,) = await count_usage(db, q, f, [(to_us(r.start), to_us(r.end))])
     return UsageStats(
         range=range_echo(r),
         total_conversations=c.total,
@@ -105,7 +105,7 @@ async def _series(db: Readers, q: Question, group_by: str) -> list[tuple[Bucket,
     """Per bucket: the bucket, conversations, messages, active users, new users."""
     f = await resolve_filter(db.main, q.scope)
     buckets = series_buckets(q.range, group_by)
-    convs, msgs, active, new = await _count(db, q, f, bounds_of(buckets))
+    convs, msgs, active, new = await count_usage(db, q, f, bounds_of(buckets))
     return [(b, convs[i].total, msgs[i].messages, active[i], new[i]) for i, b in enumerate(buckets)]
 
 
