@@ -79,9 +79,30 @@ async def count_intents(
         )
         for a, z in ((("alo", "ahi"), ("zlo", "zhi")) if any_raw else ())
     ]
-    # The rollups and the raw edges at once: one wait for the database (sums: order does not matter).
-    rolled, *raw_rows = await asyncio.gather(
-        _rollup_rows(conn, split.slot_lo, split.slot_hi, f) if any_slots else _no_rows(), *raw
+    status, _duration = status_sql(now_us, timeout_us)
+    counts = (
+        "COUNT(*) AS conversations, "
+        f"SUM(CASE WHEN ({status}) <> 'active' THEN 1 ELSE 0 END) AS closed, "
+        f"SUM(CASE WHEN ({status}) = 'resolved' THEN 1 ELSE 0 END) AS resolved, "
+        f"SUM(CASE WHEN ({status}) = 'escalated' THEN 1 ELSE 0 END) AS escalated"
+    )
+    if f.user is not None:
+        active = _no_rows()
+        pairs = fetch_rows(
+            conn,
+            f"SELECT x.intent AS intent, {counts} FROM (SELECT DISTINCT e.intent AS intent, "
+            f"e.conversation_id AS cid FROM events e WHERE e.ts_us >= {int(lo)} AND e.ts_us < {int(hi)} "
+            f"AND e.type = 'message' AND e.intent IS NOT NULL AND {f.where('e')}) x "
+            "JOIN conversations c ON c.id = x.cid GROUP BY x.intent",
+        )
+    else:
+        whole = split.slot_lo < split.slot_hi
+        slots_us = (split.slot_lo * SLOT_US, split.slot_hi * SLOT_US)
+        active = _active_pairs(conn, *slots_us, f, now_us, timeout_us) if whole else _no_rows()
+        pairs = fetch_rows(conn, _pairs_outside_slots(lo, hi, split.raw, f, counts))
+    # Every statement at once: one wait for the database (all are sums, in any order).
+    rolled, not_closed, pair_rows, *raw_rows = await asyncio.gather(
+        _rollup_rows(conn, split.slot_lo, split.slot_hi, f) if any_slots else _no_rows(), active, pairs, *raw
     )
     for row in rolled:
         _add(
@@ -92,28 +113,9 @@ async def count_intents(
         )
     for row in (row for rows in raw_rows for row in rows):
         _add(out, row, _MESSAGES, ("messages", "user", "bot", "fallback"))
-    status, _duration = status_sql(now_us, timeout_us)
-    counts = (
-        "COUNT(*) AS conversations, "
-        f"SUM(CASE WHEN ({status}) <> 'active' THEN 1 ELSE 0 END) AS closed, "
-        f"SUM(CASE WHEN ({status}) = 'resolved' THEN 1 ELSE 0 END) AS resolved, "
-        f"SUM(CASE WHEN ({status}) = 'escalated' THEN 1 ELSE 0 END) AS escalated"
-    )
-    if f.user is not None:
-        rows = await fetch_rows(
-            conn,
-            f"SELECT x.intent AS intent, {counts} FROM (SELECT DISTINCT e.intent AS intent, "
-            f"e.conversation_id AS cid FROM events e WHERE e.ts_us >= {int(lo)} AND e.ts_us < {int(hi)} "
-            f"AND e.type = 'message' AND e.intent IS NOT NULL AND {f.where('e')}) x "
-            "JOIN conversations c ON c.id = x.cid GROUP BY x.intent",
-        )
-    else:
-        if split.slot_lo < split.slot_hi:
-            await _subtract_active(
-                conn, out, split.slot_lo * SLOT_US, split.slot_hi * SLOT_US, f, now_us, timeout_us
-            )
-        rows = await fetch_rows(conn, _pairs_outside_slots(lo, hi, split.raw, f, counts))
-    for row in rows:
+    for row in not_closed:  # the pairs first seen in the whole slots whose conversation is active
+        out.setdefault(str(row["intent"]), IntentCounts()).closed -= as_int(row["n"])
+    for row in pair_rows:
         _add(out, row, _CONVERSATIONS, _CONVERSATIONS)
     return out
 
@@ -140,27 +142,19 @@ async def _no_rows() -> list[dict[str, object]]:
     return []
 
 
-async def _subtract_active(
-    conn: BaseDBAsyncClient,
-    out: dict[str, IntentCounts],
-    lo: int,
-    hi: int,
-    f: Filter,
-    now_us: int,
-    timeout_us: int,
-) -> None:
-    """The pairs first seen in `[lo, hi)` (whole slots) whose conversation is active at `now` (no end
-    event, last activity within the timeout: few, from the `last_activity_us` index) are not closed."""
-    rows = await fetch_rows(
+async def _active_pairs(
+    conn: BaseDBAsyncClient, lo: int, hi: int, f: Filter, now_us: int, timeout_us: int
+) -> list[dict[str, object]]:
+    """Per intent, the pairs first seen in `[lo, hi)` (whole slots) whose conversation is active at
+    `now` (no end event, last activity within the timeout: few, from the `last_activity_us` index):
+    they are not closed."""
+    return await fetch_rows(
         conn,
         "SELECT p.intent AS intent, COUNT(*) AS n FROM intent_convs p WHERE p.conversation_id IN "
         f"(SELECT c.id FROM conversations c WHERE c.last_activity_us >= {int(now_us - timeout_us)} "
         f"AND c.end_us IS NULL) AND p.first_us >= {int(lo)} AND p.first_us < {int(hi)} AND {f.bot('p')} "
         "GROUP BY p.intent",
     )
-    for row in rows:
-        c = out.setdefault(str(row["intent"]), IntentCounts())
-        c.closed -= as_int(row["n"])
 
 
 def _has_message(lo: int, hi: int, user: str) -> str:
