@@ -375,16 +375,18 @@ def outcomes(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
     p = {"lo": w.start_us, "hi": w.end_us, "day": DAY_US, "checked_before": w.now_us - DAY_US}
     resolved, escalated, abandoned = conn.execute(
         f"""
-        SELECT SUM(c.resolution = 'resolved'), SUM(c.resolution = 'escalated'),
-          SUM(c.resolution = 'abandoned' OR (c.end_us IS NULL AND {closed}))
+        SELECT SUM(CASE WHEN c.resolution = 'resolved' THEN 1 ELSE 0 END),
+          SUM(CASE WHEN c.resolution = 'escalated' THEN 1 ELSE 0 END),
+          SUM(CASE WHEN c.resolution = 'abandoned' OR (c.end_us IS NULL AND {closed}) THEN 1 ELSE 0 END)
         FROM conversations c WHERE c.started_us >= :lo AND c.started_us < :hi AND c.bot_id IS NOT NULL
         """,
         p,
     ).fetchone()
     checked, recontacts = conn.execute(
         """
-        SELECT COUNT(*), SUM(EXISTS (SELECT 1 FROM conversations d WHERE d.user_id = c.user_id
-          AND d.bot_id = c.bot_id AND d.id <> c.id AND d.started_us > c.end_us AND d.started_us <= c.end_us + :day))
+        SELECT COUNT(*), SUM(CASE WHEN EXISTS (SELECT 1 FROM conversations d WHERE d.user_id = c.user_id
+          AND d.bot_id = c.bot_id AND d.id <> c.id AND d.started_us > c.end_us AND d.started_us <= c.end_us + :day)
+          THEN 1 ELSE 0 END)
         FROM conversations c WHERE c.started_us >= :lo AND c.started_us < :hi AND c.bot_id IS NOT NULL
           AND c.resolution = 'resolved' AND c.end_us <= :checked_before
         """,
