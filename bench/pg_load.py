@@ -37,6 +37,8 @@ TABLES = (
     "model_slots",
     "latency_slots",
     "intent_slots",
+    "intent_convs",
+    "intent_days",
     "outcome_days",
     "model_days",
     "latency_days",
@@ -55,7 +57,8 @@ def _dsn(url: str) -> str:
 
 
 def cached_name(sqlite_path: Path, meta: dict[str, Any]) -> str:
-    digest = hashlib.sha256(f"{sqlite_path.name}-{meta['end_us']}".encode()).hexdigest()[:16]
+    tables = ",".join(TABLES)  # a copy made with fewer tables is not this one
+    digest = hashlib.sha256(f"{sqlite_path.name}-{meta['end_us']}-{tables}".encode()).hexdigest()[:16]
     return f"bench_data_{digest}"
 
 
