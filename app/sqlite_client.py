@@ -91,8 +91,7 @@ class LoopSqliteClient(SqliteClient):
         spent `READ_SLICE_S` in them since the loop's last turn, the loop gets a turn first."""
         if not self.loop_reads:
             return None
-        shape = hash(_TUPLES.sub("()", _LITERALS.sub("", query)))
-        if _slow.get(shape, 0.0) > time.monotonic():
+        if _slow and _slow.get(_shape(query), 0.0) > time.monotonic():
             return None  # it needed longer than a slice lately
         if getattr(_loop, "spent", 0.0) >= READ_SLICE_S:
             await asyncio.sleep(0)  # the loop's turn (its `_reset` runs first)
@@ -103,7 +102,7 @@ class LoopSqliteClient(SqliteClient):
         try:
             rows = self._run(query, values)
             if rows is None:
-                _slow[shape] = time.monotonic() + SLOW_MEMORY_S
+                _slow[_shape(query)] = time.monotonic() + SLOW_MEMORY_S
                 while len(_slow) > _SLOW_SHAPES:
                     del _slow[next(iter(_slow))]
             return rows
@@ -149,6 +148,12 @@ class LoopSqliteClient(SqliteClient):
         for db in closing:
             db.close()
         await super().close()
+
+
+def _shape(query: str) -> int:
+    """A statement's text without its literals (two regular expressions over it: computed only while
+    some shape is marked slow, or once a statement was moved)."""
+    return hash(_TUPLES.sub("()", _LITERALS.sub("", query)))
 
 
 def _reset() -> None:

@@ -159,13 +159,16 @@ class FileLock:
         except BlockingIOError:
             await asyncio.to_thread(self.__enter__)
 
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
     def __enter__(self) -> None:
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.release()
 
 
 CHECKPOINT_EVENTS = 10_000
@@ -195,7 +198,7 @@ class SqliteWriter:
         try:
             outcomes = await sqlite_group(db, jobs, installed_hooks())
         finally:
-            self.file_lock.__exit__()
+            self.file_lock.release()
         self.since_checkpoint += sum(len(job.events) for job in jobs)
         if self.since_checkpoint >= CHECKPOINT_EVENTS and (self.checkpoint is None or self.checkpoint.done()):
             self.since_checkpoint = 0
